@@ -52,13 +52,11 @@ export class InvalidOptionError extends ResilientEtcdError {
   }
 }
 
-/** The client (or registration, discovery, ...) was closed; the call was not sent. */
-export class ClientClosedError extends ResilientEtcdError {
-  public override readonly code: string = 'ERESILIENT_CLOSED';
-  constructor(what = 'etcd3-resilient client') {
-    super(`${what} is closed`);
-  }
-}
+/**
+ * Calls after `close()` fail with etcd3's own `ClientClosedError`, re-exported here so
+ * that `instanceof` checks written for etcd3 keep working.
+ */
+export { ClientClosedError } from 'etcd3';
 
 /**
  * Every endpoint's circuit breaker is open, or no endpoint could be connected to

@@ -1,0 +1,32 @@
+/**
+ * Maps keepalive settings in our own terms to grpc-js channel options.
+ */
+import type { ChannelOptions } from '@grpc/grpc-js';
+
+/** Keepalive settings; see `KeepaliveOptions` in options.ts for the defaults and etcd's rules. */
+export interface KeepaliveSettings {
+  timeMs: number;
+  timeoutMs: number;
+  permitWithoutCalls: boolean;
+}
+
+/**
+ * Channel options for keepalive and fast reconnects. Keys the user already set in
+ * `userOptions` win: they are applied last.
+ */
+export function keepaliveChannelOptions(
+  settings: KeepaliveSettings,
+  userOptions: ChannelOptions = {},
+): ChannelOptions {
+  return {
+    'grpc.keepalive_time_ms': settings.timeMs,
+    'grpc.keepalive_timeout_ms': settings.timeoutMs,
+    'grpc.keepalive_permit_without_calls': settings.permitWithoutCalls ? 1 : 0,
+    // grpc-js backs off reconnects up to 120 s by default: after a long outage the
+    // first call would wait that long. Keep reconnect attempts under a second apart;
+    // our own rebuild backoff limits storms against a flapping endpoint.
+    'grpc.initial_reconnect_backoff_ms': 200,
+    'grpc.max_reconnect_backoff_ms': 800,
+    ...userOptions,
+  };
+}

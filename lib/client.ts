@@ -1,0 +1,213 @@
+/**
+ * The resilient client: etcd3's `Etcd3`, same constructor options and methods,
+ * with every call routed through {@link ResilientPool}.
+ */
+import { credentials as grpcCredentials, type ChannelCredentials } from '@grpc/grpc-js';
+import { EventEmitter, ExponentialBackoff, type Event } from 'cockatiel';
+import { Etcd3 as BaseEtcd3, type ILeaseOptions, type IOptions, type Lease, type Namespace } from 'etcd3';
+import { keepaliveChannelOptions } from './channel/keepalive';
+import type { ChannelState } from './channel/state';
+import { installPool, watchersOf } from './etcd3-internals';
+import type { Logger } from './logger';
+import { resolveOptions, type ResilientEtcdOptions, type ResolvedOptions } from './options';
+import { syncEndpoints } from './pool/auto-sync';
+import { Endpoint, type BreakerState, type EndpointHealth, type RebuildEvent } from './pool/endpoint';
+import { ResilientPool, type CallEvent, type RetryEvent } from './pool/resilient-pool';
+
+/** Emitted when an endpoint's KV channel changes state. */
+export interface StateChangeEvent {
+  readonly endpoint: string;
+  readonly from: ChannelState;
+  readonly to: ChannelState;
+}
+
+/** Emitted when an endpoint's circuit breaker changes state. */
+export interface BreakerEvent {
+  readonly endpoint: string;
+  readonly state: BreakerState;
+}
+
+/** What `client.health()` returns. */
+export interface HealthSnapshot {
+  /** True after `close()`. */
+  readonly closed: boolean;
+  /** True if at least one endpoint is connected and its breaker closed. */
+  readonly healthy: boolean;
+  readonly endpoints: EndpointHealth[];
+}
+
+/**
+ * A drop-in replacement for etcd3's `Etcd3`: same options, same API, plus
+ * keepalive, deadlines, safe retries, per-endpoint breakers, failover, channel
+ * rebuilds, `health()` and typed events.
+ *
+ * @example
+ * ```ts
+ * import { Etcd3 } from 'etcd3-resilient';
+ * const client = new Etcd3({ hosts: ['http://10.0.0.1:2379', 'http://10.0.0.2:2379'] });
+ * await client.put('foo').value('bar');
+ * client.onStateChange(e => console.log(e.endpoint, e.from, '->', e.to));
+ * await client.close();
+ * ```
+ */
+export class Etcd3 extends BaseEtcd3 {
+  /** Fires when an endpoint's KV channel changes state (`FROM -> TO`). */
+  public readonly onStateChange: Event<StateChangeEvent>;
+  /** Fires after an endpoint's channels were closed and dialled afresh. */
+  public readonly onRebuild: Event<RebuildEvent>;
+  /** Fires when an endpoint's circuit breaker opens, half-opens or closes. */
+  public readonly onBreakerStateChange: Event<BreakerEvent>;
+  /** Fires before each retry round of a unary call. */
+  public readonly onRetry: Event<RetryEvent>;
+  /** Fires when a unary call settles, with its duration and outcome (for metrics). */
+  public readonly onCall: Event<CallEvent>;
+
+  private readonly resilient: ResilientPool;
+  private readonly settings: ResolvedOptions;
+  private readonly log: Logger;
+  private readonly leases = new Set<Lease>();
+  private readonly namespaces = new Set<Namespace>();
+  private readonly stateEmitter = new EventEmitter<StateChangeEvent>();
+  private readonly rebuildEmitter = new EventEmitter<RebuildEvent>();
+  private readonly breakerEmitter = new EventEmitter<BreakerEvent>();
+  private syncTimer?: NodeJS.Timeout;
+  private closing?: Promise<void>;
+
+  /** Throws `InvalidOptionError` for a bad option, before any connection is made. */
+  constructor(options: ResilientEtcdOptions = {}) {
+    const settings = resolveOptions(options);
+    const etcd3Options = {
+      ...settings.etcd3,
+      faultHandling: {
+        ...settings.etcd3.faultHandling,
+        watchBackoff:
+          settings.etcd3.faultHandling?.watchBackoff ?? new ExponentialBackoff({ initialDelay: 50, maxDelay: 3000 }),
+      },
+    };
+    super(etcd3Options as IOptions);
+    this.settings = settings;
+    this.log = settings.logger.child({ component: 'etcd3-resilient' });
+    const creds = channelCredentials(settings);
+    const channelOptions = keepaliveChannelOptions(settings.keepalive, settings.etcd3.grpcOptions);
+    this.resilient = new ResilientPool(settings, url => this.endpoint(url, creds, channelOptions));
+    installPool(this, this.resilient);
+    this.onStateChange = this.stateEmitter.addListener;
+    this.onRebuild = this.rebuildEmitter.addListener;
+    this.onBreakerStateChange = this.breakerEmitter.addListener;
+    this.onRetry = this.resilient.onRetry;
+    this.onCall = this.resilient.onCall;
+    if (settings.autoSyncIntervalMs > 0) {
+      this.syncTimer = setInterval(() => this.sync(), settings.autoSyncIntervalMs);
+      this.syncTimer.unref();
+    }
+  }
+
+  /** A snapshot of every endpoint's channel and breaker state. Contains no secrets. */
+  health(): HealthSnapshot {
+    const endpoints = this.resilient.endpoints.map(ep => ep.health());
+    return {
+      closed: this.closing !== undefined,
+      healthy: this.closing === undefined && endpoints.some(e => e.channelState === 'READY' && e.breakerState === 'closed'),
+      endpoints,
+    };
+  }
+
+  /** Refreshes the endpoint list from the member list now (see `autoSyncIntervalMs`). */
+  async syncEndpoints(): Promise<{ added: string[]; removed: string[] }> {
+    const result = await syncEndpoints(
+      this.resilient as any,
+      url => this.endpoint(url, channelCredentials(this.settings), keepaliveChannelOptions(this.settings.keepalive, this.settings.etcd3.grpcOptions)),
+      this.settings.attemptTimeoutMs,
+      this.log,
+    );
+    if (result.added.length || result.removed.length) {
+      this.log.info(result, 'endpoints synced from member list');
+    }
+    return result;
+  }
+
+  /** etcd3's `lease()`; the lease's keepalive is stopped when the client closes. */
+  override lease(ttl: number, options?: ILeaseOptions): Lease {
+    const lease = super.lease(ttl, options);
+    this.leases.add(lease);
+    return lease;
+  }
+
+  /** etcd3's `namespace()`; its watchers are ended when the client closes. */
+  override namespace(prefix: string | Buffer): Namespace {
+    const ns = super.namespace(prefix);
+    this.namespaces.add(ns);
+    return ns;
+  }
+
+  /**
+   * Closes the client, in order: watchers are cancelled, lease keepalives stopped
+   * (leases are not revoked: their keys live until their TTL, as with etcd3), then
+   * streams and channels closed. Bounded by `closeTimeoutMs`; idempotent (returns
+   * the same promise). Calls made afterwards fail with `ClientClosedError`.
+   */
+  override close(): Promise<void> {
+    if (!this.closing) {
+      this.closing = this.shutdown();
+    }
+    return this.closing;
+  }
+
+  private async shutdown(): Promise<void> {
+    clearInterval(this.syncTimer);
+    const watchers = [this, ...this.namespaces].flatMap(ns => watchersOf(ns));
+    const bounded = new Promise<void>(resolve => setTimeout(resolve, this.settings.closeTimeoutMs).unref());
+    await Promise.race([Promise.allSettled(watchers.map(w => w.cancel())), bounded]);
+    for (const lease of this.leases) {
+      if (!lease.revoked()) {
+        lease.release();
+      }
+    }
+    this.resilient.close();
+    this.log.info('closed');
+  }
+
+  private sync(): void {
+    this.syncEndpoints().catch(err => this.log.warn({ err: String(err) }, 'endpoint sync failed'));
+  }
+
+  private endpoint(url: string, creds: ChannelCredentials, channelOptions: object): Endpoint {
+    const ep = new Endpoint(url, creds, channelOptions, this.settings);
+    ep.onStateChange(e => this.stateEmitter.emit({ endpoint: url, ...e }));
+    ep.onRebuild(e => this.rebuildEmitter.emit(e));
+    const log = this.settings.logger.child({ component: 'breaker', endpoint: url });
+    const breaker = ep.breaker;
+    breaker.onBreak(() => {
+      log.warn({ err: ep.lastError }, 'circuit opened');
+      this.breakerEmitter.emit({ endpoint: url, state: 'open' });
+    });
+    breaker.onHalfOpen(() => this.breakerEmitter.emit({ endpoint: url, state: 'half-open' }));
+    breaker.onReset(() => {
+      log.info('circuit closed');
+      this.breakerEmitter.emit({ endpoint: url, state: 'closed' });
+    });
+    // Dial now, so that failing over to this endpoint later needs no handshake.
+    ep.client('KV').getChannel().getConnectivityState(true);
+    return ep;
+  }
+}
+
+/**
+ * Creates a resilient client; the same as `new Etcd3(options)`.
+ *
+ * @example
+ * ```ts
+ * const client = createClient({ hosts: process.env.ETCD_ENDPOINTS!.split(','), logger: pino() });
+ * ```
+ */
+export function createClient(options: ResilientEtcdOptions = {}): Etcd3 {
+  return new Etcd3(options);
+}
+
+function channelCredentials(settings: ResolvedOptions): ChannelCredentials {
+  const c = settings.etcd3.credentials;
+  if (c) {
+    return grpcCredentials.createSsl(c.rootCertificate, c.privateKey, c.certChain);
+  }
+  return settings.hosts[0].startsWith('https://') ? grpcCredentials.createSsl() : grpcCredentials.createInsecure();
+}

@@ -1,0 +1,241 @@
+/**
+ * Options of the resilient client: etcd3's own `IOptions`, plus ours. Every
+ * field has a default chosen for a service talking to an etcd cluster on a LAN;
+ * all durations are in milliseconds.
+ */
+import type { IOptions } from 'etcd3';
+import { InvalidOptionError } from './errors';
+import { isLogger, Logger, noopLogger } from './logger';
+
+/** gRPC keepalive, in our own terms. See {@link ResilientEtcdOptions.keepalive}. */
+export interface KeepaliveOptions {
+  /**
+   * Interval between HTTP/2 pings while a call or stream is open. etcd's server
+   * answers a ping more often than every 5 s with a strike and, after a few,
+   * closes the connection (`too_many_pings`), and grpc-js then doubles the
+   * interval for good. Must be >= 5000. Defaults to 10000 (10 s).
+   */
+  timeMs?: number;
+  /** How long a ping may go unanswered before the connection is closed. Defaults to 5000 (5 s). */
+  timeoutMs?: number;
+  /**
+   * Ping with no open call. etcd's server rejects those (`PermitWithoutStream: false`),
+   * so leave it off unless your server permits them. Defaults to false.
+   */
+  permitWithoutCalls?: boolean;
+}
+
+/** Retries of safe calls. Writes are retried only when they provably never reached a server. */
+export interface RetryOptions {
+  /**
+   * Rounds of attempts after the first. In one round every endpoint whose breaker
+   * allows it is tried once, with no delay between endpoints; rounds are separated by
+   * exponential backoff with decorrelated jitter. Always bounded by the call deadline.
+   * Defaults to 4.
+   */
+  maxAttempts?: number;
+  /** First backoff delay between rounds. Defaults to 50. */
+  initialDelayMs?: number;
+  /** Largest backoff delay between rounds. Defaults to 1000. */
+  maxDelayMs?: number;
+}
+
+/** One circuit breaker per endpoint. */
+export interface BreakerOptions {
+  /** Consecutive failures (errors or hangs) that open an endpoint's breaker. Defaults to 3. */
+  consecutiveFailures?: number;
+  /** How long a breaker stays open before one probe call is let through (half-open). Defaults to 2000. */
+  halfOpenAfterMs?: number;
+}
+
+/** Channel rebuilds: closing an endpoint's gRPC channels and dialing afresh. */
+export interface RebuildOptions {
+  /** Rebuild a channel that stays in TRANSIENT_FAILURE this long. Defaults to 1000. */
+  transientFailureMs?: number;
+  /** First delay between two rebuilds of one endpoint. Defaults to 100. */
+  initialBackoffMs?: number;
+  /** Largest delay between two rebuilds of one endpoint (jittered). Defaults to 5000. */
+  maxBackoffMs?: number;
+}
+
+/** Options of {@link Etcd3} and {@link createClient}: etcd3's `IOptions` plus ours. */
+export interface ResilientEtcdOptions extends Partial<IOptions> {
+  /**
+   * Deadline of every unary call, retries included, unless the call sets its own
+   * `deadline` in its call options. Defaults to 5000 (5 s).
+   */
+  callTimeoutMs?: number;
+  /**
+   * How long one attempt of a read may wait for its endpoint before it is counted as
+   * a failure of that endpoint and tried on the next one. Writes are never cut short
+   * this way (a write that was sent may have been applied). Defaults to 1000 (1 s).
+   */
+  attemptTimeoutMs?: number;
+  /**
+   * How long a channel may stay CONNECTING before it is rebuilt, and the longest a
+   * call waits for a connection. etcd3's `dialTimeout`, if set, is used as this.
+   * Defaults to 3000 (3 s).
+   */
+  connectTimeoutMs?: number;
+  /** gRPC keepalive. User `grpcOptions` keys `grpc.keepalive_*` win over these. */
+  keepalive?: KeepaliveOptions;
+  /** Retries of safe calls. */
+  retry?: RetryOptions;
+  /** Per-endpoint circuit breaker. */
+  breaker?: BreakerOptions;
+  /** Channel rebuilds. */
+  rebuild?: RebuildOptions;
+  /**
+   * Refresh the endpoint list from the cluster's member list this often; 0 turns it off.
+   * Reachable endpoints are never replaced by unreachable ones. Defaults to 0 (off).
+   */
+  autoSyncIntervalMs?: number;
+  /** Longest `close()` waits for leases and watches to end before forcing. Defaults to 2000. */
+  closeTimeoutMs?: number;
+  /** A pino-compatible logger. Defaults to none (nothing is logged). */
+  logger?: Logger;
+}
+
+/** Options with every default filled in. */
+export interface ResolvedOptions {
+  etcd3: IOptions;
+  hosts: string[];
+  callTimeoutMs: number;
+  attemptTimeoutMs: number;
+  connectTimeoutMs: number;
+  keepalive: Required<KeepaliveOptions>;
+  retry: Required<RetryOptions>;
+  breaker: Required<BreakerOptions>;
+  rebuild: Required<RebuildOptions>;
+  autoSyncIntervalMs: number;
+  closeTimeoutMs: number;
+  logger: Logger;
+}
+
+const DEFAULT_HOST = '127.0.0.1:2379';
+const OWN_KEYS = [
+  'callTimeoutMs', 'attemptTimeoutMs', 'connectTimeoutMs', 'keepalive', 'retry', 'breaker',
+  'rebuild', 'autoSyncIntervalMs', 'closeTimeoutMs', 'logger',
+] as const;
+
+/** Fills defaults and validates; throws {@link InvalidOptionError} on the first bad field. */
+export function resolveOptions(input: ResilientEtcdOptions = {}): ResolvedOptions {
+  if (typeof input !== 'object' || input === null) {
+    throw new InvalidOptionError('options', 'must be an object');
+  }
+  const hosts = resolveHosts(input.hosts);
+  const keepalive = input.keepalive ?? {};
+  const retry = input.retry ?? {};
+  const breaker = input.breaker ?? {};
+  const rebuild = input.rebuild ?? {};
+  for (const [name, group] of Object.entries({ keepalive, retry, breaker, rebuild })) {
+    if (typeof group !== 'object' || group === null) {
+      throw new InvalidOptionError(name, 'must be an object');
+    }
+  }
+  if (input.logger !== undefined && !isLogger(input.logger)) {
+    throw new InvalidOptionError('logger', 'must be a pino-compatible logger (error/warn/info/debug/child)');
+  }
+  const callTimeoutMs = ms('callTimeoutMs', input.callTimeoutMs, 5000, 1);
+  const resolved: ResolvedOptions = {
+    etcd3: {} as IOptions,
+    hosts,
+    callTimeoutMs,
+    attemptTimeoutMs: ms('attemptTimeoutMs', input.attemptTimeoutMs, Math.min(1000, callTimeoutMs), 1),
+    connectTimeoutMs: ms('connectTimeoutMs', input.connectTimeoutMs ?? input.dialTimeout, 3000, 1),
+    keepalive: {
+      timeMs: ms('keepalive.timeMs', keepalive.timeMs, 10_000, 5000),
+      timeoutMs: ms('keepalive.timeoutMs', keepalive.timeoutMs, 5000, 1),
+      permitWithoutCalls: bool('keepalive.permitWithoutCalls', keepalive.permitWithoutCalls, false),
+    },
+    retry: {
+      maxAttempts: int('retry.maxAttempts', retry.maxAttempts, 4, 0, 100),
+      initialDelayMs: ms('retry.initialDelayMs', retry.initialDelayMs, 50, 0),
+      maxDelayMs: ms('retry.maxDelayMs', retry.maxDelayMs, 1000, 0),
+    },
+    breaker: {
+      consecutiveFailures: int('breaker.consecutiveFailures', breaker.consecutiveFailures, 3, 1, 1000),
+      halfOpenAfterMs: ms('breaker.halfOpenAfterMs', breaker.halfOpenAfterMs, 2000, 1),
+    },
+    rebuild: {
+      transientFailureMs: ms('rebuild.transientFailureMs', rebuild.transientFailureMs, 1000, 0),
+      initialBackoffMs: ms('rebuild.initialBackoffMs', rebuild.initialBackoffMs, 100, 0),
+      maxBackoffMs: ms('rebuild.maxBackoffMs', rebuild.maxBackoffMs, 5000, 0),
+    },
+    autoSyncIntervalMs: ms('autoSyncIntervalMs', input.autoSyncIntervalMs, 0, 0),
+    closeTimeoutMs: ms('closeTimeoutMs', input.closeTimeoutMs, 2000, 1),
+    logger: input.logger ?? noopLogger,
+  };
+  if (resolved.retry.maxDelayMs < resolved.retry.initialDelayMs) {
+    throw new InvalidOptionError('retry.maxDelayMs', 'must be >= retry.initialDelayMs');
+  }
+  if (resolved.rebuild.maxBackoffMs < resolved.rebuild.initialBackoffMs) {
+    throw new InvalidOptionError('rebuild.maxBackoffMs', 'must be >= rebuild.initialBackoffMs');
+  }
+  if (input.auth !== undefined) {
+    const { username, password } = input.auth ?? ({} as any);
+    if (typeof username !== 'string' || username === '' || typeof password !== 'string') {
+      // Never echo the password back.
+      throw new InvalidOptionError('auth', 'must be { username: non-empty string, password: string }');
+    }
+  }
+  if (input.credentials !== undefined && !Buffer.isBuffer(input.credentials?.rootCertificate)) {
+    throw new InvalidOptionError('credentials.rootCertificate', 'must be a Buffer (PEM)');
+  }
+  const etcd3: Record<string, unknown> = { ...input, hosts };
+  for (const key of OWN_KEYS) {
+    delete etcd3[key];
+  }
+  resolved.etcd3 = etcd3 as unknown as IOptions;
+  return resolved;
+}
+
+function resolveHosts(hosts: unknown): string[] {
+  const list = hosts === undefined ? [DEFAULT_HOST] : typeof hosts === 'string' ? [hosts] : hosts;
+  if (!Array.isArray(list) || list.length === 0) {
+    throw new InvalidOptionError('hosts', 'must be a host string or a non-empty array of them');
+  }
+  for (const h of list) {
+    if (typeof h !== 'string' || !/^(https?:\/\/)?(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9._-]+)(:\d{1,5})?\/?$/.test(h)) {
+      throw new InvalidOptionError('hosts', `each host must be [http(s)://]host[:port], got ${JSON.stringify(h)}`);
+    }
+  }
+  const secure = list.filter(h => h.startsWith('https://')).length;
+  if (secure !== 0 && secure !== list.length) {
+    throw new InvalidOptionError('hosts', 'cannot mix https:// and plaintext hosts');
+  }
+  if (new Set(list).size !== list.length) {
+    throw new InvalidOptionError('hosts', 'must not contain duplicates');
+  }
+  return list.map(h => h.replace(/\/$/, ''));
+}
+
+function ms(name: string, value: unknown, def: number, min: number): number {
+  if (value === undefined) {
+    return def;
+  }
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > 2 ** 31 - 1) {
+    throw new InvalidOptionError(name, `must be a finite number of milliseconds >= ${min}, got ${String(value)}`);
+  }
+  return value;
+}
+
+function int(name: string, value: unknown, def: number, min: number, max: number): number {
+  if (value === undefined) {
+    return def;
+  }
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw new InvalidOptionError(name, `must be an integer in ${min}..${max}, got ${String(value)}`);
+  }
+  return value;
+}
+
+function bool(name: string, value: unknown, def: boolean): boolean {
+  if (value === undefined) {
+    return def;
+  }
+  if (typeof value !== 'boolean') {
+    throw new InvalidOptionError(name, `must be a boolean, got ${typeof value}`);
+  }
+  return value;
+}

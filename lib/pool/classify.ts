@@ -1,0 +1,81 @@
+/**
+ * How the pool reads an error: did the call reach a server, may it be retried,
+ * does it count against the endpoint. gRPC errors are classified from their raw
+ * code and details before etcd3 casts them to its typed classes.
+ */
+import { status as Status } from '@grpc/grpc-js';
+import { isBrokenCircuitError } from 'cockatiel';
+import { isRecoverableError } from 'etcd3';
+import { redact } from '../logger';
+
+/** Raw gRPC error as grpc-js reports it. */
+export interface RawGrpcError extends Error {
+  code?: number;
+  details?: string;
+}
+
+const NEVER_SENT = /No connection established|ECONNREFUSED|Name resolution failed|no address|DNS resolution failed/i;
+
+/** Marks set on the etcd3 error that a failed attempt throws. */
+export interface AttemptMarks {
+  /** The request may have reached a server. */
+  sent: boolean;
+  /** The attempt ran past its attempt timeout (a hang), not the call's deadline. */
+  hang?: boolean;
+  /** gRPC status code, if the error came from gRPC. */
+  grpcCode?: number;
+}
+
+const MARKS = Symbol.for('etcd3-resilient.attempt');
+
+/** Attaches attempt marks to an error (non-enumerable; the error itself is not wrapped). */
+export function mark<E>(err: E, marks: AttemptMarks): E {
+  if (typeof err === 'object' && err !== null) {
+    Object.defineProperty(err, MARKS, { value: marks, configurable: true });
+  }
+  return err;
+}
+
+export const marksOf = (err: unknown): AttemptMarks | undefined =>
+  typeof err === 'object' && err !== null ? (err as any)[MARKS] : undefined;
+
+/** True if the raw gRPC error proves the request never left this process. */
+export function rawNeverSent(err: RawGrpcError): boolean {
+  return err.code === Status.UNAVAILABLE && NEVER_SENT.test(err.details ?? err.message ?? '');
+}
+
+/** True if the call provably never reached a server. */
+export function neverSent(err: unknown): boolean {
+  if (isBrokenCircuitError(err) || (err as { neverSent?: boolean })?.neverSent === true) {
+    return true;
+  }
+  const m = marksOf(err);
+  return m !== undefined && !m.sent;
+}
+
+/** True for failures that say something about the endpoint (network, overload, hang), not the request. */
+export function isEndpointFailure(err: unknown): boolean {
+  if (typeof err !== 'object' || err === null) {
+    return false;
+  }
+  if ((err as { neverSent?: boolean }).neverSent === true || marksOf(err)?.hang) {
+    return true;
+  }
+  return isRecoverableError(err as Error) && marksOf(err)?.grpcCode !== Status.CANCELLED;
+}
+
+/** True if the error is worth another try of a call that may be repeated. */
+export function isTransient(err: unknown): boolean {
+  return neverSent(err) || isEndpointFailure(err);
+}
+
+/** True if the endpoint's connection itself looks broken (worth a rebuild). */
+export function suggestsBrokenConnection(raw: RawGrpcError): boolean {
+  return raw.code === Status.UNAVAILABLE && !/etcdserver:/.test(raw.details ?? '');
+}
+
+/** A short, secret-free description of an error for logs and health(). */
+export function describeError(err: unknown): string {
+  const text = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+  return redact(text).slice(0, 500);
+}

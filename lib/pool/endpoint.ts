@@ -1,0 +1,323 @@
+/**
+ * One etcd endpoint: its gRPC channels (one generation at a time), its circuit
+ * breaker, the watchers of its channel states, and its rebuilds.
+ *
+ * A rebuild closes every channel of the current generation, cancels the streams
+ * opened on them (so a watch stuck on a half-open connection errors and resumes
+ * elsewhere) and dials afresh. Each generation gets its own grpc-js subchannel (the
+ * generation is part of the channel options, which key grpc-js's subchannel pool),
+ * so a rebuild never reuses the old TCP connection.
+ */
+import { connectivityState, type ChannelCredentials, type ChannelOptions, type Client } from '@grpc/grpc-js';
+import {
+  CircuitBreakerPolicy,
+  CircuitState,
+  ConsecutiveBreaker,
+  EventEmitter,
+  ExponentialBackoff,
+  circuitBreaker,
+  handleWhen,
+  type IBackoff,
+} from 'cockatiel';
+import { Host } from 'etcd3/lib/connection-pool';
+import type { Services } from 'etcd3/lib/rpc';
+import { watchChannel, type ChannelWatch } from '../channel/state-watcher';
+import { ChannelState, stateName } from '../channel/state';
+import type { Logger } from '../logger';
+import type { ResolvedOptions } from '../options';
+import { describeError, isEndpointFailure } from './classify';
+
+export type ServiceName = keyof typeof Services;
+
+/** A breaker's state, by name. */
+export type BreakerState = 'closed' | 'open' | 'half-open' | 'isolated';
+
+/** Health of one endpoint, as reported by `client.health()`. */
+export interface EndpointHealth {
+  /** The endpoint as configured, e.g. `http://127.0.0.1:2379`. */
+  readonly endpoint: string;
+  /** State of its KV channel (the one unary calls use). */
+  readonly channelState: ChannelState;
+  /** State of its circuit breaker. */
+  readonly breakerState: BreakerState;
+  /** `Date.now()` when the channel entered its current state. */
+  readonly since: number;
+  /** Message of the last failure (secrets redacted), if any. */
+  readonly lastError?: string;
+  /** `Date.now()` of the last failure, if any. */
+  readonly lastErrorAt?: number;
+  /** Channel generation; grows by one per rebuild. */
+  readonly generation: number;
+  /** Rebuilds so far. */
+  readonly rebuilds: number;
+}
+
+/** Emitted when an endpoint's channels are rebuilt. */
+export interface RebuildEvent {
+  readonly endpoint: string;
+  readonly reason: string;
+  readonly generation: number;
+}
+
+/** Something opened on a channel that must end when the channel is rebuilt. */
+interface Cancellable {
+  cancel(): void;
+}
+
+const GENERATION_OPTION = 'etcd3-resilient.generation';
+const BREAKER_NAMES: Record<CircuitState, BreakerState> = {
+  [CircuitState.Closed]: 'closed',
+  [CircuitState.Open]: 'open',
+  [CircuitState.HalfOpen]: 'half-open',
+  [CircuitState.Isolated]: 'isolated',
+};
+
+export class Endpoint {
+  /** Host and port, without the scheme. */
+  public readonly address: string;
+  public readonly breaker: CircuitBreakerPolicy;
+  public generation = 0;
+  public rebuilds = 0;
+  public lastError?: string;
+  public lastErrorAt?: number;
+  /** `Date.now()` of the last failure that counted against this endpoint. */
+  public lastFailureAt = 0;
+
+  private host: Host;
+  private readonly watches = new Map<ServiceName, ChannelWatch>();
+  private readonly streams = new Set<Cancellable>();
+  private readonly rebuildBackoffFactory: ExponentialBackoff<unknown>;
+  private rebuildBackoff?: IBackoff<unknown>;
+  private lastRebuildAt = 0;
+  private rebuildTimer?: NodeJS.Timeout;
+  private closed = false;
+  private readonly log: Logger;
+  private readonly rebuildEmitter = new EventEmitter<RebuildEvent>();
+  private readonly stateEmitter = new EventEmitter<{ from: ChannelState; to: ChannelState }>();
+
+  /** Fires after each rebuild. */
+  public readonly onRebuild = this.rebuildEmitter.addListener;
+  /** Fires on every state change of the KV channel. */
+  public readonly onStateChange = this.stateEmitter.addListener;
+
+  constructor(
+    public readonly url: string,
+    private readonly credentials: ChannelCredentials,
+    private readonly channelOptions: ChannelOptions,
+    private readonly options: ResolvedOptions,
+  ) {
+    this.address = url.replace(/^https?:\/\//, '');
+    this.log = options.logger.child({ component: 'endpoint', endpoint: url });
+    this.breaker = circuitBreaker(handleWhen(isEndpointFailure), {
+      halfOpenAfter: options.breaker.halfOpenAfterMs,
+      breaker: new ConsecutiveBreaker(options.breaker.consecutiveFailures),
+    });
+    this.rebuildBackoffFactory = new ExponentialBackoff({
+      initialDelay: options.rebuild.initialBackoffMs,
+      maxDelay: options.rebuild.maxBackoffMs,
+    });
+    this.host = this.newHost();
+  }
+
+  /** The gRPC client of `service` in the current generation, created on first use. */
+  client(service: ServiceName): Client {
+    const client = this.host.getServiceClient(service);
+    if (!this.watches.has(service)) {
+      this.watch(service, client);
+    }
+    return client;
+  }
+
+  /** True if the breaker lets calls through. */
+  get available(): boolean {
+    const s = this.breaker.state;
+    return s === CircuitState.Closed || s === CircuitState.HalfOpen;
+  }
+
+  get breakerState(): BreakerState {
+    return BREAKER_NAMES[this.breaker.state];
+  }
+
+  /** State of the KV channel, or IDLE before the first call. */
+  get channelState(): ChannelState {
+    return this.watches.get('KV')?.state ?? 'IDLE';
+  }
+
+  /** True when the KV channel is connected. */
+  get ready(): boolean {
+    return this.watches.get('KV')?.state === 'READY';
+  }
+
+  /**
+   * Resolves once `service`'s channel is READY, within `timeoutMs`; kicks it to
+   * connect if IDLE. Follows rebuilds. Rejects with `NotConnectedError`.
+   */
+  waitReady(service: ServiceName, timeoutMs: number): Promise<Client> {
+    const first = this.client(service);
+    if (first.getChannel().getConnectivityState(true) === connectivityState.READY) {
+      return Promise.resolve(first);
+    }
+    const deadline = Date.now() + timeoutMs;
+    return new Promise((resolve, reject) => {
+      const check = () => {
+        if (this.closed) {
+          return reject(new NotConnectedError(this.url, 'endpoint closed', this.lastError));
+        }
+        const client = this.client(service);
+        const channel = client.getChannel();
+        const state = channel.getConnectivityState(true);
+        if (state === connectivityState.READY) {
+          return resolve(client);
+        }
+        if (Date.now() >= deadline) {
+          return reject(new NotConnectedError(this.url, `channel ${stateName(state)} after ${timeoutMs} ms`, this.lastError));
+        }
+        try {
+          channel.watchConnectivityState(state, deadline, () => check());
+        } catch {
+          // Closed under us by a rebuild: look again at the new generation.
+          setImmediate(check);
+        }
+      };
+      check();
+    });
+  }
+
+  /** Tracks a stream so that a rebuild cancels it. */
+  track(stream: Cancellable & { once(event: string, fn: () => void): unknown }): void {
+    this.streams.add(stream);
+    const forget = () => this.streams.delete(stream);
+    stream.once('close', forget);
+    stream.once('error', forget);
+    stream.once('end', forget);
+  }
+
+  /** Records a failure seen on this endpoint (already counted by the breaker if it ran under it). */
+  recordFailure(err: unknown): void {
+    this.lastError = describeError(err);
+    this.lastErrorAt = this.lastFailureAt = Date.now();
+  }
+
+  /**
+   * Asks for a rebuild. Rebuilds of one endpoint are spaced by exponential backoff
+   * with jitter, so a flapping endpoint cannot cause a reconnect storm; requests
+   * made while one is pending are merged.
+   */
+  requestRebuild(reason: string): void {
+    if (this.closed || this.rebuildTimer) {
+      return;
+    }
+    this.rebuildBackoff = this.rebuildBackoff ? this.rebuildBackoff.next(undefined) : this.rebuildBackoffFactory.next();
+    const wait = Math.max(0, this.lastRebuildAt + this.rebuildBackoff.duration - Date.now());
+    if (wait === 0) {
+      this.rebuild(reason);
+      return;
+    }
+    this.log.debug({ reason, waitMs: wait }, 'rebuild scheduled');
+    this.rebuildTimer = setTimeout(() => {
+      this.rebuildTimer = undefined;
+      this.rebuild(reason);
+    }, wait);
+    this.rebuildTimer.unref();
+  }
+
+  health(): EndpointHealth {
+    return {
+      endpoint: this.url,
+      channelState: this.channelState,
+      breakerState: this.breakerState,
+      since: this.watches.get('KV')?.since ?? this.lastRebuildAt,
+      lastError: this.lastError,
+      lastErrorAt: this.lastErrorAt,
+      generation: this.generation,
+      rebuilds: this.rebuilds,
+    };
+  }
+
+  /** Closes channels and streams; idempotent. */
+  close(): void {
+    if (this.closed) {
+      return;
+    }
+    this.closed = true;
+    clearTimeout(this.rebuildTimer);
+    this.closeGeneration();
+    this.host.close();
+  }
+
+  private rebuild(reason: string): void {
+    if (this.closed) {
+      return;
+    }
+    this.lastRebuildAt = Date.now();
+    this.closeGeneration();
+    this.generation++;
+    this.rebuilds++;
+    this.host = this.newHost();
+    this.log.info({ reason, generation: this.generation }, 'channel rebuilt');
+    this.rebuildEmitter.emit({ endpoint: this.url, reason, generation: this.generation });
+  }
+
+  private closeGeneration(): void {
+    for (const w of this.watches.values()) {
+      w.stop();
+    }
+    this.watches.clear();
+    const streams = [...this.streams];
+    this.streams.clear();
+    for (const s of streams) {
+      s.cancel();
+    }
+    this.host.resetAllServices();
+  }
+
+  private newHost(): Host {
+    return new Host(this.address, this.credentials, {
+      ...this.channelOptions,
+      [GENERATION_OPTION]: this.generation,
+    });
+  }
+
+  private watch(service: ServiceName, client: Client): void {
+    const generation = this.generation;
+    this.watches.set(
+      service,
+      watchChannel(client.getChannel(), {
+        connectTimeoutMs: this.options.connectTimeoutMs,
+        transientFailureMs: this.options.rebuild.transientFailureMs,
+        onStateChange: (from, to) => {
+          if (to === 'READY') {
+            // A connection came up: the next rebuild, if any, starts from the first delay.
+            this.rebuildBackoff = undefined;
+          }
+          if (service === 'KV') {
+            this.log.info(`${from} -> ${to}`);
+            this.stateEmitter.emit({ from, to });
+          }
+        },
+        onUnhealthy: (reason, state) => {
+          if (generation === this.generation) {
+            this.recordFailure(new NotConnectedError(this.url, `channel ${state} too long`, this.lastError));
+            this.requestRebuild(`${service} ${reason}`);
+          }
+        },
+      }),
+    );
+  }
+}
+
+/**
+ * No connection to the endpoint was ready in time. The call was never sent, so it is
+ * safe to try elsewhere, even for a write.
+ */
+export class NotConnectedError extends Error {
+  public readonly neverSent = true;
+  constructor(
+    public readonly endpoint: string,
+    reason: string,
+    lastError?: string,
+  ) {
+    super(`Not connected to ${endpoint}: ${reason}${lastError ? ` (last error: ${lastError})` : ''}`);
+    this.name = 'NotConnectedError';
+  }
+}

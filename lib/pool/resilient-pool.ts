@@ -1,0 +1,384 @@
+/**
+ * The connection pool behind our `Etcd3`: it takes the place of etcd3's own pool
+ * (same `ICallable` interface), so every etcd3 feature (KV, watch, lease, lock,
+ * election, STM, auth, maintenance) runs through it unchanged.
+ *
+ * A unary call runs in rounds. In one round each endpoint whose breaker allows it is
+ * tried once, best first (breaker closed, channel READY, no recent failure), with
+ * no delay between endpoints; rounds are spaced by jittered exponential backoff (a
+ * cockatiel retry policy). A read attempt that does not answer within
+ * `attemptTimeoutMs` counts as a failure of its endpoint and moves on. A write is
+ * sent only on a READY channel and tried elsewhere only if it provably never left
+ * this process. Everything is bounded by the call's deadline.
+ */
+import { Metadata, status as Status, type CallOptions, type Client } from '@grpc/grpc-js';
+import { EventEmitter, ExponentialBackoff, handleWhen, retry, type RetryPolicy } from 'cockatiel';
+import { ClientClosedError, EtcdInvalidAuthTokenError, castGrpcError, type ICallable } from 'etcd3';
+import type { CallOptionsFactory } from 'etcd3/lib/options';
+import { resolveCallOptions } from 'etcd3/lib/util';
+import { DeadlineExceededError, NoEndpointAvailableError } from '../errors';
+import type { Logger } from '../logger';
+import type { ResolvedOptions } from '../options';
+import { Authenticator } from './authenticator';
+import { DeadlineBackoff } from './backoff';
+import { isSafeCall } from './call-kind';
+import {
+  describeError, isEndpointFailure, isTransient, mark, marksOf, neverSent, rawNeverSent,
+  suggestsBrokenConnection, type RawGrpcError,
+} from './classify';
+import { Endpoint, type ServiceName } from './endpoint';
+
+/** Emitted before a retry round. */
+export interface RetryEvent {
+  readonly method: string;
+  /** 1 for the first retry. */
+  readonly attempt: number;
+  readonly delayMs: number;
+  readonly error: unknown;
+}
+
+/** Emitted when a unary call settles. */
+export interface CallEvent {
+  readonly service: string;
+  readonly method: string;
+  /** Endpoint of the last attempt, if one was made. */
+  readonly endpoint?: string;
+  readonly durationMs: number;
+  /** `OK`, a gRPC status name such as `UNAVAILABLE`, or our error's `code`. */
+  readonly code: string;
+}
+
+interface CallState {
+  readonly service: ServiceName;
+  readonly method: string;
+  readonly payload: unknown;
+  readonly callOptions: CallOptions;
+  readonly deadline: number;
+  readonly timeoutMs: number;
+  readonly safe: boolean;
+  endpoint?: Endpoint;
+}
+
+const CALL = Symbol('call');
+const callOf = (err: unknown): CallState | undefined =>
+  typeof err === 'object' && err !== null ? (err as any)[CALL] : undefined;
+const withCall = <E>(err: E, call: CallState): E => {
+  if (typeof err === 'object' && err !== null) {
+    Object.defineProperty(err, CALL, { value: call, configurable: true });
+  }
+  return err;
+};
+
+export class ResilientPool implements ICallable<Endpoint> {
+  public readonly callOptionsFactory: CallOptionsFactory | undefined;
+  public endpoints: Endpoint[];
+  private rr = 0;
+  private closed = false;
+  private mockImpl: ICallable<unknown> | null = null;
+  private lastCause: unknown;
+  private readonly probing = new Set<Endpoint>();
+  private readonly retryPolicy: RetryPolicy;
+  private readonly auth: Authenticator;
+  private readonly log: Logger;
+  private readonly retryEmitter = new EventEmitter<RetryEvent>();
+  private readonly callEmitter = new EventEmitter<CallEvent>();
+  /** Fires before each retry round. */
+  public readonly onRetry = this.retryEmitter.addListener;
+  /** Fires when a unary call settles. */
+  public readonly onCall = this.callEmitter.addListener;
+
+  constructor(
+    private readonly options: ResolvedOptions,
+    newEndpoint: (url: string) => Endpoint,
+  ) {
+    this.callOptionsFactory = options.etcd3.defaultCallOptions;
+    this.log = options.logger.child({ component: 'pool' });
+    this.endpoints = options.hosts.map(newEndpoint);
+    this.auth = new Authenticator(options.etcd3.auth, (name, password) =>
+      this.exec<{ token: string }>('Auth', 'authenticate', { name, password }).then(r => r.token),
+    );
+    this.retryPolicy = retry(
+      handleWhen(err => this.shouldRetry(err)),
+      {
+        maxAttempts: options.retry.maxAttempts,
+        backoff: new DeadlineBackoff(
+          new ExponentialBackoff({ initialDelay: options.retry.initialDelayMs, maxDelay: options.retry.maxDelayMs }),
+          err => callOf(err)?.deadline,
+        ),
+      },
+    );
+    this.retryPolicy.onRetry(e => {
+      const error = 'error' in e ? e.error : undefined;
+      const method = callOf(error)?.method ?? 'unknown';
+      this.log.debug({ method, attempt: e.attempt, delayMs: e.delay, err: describeError(error) }, 'retrying');
+      this.retryEmitter.emit({ method, attempt: e.attempt, delayMs: e.delay, error });
+    });
+  }
+
+  /** The last endpoint failure seen, for error messages. */
+  get lastFailure(): unknown {
+    return this.lastCause;
+  }
+
+  async exec<T>(service: ServiceName, method: string, payload: unknown, options?: CallOptions): Promise<T> {
+    if (this.mockImpl) {
+      return this.mockImpl.exec<T>(service, method, payload, options);
+    }
+    if (this.closed) {
+      throw new ClientClosedError(service);
+    }
+    const callOptions =
+      resolveCallOptions(options, this.callOptionsFactory, { service, method, params: payload, isStream: false } as any) ?? {};
+    const start = Date.now();
+    const deadline = callOptions.deadline !== undefined ? toMs(callOptions.deadline) : start + this.options.callTimeoutMs;
+    const call: CallState = {
+      service, method, payload, callOptions, deadline, timeoutMs: deadline - start,
+      safe: isSafeCall(service, method, payload, callOptions),
+    };
+    try {
+      const result = await this.retryPolicy.execute(() => this.round<T>(call));
+      this.emitCall(call, start, 'OK');
+      return result;
+    } catch (err) {
+      const final = this.finalError(call, err);
+      this.emitCall(call, start, codeOf(final));
+      throw final;
+    }
+  }
+
+  async withConnection<R>(
+    service: ServiceName,
+    fn: (args: { resource: Endpoint; client: Client; metadata: Metadata }) => Promise<R> | R,
+  ): Promise<R> {
+    if (this.mockImpl) {
+      return this.mockImpl.withConnection(service, fn as any) as Promise<R>;
+    }
+    if (this.closed) {
+      // Streams that etcd3 re-opens after close() must neither throw (it would log
+      // and retry forever) nor connect: they wait, dormant, holding no timer.
+      return new Promise<R>(() => undefined);
+    }
+    const metadata = await this.auth.metadata();
+    if (service === 'Watch' || service === 'Lease') {
+      // Like Go's WithRequireLeader: a member cut off from the cluster ends the stream
+      // instead of keeping it silently open.
+      metadata.set('hasleader', 'true');
+    }
+    let lastErr: unknown;
+    for (const ep of this.order()) {
+      if (!ep.available) {
+        continue;
+      }
+      let client: Client;
+      try {
+        client = await ep.breaker.execute(() => ep.waitReady(service, this.options.connectTimeoutMs));
+      } catch (err) {
+        ep.recordFailure(err);
+        lastErr = this.lastCause = err;
+        continue;
+      }
+      const result = await fn({ resource: ep, client, metadata });
+      if (result && typeof (result as any).cancel === 'function' && typeof (result as any).once === 'function') {
+        ep.track(result as any);
+      }
+      return result;
+    }
+    throw new NoEndpointAvailableError(`No etcd endpoint available for a ${service} stream`, lastErr ?? this.lastCause);
+  }
+
+  markFailed(resource: Endpoint, error: Error): void {
+    const raw = error as RawGrpcError;
+    if (this.closed || raw.code === Status.CANCELLED) {
+      return; // we cancelled it ourselves (rebuild or close)
+    }
+    const err = mark(castGrpcError(error), { sent: true, grpcCode: raw.code });
+    if (isEndpointFailure(err)) {
+      resource.recordFailure(err);
+      this.lastCause = err;
+      resource.breaker.execute(() => { throw err; }).catch(() => undefined);
+    }
+    if (suggestsBrokenConnection(raw)) {
+      resource.requestRebuild('stream unavailable');
+    }
+  }
+
+  mock(callable: ICallable<unknown>): void {
+    this.mockImpl = callable;
+  }
+
+  unmock(): void {
+    this.mockImpl = null;
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const ep of this.endpoints) {
+      ep.close();
+    }
+  }
+
+  /** Endpoints, best first; rotated so that load spreads over equally good ones. */
+  order(): Endpoint[] {
+    const eps = this.endpoints;
+    if (eps.length === 1) {
+      return eps;
+    }
+    const start = this.rr++ % eps.length;
+    const rotated = eps.slice(start).concat(eps.slice(0, start));
+    const now = Date.now();
+    const recent = this.options.breaker.halfOpenAfterMs;
+    const score = (ep: Endpoint) =>
+      (ep.available ? 0 : 4) + (ep.ready ? 0 : 2) + (now - ep.lastFailureAt < recent ? 1 : 0);
+    return rotated.sort((a, b) => score(a) - score(b));
+  }
+
+  private async round<T>(call: CallState): Promise<T> {
+    let lastErr: unknown;
+    let tried = 0;
+    for (const ep of this.order()) {
+      if (!ep.available) {
+        continue;
+      }
+      tried++;
+      try {
+        return await ep.breaker.execute(() => this.attempt<T>(ep, call));
+      } catch (err) {
+        lastErr = withCall(err, call);
+        if (!this.worthAnotherTry(call, err)) {
+          throw lastErr;
+        }
+      }
+    }
+    if (tried === 0) {
+      throw withCall(
+        new NoEndpointAvailableError(
+          `Every etcd endpoint's circuit breaker is open (${this.endpoints.length} endpoints); last error: ${describeError(this.lastCause)}`,
+          this.lastCause,
+        ),
+        call,
+      );
+    }
+    throw lastErr;
+  }
+
+  private attempt<T>(ep: Endpoint, call: CallState): Promise<T> {
+    call.endpoint = ep;
+    const now = Date.now();
+    if (now >= call.deadline) {
+      return Promise.reject(new DeadlineExceededError(call.method, call.timeoutMs, false, this.lastCause));
+    }
+    const attemptEnd = call.safe ? Math.min(call.deadline, now + this.options.attemptTimeoutMs) : call.deadline;
+    const connectBy = call.safe ? attemptEnd : Math.min(call.deadline, now + this.options.connectTimeoutMs);
+    return ep.waitReady(call.service, connectBy - now).then(async client => {
+      const metadata = call.method === 'authenticate' ? new Metadata() : await this.auth.metadata();
+      return new Promise<T>((resolve, reject) => {
+        (client as any)[call.method](
+          call.payload,
+          metadata,
+          { ...call.callOptions, deadline: attemptEnd },
+          (err: RawGrpcError | null, res: T) => (err ? reject(this.attemptError(ep, call, err, attemptEnd)) : resolve(res)),
+        );
+      });
+    }, err => {
+      ep.recordFailure(err);
+      this.lastCause = err;
+      throw err;
+    });
+  }
+
+  private attemptError(ep: Endpoint, call: CallState, raw: RawGrpcError, attemptEnd: number): Error {
+    const hang = raw.code === Status.DEADLINE_EXCEEDED && attemptEnd < call.deadline;
+    const err = castGrpcError(raw);
+    // An invalid (expired) token is rejected before anything is applied: refresh and resend.
+    const authRejected = err instanceof EtcdInvalidAuthTokenError;
+    if (authRejected) {
+      this.auth.invalidate();
+    }
+    mark(err, { sent: !rawNeverSent(raw) && !authRejected, hang, grpcCode: raw.code });
+    if (isEndpointFailure(err)) {
+      ep.recordFailure(err);
+      this.lastCause = err;
+    }
+    if (suggestsBrokenConnection(raw)) {
+      ep.requestRebuild('call unavailable');
+    } else if (hang) {
+      this.probe(ep);
+    }
+    return err;
+  }
+
+  /**
+   * After a hang, checks whether the endpoint's connection still answers at all: a
+   * tiny status call on the same TCP connection. If that fails too, the connection
+   * is dead (a frozen peer or a silent network path) and is rebuilt.
+   */
+  private probe(ep: Endpoint): void {
+    if (this.probing.has(ep) || this.closed) {
+      return;
+    }
+    this.probing.add(ep);
+    const client = ep.client('Maintenance') as any;
+    client.status({}, new Metadata(), { deadline: Date.now() + this.options.attemptTimeoutMs }, (err: RawGrpcError | null) => {
+      this.probing.delete(ep);
+      if (err && (err.code === Status.DEADLINE_EXCEEDED || err.code === Status.UNAVAILABLE)) {
+        this.log.warn({ endpoint: ep.url, err: describeError(err) }, 'endpoint does not answer; rebuilding its channels');
+        ep.requestRebuild('hang');
+      }
+    });
+  }
+
+  /** Within a round: may the call go on to the next endpoint after `err`? */
+  private worthAnotherTry(call: CallState, err: unknown): boolean {
+    if (this.closed || Date.now() >= call.deadline) {
+      return false;
+    }
+    return neverSent(err) || (call.safe && isTransient(err));
+  }
+
+  /** Between rounds (the retry policy's filter). */
+  private shouldRetry(err: unknown): boolean {
+    const call = callOf(err);
+    if (!call || err instanceof NoEndpointAvailableError) {
+      return false; // every breaker is open: fail fast
+    }
+    return this.worthAnotherTry(call, err);
+  }
+
+  private finalError(call: CallState, err: unknown): unknown {
+    if (this.closed && !(err instanceof ClientClosedError)) {
+      return new ClientClosedError(call.service);
+    }
+    if (marksOf(err) || err instanceof Error && !(err as any).neverSent) {
+      return err;
+    }
+    // Never sent anywhere within the deadline (no endpoint connected).
+    return new NoEndpointAvailableError(
+      `${call.service}.${call.method}: no etcd endpoint could be reached within ${call.timeoutMs} ms: ${describeError(err)}`,
+      err,
+    );
+  }
+
+  private emitCall(call: CallState, start: number, code: string): void {
+    if (this.callEmitter.size > 0) {
+      this.callEmitter.emit({
+        service: call.service,
+        method: call.method,
+        endpoint: call.endpoint?.url,
+        durationMs: Date.now() - start,
+        code,
+      });
+    }
+  }
+}
+
+function toMs(deadline: CallOptions['deadline']): number {
+  return deadline instanceof Date ? deadline.getTime() : Number(deadline);
+}
+
+function codeOf(err: unknown): string {
+  const grpcCode = marksOf(err)?.grpcCode;
+  if (grpcCode !== undefined) {
+    return Status[grpcCode] ?? String(grpcCode);
+  }
+  return (err as { code?: unknown })?.code && typeof (err as any).code === 'string' ? (err as any).code : 'UNKNOWN';
+}
