@@ -56,7 +56,9 @@ function aptInstall(packages: string[]): boolean {
 }
 
 function locate(name: 'etcd' | 'etcdctl', envVar: string, aptPackage: string): string {
-  const cached = cache.get(name);
+  // Keyed by the inputs, so changing ETCD_BIN or PATH (e.g. in a test) is honoured.
+  const key = `${name}\0${process.env[envVar] ?? ''}\0${process.env.PATH ?? ''}`;
+  const cached = cache.get(key);
   if (cached) return cached;
   const fromEnv = process.env[envVar];
   if (fromEnv) {
@@ -65,7 +67,7 @@ function locate(name: 'etcd' | 'etcdctl', envVar: string, aptPackage: string): s
         `${envVar}=${fromEnv} is not an executable file. ${ETCD_INSTALL_HINT}`,
       );
     }
-    cache.set(name, fromEnv);
+    cache.set(key, fromEnv);
     return fromEnv;
   }
   let found = whichSync(name);
@@ -82,7 +84,7 @@ function locate(name: 'etcd' | 'etcdctl', envVar: string, aptPackage: string): s
   if (!found) {
     throw new EtcdNotFoundError(`No ${name} binary found (${envVar} unset, none on PATH). ${ETCD_INSTALL_HINT}`);
   }
-  cache.set(name, found);
+  cache.set(key, found);
   return found;
 }
 
@@ -90,7 +92,7 @@ function locate(name: 'etcd' | 'etcdctl', envVar: string, aptPackage: string): s
  * Path of the etcd server binary: `ETCD_BIN` if set, else `etcd` on `PATH`. If
  * neither exists and the process runs as root where `apt-get` is available, it
  * installs the `etcd-server` package (non-interactive) and looks again. The
- * result is cached for the life of the process.
+ * result is cached per (ETCD_BIN, PATH).
  *
  * @throws EtcdNotFoundError with install instructions when no binary can be found.
  */
