@@ -84,6 +84,8 @@ export class Endpoint {
   public lastFailureAt = 0;
 
   private host: Host;
+  /** `Date.now()` when the breaker last opened. */
+  private openedAt = 0;
   private readonly watches = new Map<ServiceName, ChannelWatch>();
   private readonly streams = new Set<Cancellable>();
   private readonly rebuildBackoffFactory: ExponentialBackoff<unknown>;
@@ -116,6 +118,9 @@ export class Endpoint {
       initialDelay: options.rebuild.initialBackoffMs,
       maxDelay: options.rebuild.maxBackoffMs,
     });
+    this.breaker.onBreak(() => {
+      this.openedAt = Date.now();
+    });
     this.host = this.newHost();
   }
 
@@ -128,10 +133,17 @@ export class Endpoint {
     return client;
   }
 
-  /** True if the breaker lets calls through. */
+  /**
+   * True if the breaker lets a call through: closed, half-open, or open for longer
+   * than `halfOpenAfterMs` (cockatiel moves to half-open only when a call arrives).
+   */
   get available(): boolean {
     const s = this.breaker.state;
-    return s === CircuitState.Closed || s === CircuitState.HalfOpen;
+    return (
+      s === CircuitState.Closed ||
+      s === CircuitState.HalfOpen ||
+      (s === CircuitState.Open && Date.now() - this.openedAt >= this.options.breaker.halfOpenAfterMs)
+    );
   }
 
   get breakerState(): BreakerState {
@@ -289,6 +301,11 @@ export class Endpoint {
           if (to === 'READY') {
             // A connection came up: the next rebuild, if any, starts from the first delay.
             this.rebuildBackoff = undefined;
+            if (this.breaker.state === CircuitState.Open) {
+              // The server completed a fresh HTTP/2 handshake: let calls probe it now
+              // instead of failing fast until the half-open delay ends.
+              this.breaker.isolate().dispose();
+            }
           }
           if (service === 'KV') {
             this.log.info(`${from} -> ${to}`);
@@ -317,7 +334,9 @@ export class NotConnectedError extends Error {
     reason: string,
     lastError?: string,
   ) {
-    super(`Not connected to ${endpoint}: ${reason}${lastError ? ` (last error: ${lastError})` : ''}`);
+    // Only a transport error is worth quoting; not an earlier NotConnectedError.
+    const cause = lastError && !lastError.startsWith('NotConnectedError') ? ` (last error: ${lastError})` : '';
+    super(`Not connected to ${endpoint}: ${reason}${cause}`);
     this.name = 'NotConnectedError';
   }
 }
