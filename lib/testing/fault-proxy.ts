@@ -65,17 +65,17 @@ class Proxy implements FaultProxy {
   private refusing = false;
   private newBlackholed = false;
   private closing: Promise<void> | undefined;
+  /** Kept after close(), when the server no longer has an address. */
+  readonly port: number;
 
   constructor(
     private readonly server: net.Server,
     private dest: { host: string; port: number },
   ) {
+    this.port = (server.address() as net.AddressInfo).port;
     server.on('connection', socket => this.accept(socket));
   }
 
-  get port(): number {
-    return (this.server.address() as net.AddressInfo).port;
-  }
   get endpoint(): string {
     return `http://127.0.0.1:${this.port}`;
   }

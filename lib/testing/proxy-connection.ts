@@ -76,6 +76,9 @@ export class ProxyConnection {
   /** Set once either side is gone and the close was propagated (or swallowed by a blackhole). */
   private upstreamGone = false;
   private clientGone = false;
+  /** Set when that side sent FIN (possibly swallowed by a blackhole). */
+  private clientEnded = false;
+  private upstreamEnded = false;
 
   constructor(
     readonly client: net.Socket,
@@ -85,7 +88,10 @@ export class ProxyConnection {
     this.toServer = new Lane(settings, () => (this.upstream?.connecting ? undefined : this.upstream));
     this.toClient = new Lane(settings, () => this.client);
     client.on('data', d => this.toServer.push(d));
-    client.on('end', () => this.toServer.push(null));
+    client.on('end', () => {
+      this.clientEnded = true;
+      this.toServer.push(null);
+    });
     client.on('error', () => undefined);
     client.on('close', hadError => {
       this.clientGone = true;
@@ -109,7 +115,10 @@ export class ProxyConnection {
     up.setNoDelay(true);
     up.on('connect', () => this.toServer.drain());
     up.on('data', d => this.toClient.push(d));
-    up.on('end', () => this.toClient.push(null));
+    up.on('end', () => {
+      this.upstreamEnded = true;
+      this.toClient.push(null);
+    });
     up.on('error', () => undefined);
     up.on('close', hadError => {
       this.upstreamGone = true;
@@ -136,13 +145,18 @@ export class ProxyConnection {
     }
   }
 
-  /** Lifts blackholes; a side that died meanwhile now closes the other one. */
+  /**
+   * Lifts blackholes. A side that died meanwhile now resets the other one, and a
+   * FIN that was swallowed is delivered.
+   */
   pass(target: { host: string; port: number }): void {
     this.toServer.blackholed = false;
     this.toClient.blackholed = false;
-    if (this.upstreamGone) this.destroySide(this.client, true);
-    else if (this.clientGone) this.destroySide(this.upstream, true);
-    else this.connect(target);
+    if (this.upstreamGone) return this.destroySide(this.client, true);
+    if (this.clientGone) return this.destroySide(this.upstream, true);
+    this.connect(target);
+    if (this.upstreamEnded) this.toClient.push(null);
+    if (this.clientEnded) this.toServer.push(null);
   }
 
   /** Destroys both sides with a TCP RST. */
