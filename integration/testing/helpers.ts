@@ -7,9 +7,17 @@ import { Etcd3 } from 'etcd3';
 import { expect } from 'vitest';
 import { isPidAlive, trackedDataDirs, trackedPids } from '../../lib/testing';
 
-/** One gRPC attempt per call: no global retry, no host breaker. */
+/**
+ * One gRPC attempt per call: no global retry, no host breaker. A local subchannel
+ * pool gives every client its own TCP connection: with grpc-js's default global
+ * pool a "new" client to the same target silently reuses an existing connection.
+ */
 export function rawClient(hosts: string | string[]): Etcd3 {
-  return new Etcd3({ hosts, faultHandling: { global: noop, host: () => noop } });
+  return new Etcd3({
+    hosts,
+    faultHandling: { global: noop, host: () => noop },
+    grpcOptions: { 'grpc.use_local_subchannel_pool': 1 },
+  });
 }
 
 /** gRPC call options with a deadline `ms` from now. */
