@@ -177,8 +177,7 @@ export class EtcdMemberProcess implements EtcdMember {
         const remaining = deadline - Date.now();
         if (remaining <= 0) break;
         if (await this.check(Math.min(1000, remaining))) return;
-        if (Date.now() + POLL_MS >= deadline) break;
-        await sleep(POLL_MS);
+        await sleep(Math.max(0, Math.min(POLL_MS, deadline - Date.now())));
       }
       throw new EtcdStartError(
         `etcd member ${this.name} (${this.clientUrl}) was not healthy within ${timeoutMs} ms`,

@@ -15,9 +15,20 @@ function cmdline(pid: number): string | undefined {
   }
 }
 
-/** True when `pid` is alive and (where /proc exists) still the process we started. */
+/** Alive and not a zombie (an orphan killed here may wait for a reaper that never comes). */
+function isRunning(pid: number): boolean {
+  if (!isPidAlive(pid)) return false;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return existsSync('/proc') === false;
+  }
+}
+
+/** True when `pid` is running and (where /proc exists) still the process we started. */
 function isOurProcess(record: PidRecord): boolean {
-  if (!isPidAlive(record.pid)) return false;
+  if (!isRunning(record.pid)) return false;
   const cmd = cmdline(record.pid);
   // A recycled pid belongs to someone else: only claim it if it runs on our data dir.
   return cmd === undefined ? existsSync('/proc') === false : cmd.includes(record.dataDir);
@@ -26,10 +37,10 @@ function isOurProcess(record: PidRecord): boolean {
 async function waitGone(pid: number, timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (!isPidAlive(pid)) return true;
+    if (!isRunning(pid)) return true;
     await new Promise(resolve => setTimeout(resolve, 20));
   }
-  return !isPidAlive(pid);
+  return !isRunning(pid);
 }
 
 /**
