@@ -1,0 +1,408 @@
+/**
+ * A lease that outlives outages: it is kept alive with one keepalive stream, and
+ * when it is lost it is granted again and every key attached to it is written
+ * again, with jittered backoff and no retry limit until `close()`.
+ */
+import { ClientClosedError, EtcdLeaseInvalidError, type Namespace } from 'etcd3';
+import { EventEmitter, type Event, type IDisposable } from 'cockatiel';
+import { noopLogger, type Logger } from '../logger';
+import { KeepaliveStream } from './keepalive-stream';
+import { LeasedKeys, type KeyHealCause, type LeasedKeyState } from './leased-keys';
+import { resolveLeaseOptions, type DurableLeaseOptions, type ResolvedLeaseOptions } from './lease-options';
+import { Backoff, deadlineIn, describeError, idempotent, safeEmit } from './util';
+import { Waker } from './waker';
+
+export type { DurableLeaseOptions } from './lease-options';
+export type { KeyHealCause, LeasedKeyState } from './leased-keys';
+
+/** Lifecycle of a {@link DurableLease}. */
+export type DurableLeaseState =
+  /** No lease granted yet (first grant in progress or retrying). */
+  | 'granting'
+  /** A lease is held and renewed. */
+  | 'alive'
+  /** The lease was lost; a new one is being granted and keys re-written. */
+  | 'lost'
+  /** `close()` was called. Terminal. */
+  | 'closed';
+
+/**
+ * Why a lease was declared lost:
+ * - `expired`: a keepalive reply said TTL ≤ 0 (etcd expired or revoked it);
+ * - `keepalive-timeout`: no keepalive succeeded for the lease's TTL, so etcd has
+ *   expired it by now (detected at the server's TTL, not etcd3's 2×TTL);
+ * - `not-found`: a write under the lease failed with "requested lease not found".
+ */
+export type LeaseLossReason = 'expired' | 'keepalive-timeout' | 'not-found';
+
+/** Payload of {@link DurableLease.onLost}. */
+export interface LeaseLostEvent {
+  readonly leaseId: string;
+  readonly reason: LeaseLossReason;
+  /** ms since the last successful keepalive (or grant). */
+  readonly sinceRenewalMs: number;
+}
+
+/** Payload of {@link DurableLease.onRestored}. */
+export interface LeaseRestoredEvent {
+  /** The new lease. */
+  readonly leaseId: string;
+  /** The lease that was lost. */
+  readonly lostLeaseId: string;
+  /** ms from declaring the loss until the new lease was granted and every key re-written. */
+  readonly outageMs: number;
+  /** Keys re-written. */
+  readonly keys: number;
+}
+
+/**
+ * A self-renewing, self-re-granting etcd lease with attached keys.
+ *
+ * Keepalives go every `ttl/3` (at least 500 ms) over one stream, each with a reply
+ * deadline. The lease is declared lost when etcd says its TTL is ≤ 0, when a write
+ * says it does not exist, or when no keepalive succeeded for a full TTL (measured
+ * from the last reply, so etcd has expired it by then unless a leader change
+ * extended it; re-granting is then merely redundant). Losses, grants and re-writes
+ * are reported through events; keys are re-put under the same names.
+ *
+ * @example
+ * const lease = new DurableLease(client, { ttlSeconds: 10, logger });
+ * lease.onLost(e => log.warn(e, 'lease lost'));
+ * await lease.attach('config/worker-1', 'ready');
+ * // ...
+ * await lease.close(); // revokes: attached keys disappear at once
+ */
+export class DurableLease {
+  private readonly lostEmitter = new EventEmitter<LeaseLostEvent>();
+  private readonly restoredEmitter = new EventEmitter<LeaseRestoredEvent>();
+  private readonly grantedEmitter = new EventEmitter<{ leaseId: string; ttlSeconds: number }>();
+  private readonly opts: ResolvedLeaseOptions;
+  private readonly log: Logger;
+  private readonly stream: KeepaliveStream;
+  private readonly keys: LeasedKeys;
+  private readonly grantWaker = new Waker();
+  private readonly grantBackoff: Backoff;
+  private readonly subscriptions: IDisposable[] = [];
+  private innerState: DurableLeaseState = 'granting';
+  // Set iff state is 'alive'.
+  private id: string | undefined;
+  // Bumped on every grant, loss and close; async work started under an older value is stale.
+  private generation = 0;
+  private lastRenewedAt = 0;
+  private ttlMs: number;
+  // Set from the first loss until the keys are restored under a new lease.
+  private outage: { since: number; leaseId: string } | undefined;
+  private keepaliveTimer: NodeJS.Timeout | undefined;
+  private expiryTimer: NodeJS.Timeout | undefined;
+  private pinging = false;
+  private closing: Promise<void> | undefined;
+
+  /** A lease was lost; keys may be gone until {@link onRestored}. */
+  public readonly onLost: Event<LeaseLostEvent> = this.lostEmitter.addListener;
+  /** After a loss, a new lease was granted and every attached key re-written. */
+  public readonly onRestored: Event<LeaseRestoredEvent> = this.restoredEmitter.addListener;
+  /** A lease was granted (first grant and every re-grant). */
+  public readonly onGranted: Event<{ leaseId: string; ttlSeconds: number }> = this.grantedEmitter.addListener;
+  /** A key was written under the lease (`cause`: first write, restore after a loss, or heal). */
+  public readonly onKeyWritten: LeasedKeys['onWritten'];
+  /** A key deleted or overwritten by someone else was put back (see {@link heal}). */
+  public readonly onKeyHealed: LeasedKeys['onHealed'];
+
+  /**
+   * Starts granting at once. `client` is an etcd3 `Etcd3` or `Namespace` (ours or
+   * etcd3's); keys are written through it, so a namespace prefixes them.
+   * @throws InvalidOptionError on bad options, before any call.
+   */
+  constructor(
+    private readonly client: Namespace,
+    options: DurableLeaseOptions,
+  ) {
+    this.opts = resolveLeaseOptions(options);
+    this.ttlMs = this.opts.ttlSeconds * 1000;
+    this.log = (options.logger ?? noopLogger).child({ component: 'durable-lease', ttlSeconds: this.opts.ttlSeconds });
+    this.grantBackoff = new Backoff(this.opts.backoff);
+    this.stream = new KeepaliveStream(client.leaseClient);
+    this.keys = new LeasedKeys(client, this.opts, this.log, {
+      leaseId: () => this.id,
+      generation: () => this.generation,
+      onLeaseInvalid: () => this.markLost('not-found'),
+      onSettled: () => this.maybeRestored(),
+    });
+    this.onKeyWritten = this.keys.onWritten;
+    this.onKeyHealed = this.keys.onHealed;
+    this.followReconnects();
+    void this.acquire(this.generation);
+  }
+
+  /** Current state. */
+  get state(): DurableLeaseState {
+    return this.innerState;
+  }
+
+  /** The lease id (decimal string) while `alive`, else undefined. */
+  get leaseId(): string | undefined {
+    return this.id;
+  }
+
+  /** TTL granted by etcd, seconds. */
+  get ttlSeconds(): number {
+    return this.ttlMs / 1000;
+  }
+
+  /** Number of keepalive streams opened so far (normally 1 per lease; more after failures). */
+  get keepaliveStreamsOpened(): number {
+    return this.stream.streamsOpened;
+  }
+
+  /** Number of attached keys. */
+  get size(): number {
+    return this.keys.size;
+  }
+
+  /**
+   * Attaches `key` (written through the client, so a namespace prefixes it) with
+   * `value` to the lease: it is put now and again after every re-grant. Resolves
+   * once it is written under the current lease; rejects only if the lease closes.
+   */
+  attach(key: string, value: string): Promise<void> {
+    this.assertOpen();
+    return this.keys.attach(key, value);
+  }
+
+  /**
+   * Detaches `key` and deletes it from etcd (retried until it succeeds, the lease
+   * is lost, or it closes). Resolves when the key is gone or no longer ours.
+   */
+  detach(key: string): Promise<void> {
+    return this.keys.detach(key);
+  }
+
+  /**
+   * Writes `key` again because someone else deleted or overwrote it; emits
+   * {@link onKeyHealed} once done. No-op for a key that is not attached.
+   */
+  heal(key: string, cause: KeyHealCause): void {
+    if (this.innerState !== 'closed') {
+      this.keys.heal(key, cause);
+    }
+  }
+
+  /** What the lease knows about `key`, for comparing with watch events; undefined if not attached. */
+  keyState(key: string): LeasedKeyState | undefined {
+    return this.keys.state(key);
+  }
+
+  /** Sends a keepalive now (e.g. after a reconnect) so a lost lease is noticed at once. */
+  probe(): void {
+    if (this.innerState === 'alive' && !this.pinging) {
+      clearTimeout(this.keepaliveTimer);
+      void this.keepaliveTick();
+    }
+  }
+
+  /**
+   * Stops renewing and, if `revoke` (default true), revokes the lease within
+   * `closeTimeoutMs` so every attached key disappears at once. On a failed revoke
+   * the keys expire within the TTL (logged at `warn`). Idempotent: returns the
+   * same promise every time; never rejects.
+   */
+  close(options: { revoke?: boolean } = {}): Promise<void> {
+    if (this.closing) {
+      return this.closing;
+    }
+    const id = this.id;
+    this.innerState = 'closed';
+    this.id = undefined;
+    this.generation++;
+    this.clearTimers();
+    this.grantWaker.wake();
+    this.stream.close();
+    this.keys.close(new ClientClosedError('DurableLease'));
+    this.subscriptions.splice(0).forEach(s => s.dispose());
+    this.closing = id !== undefined && options.revoke !== false ? this.revoke(id) : Promise.resolve();
+    return this.closing;
+  }
+
+  private async acquire(gen: number): Promise<void> {
+    while (this.generation === gen && this.innerState !== 'closed') {
+      let res: { ID: string; TTL: string };
+      try {
+        // A retried grant can at worst leave an unused lease that expires after the
+        // TTL; retrying it like a read lets our client cut hung attempts short.
+        res = await this.client.leaseClient.leaseGrant(
+          { TTL: this.opts.ttlSeconds },
+          idempotent(deadlineIn(this.opts.callTimeoutMs)),
+        );
+      } catch (err) {
+        const delayMs = this.grantBackoff.next();
+        this.log.debug({ err: describeError(err), delayMs }, 'lease grant failed; retrying');
+        await this.grantWaker.sleep(delayMs);
+        continue;
+      }
+      const id = String(res.ID);
+      if (this.generation !== gen) {
+        void this.revoke(id); // closed while granting: do not leak it
+        return;
+      }
+      this.granted(id, Number(res.TTL));
+      return;
+    }
+  }
+
+  private granted(id: string, ttlSeconds: number): void {
+    this.generation++;
+    this.innerState = 'alive';
+    this.id = id;
+    this.ttlMs = Math.max(1, ttlSeconds || this.opts.ttlSeconds) * 1000;
+    this.lastRenewedAt = Date.now();
+    this.grantBackoff.reset();
+    this.armExpiry();
+    this.scheduleKeepalive(this.opts.keepaliveIntervalMs);
+    this.log.info({ leaseId: id, ttlSeconds: this.ttlSeconds }, 'lease granted');
+    safeEmit(this.grantedEmitter, { leaseId: id, ttlSeconds: this.ttlSeconds }, this.log, 'granted');
+    this.keys.rewriteAll();
+  }
+
+  private markLost(reason: LeaseLossReason): void {
+    const id = this.id;
+    if (this.innerState !== 'alive' || id === undefined) {
+      return;
+    }
+    const now = Date.now();
+    this.generation++;
+    this.innerState = 'lost';
+    this.id = undefined;
+    this.outage ??= { since: now, leaseId: id };
+    this.clearTimers();
+    this.keys.leaseGone();
+    const event = { leaseId: id, reason, sinceRenewalMs: now - this.lastRenewedAt };
+    this.log.error({ ...event, keys: this.keys.size }, 'lease lost; re-granting and re-writing keys');
+    safeEmit(this.lostEmitter, event, this.log, 'lost');
+    void this.acquire(this.generation);
+  }
+
+  private maybeRestored(): void {
+    if (this.innerState !== 'alive' || !this.outage || !this.keys.allWritten()) {
+      return;
+    }
+    const event = {
+      leaseId: this.id as string,
+      lostLeaseId: this.outage.leaseId,
+      outageMs: Date.now() - this.outage.since,
+      keys: this.keys.size,
+    };
+    this.outage = undefined;
+    this.log.info(event, 'lease restored; keys re-written');
+    safeEmit(this.restoredEmitter, event, this.log, 'restored');
+  }
+
+  private scheduleKeepalive(delayMs: number): void {
+    clearTimeout(this.keepaliveTimer);
+    this.keepaliveTimer = setTimeout(() => void this.keepaliveTick(), delayMs);
+    this.keepaliveTimer.unref?.();
+  }
+
+  private async keepaliveTick(): Promise<void> {
+    const gen = this.generation;
+    const id = this.id;
+    if (id === undefined) {
+      return;
+    }
+    this.pinging = true;
+    let ttlSeconds: number;
+    try {
+      ttlSeconds = await this.stream.ping(id, this.opts.keepaliveTimeoutMs);
+    } catch (err) {
+      if (this.generation === gen) {
+        this.log.debug({ leaseId: id, err: describeError(err) }, 'keepalive failed; checking the lease');
+        await this.checkTimeToLive(id, gen);
+      }
+      return;
+    } finally {
+      this.pinging = false;
+    }
+    if (this.generation !== gen) {
+      return;
+    }
+    if (!(ttlSeconds > 0)) {
+      this.markLost('expired');
+      return;
+    }
+    this.lastRenewedAt = Date.now();
+    this.ttlMs = ttlSeconds * 1000;
+    this.armExpiry();
+    this.scheduleKeepalive(this.opts.keepaliveIntervalMs);
+  }
+
+  /**
+   * After a failed keepalive: asks etcd (`LeaseTimeToLive`, a read our client may
+   * retry and uses to spot a dead connection) whether the lease still exists. Gone:
+   * lost at once. Exists: keepalive again now. No answer: retry shortly; the expiry
+   * timer declares the loss when the TTL has run out.
+   */
+  private async checkTimeToLive(id: string, gen: number): Promise<void> {
+    let ttlSeconds: number | undefined;
+    try {
+      const res = await this.client.leaseClient.leaseTimeToLive({ ID: id }, deadlineIn(this.opts.keepaliveTimeoutMs));
+      ttlSeconds = Number(res.TTL);
+    } catch (err) {
+      this.log.debug({ leaseId: id, err: describeError(err) }, 'lease time-to-live check failed');
+    }
+    if (this.generation !== gen) {
+      return;
+    }
+    if (ttlSeconds !== undefined && !(ttlSeconds > 0)) {
+      this.markLost('expired');
+    } else {
+      this.scheduleKeepalive(ttlSeconds === undefined ? this.opts.keepaliveRetryMs : 0);
+    }
+  }
+
+  private armExpiry(): void {
+    clearTimeout(this.expiryTimer);
+    const remaining = this.lastRenewedAt + this.ttlMs - Date.now();
+    this.expiryTimer = setTimeout(() => this.markLost('keepalive-timeout'), Math.max(0, remaining));
+    this.expiryTimer.unref?.();
+  }
+
+  private clearTimers(): void {
+    clearTimeout(this.keepaliveTimer);
+    clearTimeout(this.expiryTimer);
+    this.keepaliveTimer = this.expiryTimer = undefined;
+  }
+
+  /**
+   * With our resilient client, a channel that becomes READY again triggers an
+   * immediate keepalive and cuts any grant or write backoff short.
+   */
+  private followReconnects(): void {
+    const onStateChange = (this.client as { onStateChange?: unknown }).onStateChange;
+    if (typeof onStateChange === 'function') {
+      const sub = (onStateChange as Event<{ to: string }>).call(this.client, e => {
+        if (e.to === 'READY') {
+          this.probe();
+          this.grantWaker.wake();
+          this.keys.wake();
+        }
+      });
+      this.subscriptions.push(sub);
+    }
+  }
+
+  private async revoke(id: string): Promise<void> {
+    try {
+      await this.client.leaseClient.leaseRevoke({ ID: id }, deadlineIn(this.opts.closeTimeoutMs));
+      this.log.info({ leaseId: id }, 'lease revoked');
+    } catch (err) {
+      if (!(err instanceof EtcdLeaseInvalidError)) {
+        this.log.warn({ leaseId: id, err: describeError(err) }, 'lease revoke failed; its keys expire within the TTL');
+      }
+    }
+  }
+
+  private assertOpen(): void {
+    if (this.innerState === 'closed') {
+      throw new ClientClosedError('DurableLease');
+    }
+  }
+}

@@ -1,0 +1,292 @@
+/**
+ * `register()`: publishes one service instance in etcd and keeps it published
+ * through lease loss, etcd outages, foreign deletes and the service's own health.
+ */
+import { ClientClosedError, type Namespace } from 'etcd3';
+import { EventEmitter, type Event, type IDisposable } from 'cockatiel';
+import type { Logger } from '../logger';
+import type { LeaseLossReason } from './durable-lease';
+import { HealthMonitor, type HealthResult } from './health-check';
+import { KeyGuard } from './key-guard';
+import { acquireLease, type LeaseRef } from './lease-pool';
+import type { KeyHealCause } from './leased-keys';
+import type { ServiceInstance } from './record';
+import { resolveRegisterOptions, type RegisterOptions, type ResolvedRegistration } from './register-options';
+import { safeEmit } from './util';
+
+/**
+ * Lifecycle of a {@link Registration}:
+ * `starting` (first write or first health check pending) → `published` ⇄
+ * `withdrawn` (health check failing, or paused) and `published` ⇄ `lost` (lease
+ * lost, re-registering); `closed` is terminal.
+ */
+export type RegistrationState = 'starting' | 'published' | 'withdrawn' | 'lost' | 'closed';
+
+/** The record was written: first time (`initial`), after a health recovery, or after `resume()`. */
+export interface PublishedEvent {
+  readonly key: string;
+  readonly leaseId: string;
+  readonly reason: 'initial' | 'healthy' | 'resumed';
+}
+/** The record was deleted on purpose. `detail` says why the health check failed. */
+export interface WithdrawnEvent {
+  readonly key: string;
+  readonly reason: 'unhealthy' | 'paused';
+  readonly detail?: string;
+}
+/** The lease holding the record was lost; the record is being written again. */
+export interface RegistrationLostEvent {
+  readonly key: string;
+  readonly leaseId: string;
+  readonly reason: LeaseLossReason;
+}
+/** After a loss, the record is back under a new lease; `outageMs` since the loss was declared. */
+export interface RegistrationRestoredEvent {
+  readonly key: string;
+  readonly leaseId: string;
+  readonly outageMs: number;
+}
+/** Someone else deleted or overwrote the record and it was put back. */
+export interface HealedEvent {
+  readonly key: string;
+  readonly leaseId: string;
+  readonly cause: KeyHealCause;
+}
+
+/**
+ * Registers a service instance: writes `<prefix><service>/<id>` with the Go
+ * `naming/endpoints` record (by default) under a lease, and keeps it there until
+ * `close()`: the lease is renewed, re-granted after a loss (the key stays the
+ * same), the key is put back if someone removes it, and it is withdrawn while
+ * an optional health check fails.
+ *
+ * Returns at once; the first write happens in the background (see `ready()`).
+ *
+ * @throws InvalidOptionError for bad options, before anything is written.
+ * @example
+ * const reg = register(client, { service: 'orders', addr: '10.0.0.5:8080', metadata: { zone: 'a' } });
+ * reg.onLost(e => log.warn(e, 'registration lost, re-registering'));
+ * await reg.ready();
+ * process.on('SIGTERM', () => reg.close());
+ */
+export function register(client: Namespace, options: RegisterOptions): Registration {
+  return new Registration(client, resolveRegisterOptions(client, options));
+}
+
+/** A live registration; see {@link register}. */
+export class Registration {
+  /** The etcd key, stable for the registration's life. */
+  public readonly key: string;
+  /** What is registered. */
+  public readonly instance: ServiceInstance;
+  private readonly publishedEmitter = new EventEmitter<PublishedEvent>();
+  private readonly withdrawnEmitter = new EventEmitter<WithdrawnEvent>();
+  private readonly lostEmitter = new EventEmitter<RegistrationLostEvent>();
+  private readonly restoredEmitter = new EventEmitter<RegistrationRestoredEvent>();
+  private readonly healedEmitter = new EventEmitter<HealedEvent>();
+  private readonly closedEmitter = new EventEmitter<void>();
+  private readonly ref: LeaseRef;
+  private readonly log: Logger;
+  private readonly subs: IDisposable[] = [];
+  private readonly guard: KeyGuard | undefined;
+  private readonly monitor: HealthMonitor | undefined;
+  private innerState: RegistrationState = 'starting';
+  // True while we want the key present (healthy and not paused) and asked the lease for it.
+  private attached = false;
+  private healthy: boolean;
+  private paused = false;
+  // False until the first health check result arrives.
+  private healthKnown = false;
+  private publishReason: PublishedEvent['reason'] = 'initial';
+  private lostAt: number | undefined;
+  private closing: Promise<void> | undefined;
+
+  /** The record was written (first time, after health recovery, after resume). */
+  public readonly onPublished: Event<PublishedEvent> = this.publishedEmitter.addListener;
+  /** The record was deleted because the health check failed or `pause()` was called. */
+  public readonly onWithdrawn: Event<WithdrawnEvent> = this.withdrawnEmitter.addListener;
+  /** The lease was lost; the record may be gone until {@link onRestored}. */
+  public readonly onLost: Event<RegistrationLostEvent> = this.lostEmitter.addListener;
+  /** The record is back after a lease loss (same key, new lease). */
+  public readonly onRestored: Event<RegistrationRestoredEvent> = this.restoredEmitter.addListener;
+  /** Someone else deleted or overwrote the record; it was put back. */
+  public readonly onHealed: Event<HealedEvent> = this.healedEmitter.addListener;
+
+  /** @internal use {@link register}. */
+  constructor(client: Namespace, private readonly cfg: ResolvedRegistration) {
+    this.key = cfg.key;
+    this.instance = cfg.instance;
+    this.log = cfg.logger.child({ component: 'registration', key: cfg.key });
+    this.ref = acquireLease(client, cfg.leaseOptions, cfg.sharedLease);
+    const lease = this.ref.lease;
+    this.subs.push(
+      lease.onLost(e => this.leaseLost(e.leaseId, e.reason)),
+      lease.onKeyWritten(e => e.key === this.key && this.written(e.leaseId, e.cause)),
+      lease.onKeyHealed(e => e.key === this.key && this.emit(this.healedEmitter, { key: this.key, leaseId: e.leaseId, cause: e.cause }, 'healed')),
+    );
+    if (cfg.selfHeal) {
+      this.guard = new KeyGuard(client, cfg.key, lease, this.log, cfg.lease.backoff);
+      this.guard.start();
+    }
+    this.healthy = cfg.healthCheck === undefined;
+    if (cfg.healthCheck) {
+      this.monitor = new HealthMonitor(cfg.healthCheck, r => this.healthResult(r));
+      this.monitor.start();
+    }
+    this.log.info({ addr: cfg.instance.addr, ttlSeconds: cfg.lease.ttlSeconds, sharedLease: this.ref.shared }, 'registering');
+    this.update();
+  }
+
+  /** Current state. */
+  get state(): RegistrationState {
+    return this.innerState;
+  }
+
+  /** Lease the record is written under, while it is; else undefined. */
+  get leaseId(): string | undefined {
+    return this.innerState === 'published' ? this.ref.lease.leaseId : undefined;
+  }
+
+  /**
+   * Resolves once the record is published (at once if it is); rejects with
+   * etcd3's `ClientClosedError` if the registration is closed first.
+   */
+  ready(): Promise<void> {
+    if (this.innerState === 'published') {
+      return Promise.resolve();
+    }
+    if (this.innerState === 'closed') {
+      return Promise.reject(new ClientClosedError('Registration'));
+    }
+    return new Promise((resolve, reject) => {
+      const subs = [
+        this.onPublished(() => done(resolve)),
+        this.onRestored(() => done(resolve)),
+        this.closedEmitter.addListener(() => done(() => reject(new ClientClosedError('Registration')))),
+      ];
+      const done = (settle: () => void) => {
+        subs.forEach(s => s.dispose());
+        settle();
+      };
+    });
+  }
+
+  /**
+   * Withdraws the record (deletes the key) until {@link resume}; the lease is kept.
+   * Resolves when the key is deleted.
+   */
+  pause(): Promise<void> {
+    this.paused = true;
+    return this.update('paused') ?? Promise.resolve();
+  }
+
+  /** Publishes the record again after {@link pause} (if healthy). */
+  resume(): void {
+    this.paused = false;
+    this.publishReason = 'resumed';
+    this.update();
+  }
+
+  /**
+   * Deregisters: revokes the lease if no other registration shares it (the key
+   * disappears at once), else deletes the key. Bounded by the lease's
+   * `closeTimeoutMs` (default 1000 ms); on timeout the key expires within the TTL.
+   * Idempotent; never rejects.
+   */
+  close(): Promise<void> {
+    if (this.closing) {
+      return this.closing;
+    }
+    this.innerState = 'closed';
+    this.attached = false;
+    this.monitor?.stop();
+    this.guard?.stop();
+    this.subs.splice(0).forEach(s => s.dispose());
+    const timeoutMs = this.cfg.lease.closeTimeoutMs;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<'timeout'>(resolve => {
+      timer = setTimeout(() => resolve('timeout'), timeoutMs + 100);
+      timer.unref?.();
+    });
+    this.closing = Promise.race([this.ref.release(this.key).then(() => 'done' as const), timeout]).then(r => {
+      clearTimeout(timer);
+      if (r === 'timeout') {
+        this.log.warn({ timeoutMs }, 'deregistration did not finish in time; the record expires within the TTL');
+      } else {
+        this.log.info('deregistered');
+      }
+    });
+    safeEmit(this.closedEmitter, undefined, this.log, 'closed');
+    return this.closing;
+  }
+
+  private healthResult(result: HealthResult): void {
+    if (result.healthy === this.healthy && this.healthKnown) {
+      return;
+    }
+    this.healthKnown = true;
+    this.healthy = result.healthy;
+    if (result.healthy) {
+      this.log.info('health check passed; publishing');
+      this.publishReason = this.innerState === 'starting' ? 'initial' : 'healthy';
+      this.update();
+    } else {
+      this.log.warn({ reason: result.reason }, 'health check failed; withdrawing');
+      this.update('unhealthy', result.reason);
+    }
+  }
+
+  /** Makes the lease's desired state follow `healthy && !paused`. */
+  private update(reason?: WithdrawnEvent['reason'], detail?: string): Promise<void> | undefined {
+    if (this.innerState === 'closed') {
+      return undefined;
+    }
+    const want = this.healthy && !this.paused;
+    if (want && !this.attached) {
+      this.attached = true;
+      this.ref.lease.attach(this.key, this.cfg.value).catch(() => undefined);
+      return undefined;
+    }
+    if (!want && (this.attached || this.innerState === 'starting')) {
+      this.attached = false;
+      this.innerState = 'withdrawn';
+      this.lostAt = undefined;
+      const done = this.ref.lease.detach(this.key);
+      this.log.info({ reason, detail }, 'withdrawn');
+      this.emit(this.withdrawnEmitter, { key: this.key, reason: reason ?? 'unhealthy', detail }, 'withdrawn');
+      return done;
+    }
+    return undefined;
+  }
+
+  private leaseLost(leaseId: string, reason: LeaseLossReason): void {
+    if (this.innerState !== 'published') {
+      return;
+    }
+    this.innerState = 'lost';
+    this.lostAt = Date.now();
+    this.log.info({ leaseId, reason }, 'lease lost; re-registering');
+    this.emit(this.lostEmitter, { key: this.key, leaseId, reason }, 'lost');
+  }
+
+  private written(leaseId: string, cause: 'attach' | 'restore' | 'heal'): void {
+    if (!this.attached || this.innerState === 'closed') {
+      return;
+    }
+    const previous = this.innerState;
+    this.innerState = 'published';
+    if (previous === 'lost' && this.lostAt !== undefined) {
+      const outageMs = Date.now() - this.lostAt;
+      this.lostAt = undefined;
+      this.log.info({ leaseId, outageMs }, 'registration restored');
+      this.emit(this.restoredEmitter, { key: this.key, leaseId, outageMs }, 'restored');
+    } else if (previous !== 'published' || cause === 'attach') {
+      this.log.info({ leaseId, reason: this.publishReason }, 'published');
+      this.emit(this.publishedEmitter, { key: this.key, leaseId, reason: this.publishReason }, 'published');
+    }
+  }
+
+  private emit<T>(emitter: EventEmitter<T>, value: T, name: string): void {
+    safeEmit(emitter, value, this.log, name);
+  }
+}
