@@ -12,4 +12,5 @@ export { freePort, freePorts, isPortFree } from './ports';
 export { startProxy } from './fault-proxy';
 export type { FaultProxy, Direction } from './fault-proxy';
 export { EtcdNotFoundError, EtcdStartError } from './errors';
-export { RUN_DIR_ENV, isPidAlive, trackedPids, trackedDataDirs } from './process-registry';
+export { RUN_DIR_ENV, isPidAlive, isPidRunning, trackedPids, trackedDataDirs } from './process-registry';
+export { auditRunDir } from './run-audit';

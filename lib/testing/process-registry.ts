@@ -5,7 +5,7 @@
  * `ETCD3R_RUN_DIR` is set) a pid file per started process lets the vitest global
  * teardown verify afterwards.
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
@@ -110,5 +110,21 @@ export function isPidAlive(pid: number): boolean {
     return true;
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * True when the process exists and is not a zombie. An orphan killed by someone
+ * else stays a zombie until its new parent reaps it; it holds no ports or files.
+ */
+export function isPidRunning(pid: number): boolean {
+  if (!isPidAlive(pid)) return false;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    return state !== 'Z' && state !== 'X';
+  } catch {
+    // No /proc (not Linux): trust kill(0). With /proc, a vanished entry means gone.
+    return !existsSync('/proc/self');
   }
 }

@@ -4,7 +4,7 @@
  */
 import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
-import { DATA_SUBDIR, PID_SUBDIR, isPidAlive, type PidRecord } from './process-registry';
+import { DATA_SUBDIR, PID_SUBDIR, isPidRunning, type PidRecord } from './process-registry';
 
 /** Command line of `pid` from /proc, or undefined (process gone or no /proc). */
 function cmdline(pid: number): string | undefined {
@@ -15,20 +15,9 @@ function cmdline(pid: number): string | undefined {
   }
 }
 
-/** Alive and not a zombie (an orphan killed here may wait for a reaper that never comes). */
-function isRunning(pid: number): boolean {
-  if (!isPidAlive(pid)) return false;
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return existsSync('/proc') === false;
-  }
-}
-
 /** True when `pid` is running and (where /proc exists) still the process we started. */
 function isOurProcess(record: PidRecord): boolean {
-  if (!isRunning(record.pid)) return false;
+  if (!isPidRunning(record.pid)) return false;
   const cmd = cmdline(record.pid);
   // A recycled pid belongs to someone else: only claim it if it runs on our data dir.
   return cmd === undefined ? existsSync('/proc') === false : cmd.includes(record.dataDir);
@@ -37,10 +26,10 @@ function isOurProcess(record: PidRecord): boolean {
 async function waitGone(pid: number, timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (!isRunning(pid)) return true;
+    if (!isPidRunning(pid)) return true;
     await new Promise(resolve => setTimeout(resolve, 20));
   }
-  return !isRunning(pid);
+  return !isPidRunning(pid);
 }
 
 /**
