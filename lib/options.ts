@@ -3,6 +3,9 @@
  * field has a default chosen for a service talking to an etcd cluster on a LAN;
  * all durations are in milliseconds.
  */
+import { X509Certificate } from 'node:crypto';
+import { Channel, credentials as grpcCredentials } from '@grpc/grpc-js';
+import { createSecureContext } from 'node:tls';
 import type { IOptions } from 'etcd3';
 import { InvalidOptionError } from './errors';
 import { isLogger, Logger, noopLogger } from './logger';
@@ -182,6 +185,7 @@ export function resolveOptions(input: ResilientEtcdOptions = {}): ResolvedOption
   if (input.credentials !== undefined && !Buffer.isBuffer(input.credentials?.rootCertificate)) {
     throw new InvalidOptionError('credentials.rootCertificate', 'must be a Buffer (PEM)');
   }
+  validatePassThrough(input);
   const etcd3: Record<string, unknown> = { ...input, hosts };
   for (const key of OWN_KEYS) {
     delete etcd3[key];
@@ -197,7 +201,7 @@ function resolveHosts(hosts: unknown): string[] {
   }
   for (const h of list) {
     if (typeof h !== 'string' || !/^(https?:\/\/)?(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9._-]+)(:\d{1,5})?\/?$/.test(h)) {
-      throw new InvalidOptionError('hosts', `each host must be [http(s)://]host[:port], got ${JSON.stringify(h)}`);
+      throw new InvalidOptionError('hosts', `each host must be [http(s)://]host[:port], got ${show(h)}`);
     }
   }
   const secure = list.filter(h => h.startsWith('https://')).length;
@@ -215,7 +219,7 @@ function ms(name: string, value: unknown, def: number, min: number): number {
     return def;
   }
   if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > 2 ** 31 - 1) {
-    throw new InvalidOptionError(name, `must be a finite number of milliseconds >= ${min}, got ${String(value)}`);
+    throw new InvalidOptionError(name, `must be a finite number of milliseconds >= ${min}, got ${show(value)}`);
   }
   return value;
 }
@@ -225,7 +229,7 @@ function int(name: string, value: unknown, def: number, min: number, max: number
     return def;
   }
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw new InvalidOptionError(name, `must be an integer in ${min}..${max}, got ${String(value)}`);
+    throw new InvalidOptionError(name, `must be an integer in ${min}..${max}, got ${show(value)}`);
   }
   return value;
 }
@@ -238,4 +242,86 @@ function bool(name: string, value: unknown, def: boolean): boolean {
     throw new InvalidOptionError(name, `must be a boolean, got ${typeof value}`);
   }
   return value;
+}
+
+/**
+ * A short, never-throwing rendering of a user value for error messages: numbers and
+ * strings (truncated) as they are, anything else by its type. `String()` and
+ * `JSON.stringify()` throw for null-prototype objects, BigInts and cycles.
+ */
+function show(value: unknown): string {
+  if (typeof value === 'number' || typeof value === 'boolean') {
+    return String(value);
+  }
+  if (typeof value === 'string') {
+    return JSON.stringify(value.length > 100 ? `${value.slice(0, 100)}…` : value);
+  }
+  return value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value;
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const hasMethod = (v: unknown, m: string) => isObject(v) && typeof v[m] === 'function';
+
+/**
+ * Checks the etcd3 options we hand on to etcd3 and grpc-js, which would otherwise
+ * fail later with a bare TypeError (or not at all until the first call).
+ */
+function validatePassThrough(input: ResilientEtcdOptions): void {
+  const c = input.credentials;
+  if (c !== undefined) {
+    for (const key of ['privateKey', 'certChain'] as const) {
+      if (c[key] !== undefined && !Buffer.isBuffer(c[key])) {
+        throw new InvalidOptionError(`credentials.${key}`, 'must be a Buffer (PEM)');
+      }
+    }
+    if ((c.privateKey === undefined) !== (c.certChain === undefined)) {
+      throw new InvalidOptionError('credentials', 'privateKey and certChain must be given together');
+    }
+    // Parse now: bad PEM would otherwise throw an OpenSSL error from deep in grpc-js, or
+    // (for the CA) only fail every TLS handshake later. OpenSSL's messages hold no key material.
+    try {
+      new X509Certificate(c.rootCertificate);
+    } catch (err) {
+      throw new InvalidOptionError('credentials.rootCertificate', `is not a PEM certificate (${(err as Error).message})`);
+    }
+    if (c.privateKey !== undefined) {
+      try {
+        createSecureContext({ key: c.privateKey, cert: c.certChain });
+      } catch (err) {
+        throw new InvalidOptionError('credentials', `privateKey/certChain are not a matching PEM key and certificate (${(err as Error).message})`);
+      }
+    }
+  }
+  const f: unknown = input.faultHandling;
+  if (f !== undefined) {
+    if (!isObject(f)) {
+      throw new InvalidOptionError('faultHandling', 'must be an object');
+    }
+    if (f.host !== undefined && typeof f.host !== 'function') {
+      throw new InvalidOptionError('faultHandling.host', 'must be a function (host) => IPolicy');
+    }
+    if (f.global !== undefined && !hasMethod(f.global, 'execute')) {
+      throw new InvalidOptionError('faultHandling.global', 'must be a cockatiel policy');
+    }
+    if (f.watchBackoff !== undefined && !hasMethod(f.watchBackoff, 'next')) {
+      throw new InvalidOptionError('faultHandling.watchBackoff', 'must be a cockatiel backoff');
+    }
+  }
+  if (input.grpcOptions !== undefined) {
+    if (!isObject(input.grpcOptions)) {
+      throw new InvalidOptionError('grpcOptions', 'must be an object of grpc-js channel options');
+    }
+    // grpc-js checks some options (e.g. grpc.service_config) only when a channel is
+    // made, and we make ours after etcd3's constructor ran: try a throwaway channel
+    // (it dials nothing until asked) so a bad option fails here, leaving nothing open.
+    try {
+      new Channel('127.0.0.1:1', grpcCredentials.createInsecure(), input.grpcOptions).close();
+    } catch (err) {
+      throw new InvalidOptionError('grpcOptions', `rejected by grpc-js: ${String((err as Error)?.message ?? err).slice(0, 200)}`);
+    }
+  }
+  const d: unknown = input.defaultCallOptions;
+  if (d !== undefined && typeof d !== 'function' && !isObject(d)) {
+    throw new InvalidOptionError('defaultCallOptions', 'must be call options or a function returning them');
+  }
 }
