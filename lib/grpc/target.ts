@@ -1,0 +1,28 @@
+/**
+ * Parsing of `etcd:` targets: `etcd:///<service>` (the form Go's etcd resolver
+ * uses) or `etcd:<service>`. The service is everything after the scheme and the
+ * empty authority, and may contain `/` (`etcd:///team/orders`).
+ */
+import type { experimental } from '@grpc/grpc-js';
+import { InvalidOptionError } from '../errors';
+import { assertServiceName } from '../registry/record';
+
+/** The service named by a parsed `etcd:` target. Throws {@link InvalidOptionError} if it names none. */
+export function serviceFromUri(uri: experimental.GrpcUri): string {
+  if (uri.authority) {
+    throw new InvalidOptionError(
+      'target',
+      `"${uri.scheme}://${uri.authority}/${uri.path}": an authority is not supported; use ${uri.scheme}:///<service>`,
+    );
+  }
+  const service = uri.path;
+  assertServiceName(service, 'target');
+  return service;
+}
+
+/** Valid URI scheme (RFC 3986), lower case as grpc-js matches it. */
+export function assertScheme(scheme: unknown): asserts scheme is string {
+  if (typeof scheme !== 'string' || !/^[a-z][a-z0-9+.-]{0,31}$/.test(scheme)) {
+    throw new InvalidOptionError('scheme', `must be a lower-case URI scheme such as "etcd", got ${JSON.stringify(scheme)}`);
+  }
+}
