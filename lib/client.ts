@@ -186,8 +186,6 @@ export class Etcd3 extends BaseEtcd3 {
       log.info('circuit closed');
       this.breakerEmitter.emit({ endpoint: url, state: 'closed' });
     });
-    // Dial now, so that failing over to this endpoint later needs no handshake.
-    ep.client('KV').getChannel().getConnectivityState(true);
     return ep;
   }
 }

@@ -82,11 +82,17 @@ export class Endpoint {
   public lastErrorAt?: number;
   /** `Date.now()` of the last failure that counted against this endpoint. */
   public lastFailureAt = 0;
+  /**
+   * A call to this endpoint ran out of time and it has not answered since: it may be
+   * frozen or cut off. Cleared by an answered probe or a fresh connection.
+   */
+  public suspect = false;
 
   private host: Host;
   /** `Date.now()` when the breaker last opened. */
   private openedAt = 0;
-  private readonly watches = new Map<ServiceName, ChannelWatch>();
+  /** Watches of the current generation's channels, with the client each belongs to. */
+  private readonly watches = new Map<ServiceName, ChannelWatch & { client: Client }>();
   private readonly streams = new Set<Cancellable>();
   private readonly rebuildBackoffFactory: ExponentialBackoff<unknown>;
   private rebuildBackoff?: IBackoff<unknown>;
@@ -122,12 +128,26 @@ export class Endpoint {
       this.openedAt = Date.now();
     });
     this.host = this.newHost();
+    this.dial();
+  }
+
+  /**
+   * Connects the KV channel now instead of at the next call: an endpoint that is not
+   * READY is tried last, so without this a rebuilt or idle endpoint would never be
+   * used again while others work (grpc-js reconnects only while a call is pending,
+   * grpc-node#2218).
+   */
+  private dial(): void {
+    if (!this.closed) {
+      this.client('KV').getChannel().getConnectivityState(true);
+    }
   }
 
   /** The gRPC client of `service` in the current generation, created on first use. */
   client(service: ServiceName): Client {
     const client = this.host.getServiceClient(service);
-    if (!this.watches.has(service)) {
+    if (this.watches.get(service)?.client !== client) {
+      this.watches.get(service)?.stop();
       this.watch(service, client);
     }
     return client;
@@ -253,7 +273,7 @@ export class Endpoint {
     }
     this.closed = true;
     clearTimeout(this.rebuildTimer);
-    this.closeGeneration();
+    this.closeGeneration(this.host);
     this.host.close();
   }
 
@@ -262,25 +282,29 @@ export class Endpoint {
       return;
     }
     this.lastRebuildAt = Date.now();
-    this.closeGeneration();
+    // Swap first: callbacks that fire while the old channels close must see the new host.
+    const old = this.host;
     this.generation++;
     this.rebuilds++;
     this.host = this.newHost();
+    this.closeGeneration(old);
+    this.dial();
     this.log.info({ reason, generation: this.generation }, 'channel rebuilt');
     this.rebuildEmitter.emit({ endpoint: this.url, reason, generation: this.generation });
   }
 
-  private closeGeneration(): void {
-    for (const w of this.watches.values()) {
+  private closeGeneration(host: Host): void {
+    const watches = [...this.watches.values()];
+    const streams = [...this.streams];
+    this.watches.clear();
+    this.streams.clear();
+    for (const w of watches) {
       w.stop();
     }
-    this.watches.clear();
-    const streams = [...this.streams];
-    this.streams.clear();
     for (const s of streams) {
       s.cancel();
     }
-    this.host.resetAllServices();
+    host.resetAllServices();
   }
 
   private newHost(): Host {
@@ -292,15 +316,19 @@ export class Endpoint {
 
   private watch(service: ServiceName, client: Client): void {
     const generation = this.generation;
-    this.watches.set(
-      service,
-      watchChannel(client.getChannel(), {
+    const watch = watchChannel(client.getChannel(), {
         connectTimeoutMs: this.options.connectTimeoutMs,
         transientFailureMs: this.options.rebuild.transientFailureMs,
         onStateChange: (from, to) => {
           if (to === 'READY') {
             // A connection came up: the next rebuild, if any, starts from the first delay.
             this.rebuildBackoff = undefined;
+            this.suspect = false;
+            if (generation === this.generation) {
+              // Healthy again: a rebuild asked for during the outage is moot.
+              clearTimeout(this.rebuildTimer);
+              this.rebuildTimer = undefined;
+            }
             if (this.breaker.state === CircuitState.Open) {
               // The server completed a fresh HTTP/2 handshake: let calls probe it now
               // instead of failing fast until the half-open delay ends.
@@ -308,6 +336,9 @@ export class Endpoint {
             }
           }
           if (service === 'KV') {
+            if (to === 'IDLE' && generation === this.generation) {
+              setImmediate(() => this.dial());
+            }
             this.log.info(`${from} -> ${to}`);
             this.stateEmitter.emit({ from, to });
           }
@@ -318,8 +349,8 @@ export class Endpoint {
             this.requestRebuild(`${service} ${reason}`);
           }
         },
-      }),
-    );
+      });
+    this.watches.set(service, Object.assign(watch, { client }));
   }
 }
 

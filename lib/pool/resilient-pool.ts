@@ -228,7 +228,7 @@ export class ResilientPool implements ICallable<Endpoint> {
     const now = Date.now();
     const recent = this.options.breaker.halfOpenAfterMs;
     const score = (ep: Endpoint) =>
-      (ep.available ? 0 : 4) + (ep.ready ? 0 : 2) + (now - ep.lastFailureAt < recent ? 1 : 0);
+      (ep.available ? 0 : 8) + (ep.suspect ? 4 : 0) + (ep.ready ? 0 : 2) + (now - ep.lastFailureAt < recent ? 1 : 0);
     return rotated.sort((a, b) => score(a) - score(b));
   }
 
@@ -301,7 +301,7 @@ export class ResilientPool implements ICallable<Endpoint> {
     }
     if (suggestsBrokenConnection(raw)) {
       ep.requestRebuild('call unavailable');
-    } else if (hang) {
+    } else if (raw.code === Status.DEADLINE_EXCEEDED) {
       this.probe(ep);
     }
     return err;
@@ -317,10 +317,13 @@ export class ResilientPool implements ICallable<Endpoint> {
       return;
     }
     this.probing.add(ep);
+    ep.suspect = true;
     const client = ep.client('Maintenance') as any;
     client.status({}, new Metadata(), { deadline: Date.now() + this.options.attemptTimeoutMs }, (err: RawGrpcError | null) => {
       this.probing.delete(ep);
-      if (err && (err.code === Status.DEADLINE_EXCEEDED || err.code === Status.UNAVAILABLE)) {
+      if (!err || (err.code !== Status.DEADLINE_EXCEEDED && err.code !== Status.UNAVAILABLE)) {
+        ep.suspect = false; // it answered: the call was just slow
+      } else {
         this.log.warn({ endpoint: ep.url, err: describeError(err) }, 'endpoint does not answer; rebuilding its channels');
         ep.requestRebuild('hang');
       }
