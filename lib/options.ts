@@ -16,10 +16,11 @@ export interface KeepaliveOptions {
    * Interval between HTTP/2 pings while a call or stream is open. etcd's server
    * answers a ping more often than every 5 s with a strike and, after a few,
    * closes the connection (`too_many_pings`), and grpc-js then doubles the
-   * interval for good. Must be >= 5000. Defaults to 10000 (10 s).
+   * interval for good. Must be >= 5000. Defaults to 6000 (6 s): with the timeout, a
+   * dead connection under a watch or lease stream is found within about 10 s.
    */
   timeMs?: number;
-  /** How long a ping may go unanswered before the connection is closed. Defaults to 5000 (5 s). */
+  /** How long a ping may go unanswered before the connection is closed. Defaults to 4000 (4 s). */
   timeoutMs?: number;
   /**
    * Ping with no open call. etcd's server rejects those (`PermitWithoutStream: false`),
@@ -147,8 +148,8 @@ export function resolveOptions(input: ResilientEtcdOptions = {}): ResolvedOption
     attemptTimeoutMs: ms('attemptTimeoutMs', input.attemptTimeoutMs, Math.min(1000, callTimeoutMs), 1),
     connectTimeoutMs: ms('connectTimeoutMs', input.connectTimeoutMs ?? input.dialTimeout, 3000, 1),
     keepalive: {
-      timeMs: ms('keepalive.timeMs', keepalive.timeMs, 10_000, 5000),
-      timeoutMs: ms('keepalive.timeoutMs', keepalive.timeoutMs, 5000, 1),
+      timeMs: ms('keepalive.timeMs', keepalive.timeMs, 6000, 5000),
+      timeoutMs: ms('keepalive.timeoutMs', keepalive.timeoutMs, 4000, 1),
       permitWithoutCalls: bool('keepalive.permitWithoutCalls', keepalive.permitWithoutCalls, false),
     },
     retry: {
