@@ -16,7 +16,7 @@ describe('keepaliveChannelOptions', () => {
   test('keeps reconnect backoff short (grpc-js would back off up to 120 s)', () => {
     const o = keepaliveChannelOptions({ timeMs: 10_000, timeoutMs: 5000, permitWithoutCalls: false });
     expect(o['grpc.max_reconnect_backoff_ms']).toBeLessThanOrEqual(1000);
-    expect(o['grpc.initial_reconnect_backoff_ms']).toBeLessThanOrEqual(o['grpc.max_reconnect_backoff_ms']);
+    expect(o['grpc.initial_reconnect_backoff_ms']).toBeLessThanOrEqual(o['grpc.max_reconnect_backoff_ms'] as number);
   });
 
   test("the user's grpcOptions win over every default, and are all kept", () => {

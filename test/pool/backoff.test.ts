@@ -6,7 +6,7 @@ const T0 = 1_000_000;
 const failed = (deadline: number | undefined, attempt = 1): IRetryBackoffContext<unknown> => ({
   attempt,
   signal: new AbortController().signal,
-  result: { error: { deadline } },
+  result: { error: Object.assign(new Error('failed'), { deadline }) },
 });
 const deadlineOf = (err: unknown) => (err as { deadline?: number }).deadline;
 
@@ -51,14 +51,14 @@ describe('DeadlineBackoff', () => {
     const uncapped: number[] = [];
     const capped: number[] = [];
     const startedAt: number[] = [];
-    let u = inner.next(failed(undefined));
+    let u = inner.next();
     startedAt.push(Date.now());
     let c = b.next(failed(deadline));
     for (let i = 0; i < 5; i++) {
       uncapped.push(u.duration);
       capped.push(c.duration);
       vi.advanceTimersByTime(c.duration);
-      u = u.next(failed(undefined, i + 2));
+      u = u.next(undefined);
       startedAt.push(Date.now());
       c = c.next(failed(deadline, i + 2));
     }
