@@ -9,8 +9,10 @@ import type { DurableLease } from './durable-lease';
 import type { KeyHealCause } from './leased-keys';
 import { Backoff, describeError, type BackoffOptions } from './util';
 
-/** Heals closer together than this count as one streak (a contested key) and back off. */
+/** Heals closer together than this form a streak. */
 const CONTEST_WINDOW_MS = 10_000;
+/** From this many heals in a streak on, the key is contested (duplicate id?): heals back off. */
+const CONTEST_STREAK = 3;
 
 /**
  * Guards `key` on behalf of `lease`. Events older than our own last write of the
@@ -23,6 +25,7 @@ export class KeyGuard {
   private readonly watchBackoff: Backoff;
   private readonly healBackoff: Backoff;
   private lastHealAt = -Infinity;
+  private streak = 0;
   private healTimer: NodeJS.Timeout | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
 
@@ -75,7 +78,8 @@ export class KeyGuard {
       return; // one heal at a time
     }
     const now = Date.now();
-    const contested = now - this.lastHealAt < CONTEST_WINDOW_MS;
+    this.streak = now - this.lastHealAt < CONTEST_WINDOW_MS ? this.streak + 1 : 1;
+    const contested = this.streak >= CONTEST_STREAK;
     const delayMs = contested ? this.healBackoff.next() : 0;
     if (!contested) {
       this.healBackoff.reset();

@@ -134,7 +134,9 @@ export class Registration {
       this.monitor.start();
     }
     this.log.info({ addr: cfg.instance.addr, ttlSeconds: cfg.lease.ttlSeconds, sharedLease: this.ref.shared }, 'registering');
-    this.update();
+    if (!cfg.healthCheck) {
+      this.update();
+    }
   }
 
   /** Current state. */
@@ -247,7 +249,7 @@ export class Registration {
       this.ref.lease.attach(this.key, this.cfg.value).catch(() => undefined);
       return undefined;
     }
-    if (!want && (this.attached || this.innerState === 'starting')) {
+    if (!want && (this.attached || (this.innerState === 'starting' && this.healthKnown))) {
       this.attached = false;
       this.innerState = 'withdrawn';
       this.lostAt = undefined;
