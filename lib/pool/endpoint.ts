@@ -26,6 +26,7 @@ import { ChannelState, stateName } from '../channel/state';
 import type { Logger } from '../logger';
 import type { ResolvedOptions } from '../options';
 import { describeError, isEndpointFailure } from './classify';
+import { connectFailure } from './connect-failure';
 
 export type ServiceName = keyof typeof Services;
 
@@ -82,6 +83,8 @@ export class Endpoint {
   public lastErrorAt?: number;
   /** `Date.now()` of the last failure that counted against this endpoint. */
   public lastFailureAt = 0;
+  /** Why the last connection attempt failed (TLS, refused...); cleared when a channel is READY. */
+  private connectError?: string;
   /**
    * A call to this endpoint ran out of time and it has not answered since: it may be
    * frozen or cut off. Cleared by an answered probe or a fresh connection.
@@ -193,7 +196,7 @@ export class Endpoint {
     return new Promise((resolve, reject) => {
       const check = () => {
         if (this.closed) {
-          return reject(new NotConnectedError(this.url, 'endpoint closed', this.lastError));
+          return reject(new NotConnectedError(this.url, 'endpoint closed', this.connectError ?? this.lastError));
         }
         const client = this.client(service);
         const channel = client.getChannel();
@@ -202,7 +205,7 @@ export class Endpoint {
           return resolve(client);
         }
         if (Date.now() >= deadline) {
-          return reject(new NotConnectedError(this.url, `channel ${stateName(state)} after ${timeoutMs} ms`, this.lastError));
+          return reject(new NotConnectedError(this.url, `channel ${stateName(state)} after ${timeoutMs} ms`, this.connectError ?? this.lastError));
         }
         try {
           channel.watchConnectivityState(state, deadline, () => check());
@@ -320,7 +323,17 @@ export class Endpoint {
         connectTimeoutMs: this.options.connectTimeoutMs,
         transientFailureMs: this.options.rebuild.transientFailureMs,
         onStateChange: (from, to) => {
+          if (to === 'TRANSIENT_FAILURE') {
+            // Learn why (a TLS failure must say so, not just "TRANSIENT_FAILURE").
+            void connectFailure(client).then(reason => {
+              if (reason && generation === this.generation && !this.closed) {
+                this.connectError = reason;
+                this.recordFailure(`connection failed: ${reason}`);
+              }
+            });
+          }
           if (to === 'READY') {
+            this.connectError = undefined;
             // A connection came up: the next rebuild, if any, starts from the first delay.
             this.rebuildBackoff = undefined;
             this.suspect = false;
@@ -345,7 +358,7 @@ export class Endpoint {
         },
         onUnhealthy: (reason, state) => {
           if (generation === this.generation) {
-            this.recordFailure(new NotConnectedError(this.url, `channel ${state} too long`, this.lastError));
+            this.recordFailure(new NotConnectedError(this.url, `channel ${state} too long`, this.connectError ?? this.lastError));
             this.requestRebuild(`${service} ${reason}`);
           }
         },
