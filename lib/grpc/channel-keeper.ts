@@ -1,0 +1,161 @@
+/**
+ * Keeps a gRPC client's channel healthy: follows the inner channel's connectivity
+ * state (the re-armed loop of channel/state-watcher.ts) and swaps in a fresh
+ * channel when it stays CONNECTING past `connectTimeoutMs` (a peer that accepts
+ * TCP but never speaks HTTP/2, grpc-node#2785) or in TRANSIENT_FAILURE past
+ * `rebuild.transientFailureMs`. Rebuilds are spaced by exponential backoff, reset
+ * once the channel is READY. The new channel is told to connect at once (grpc-js
+ * only connects while a call is pending, grpc-node#2218) before the old one is
+ * closed; calls still queued on the old one fail UNAVAILABLE and are retried.
+ */
+import { ExponentialBackoff, type IBackoff } from 'cockatiel';
+import type { ChannelCredentials, ChannelOptions } from '@grpc/grpc-js';
+import { watchChannel, type ChannelWatch } from '../channel/state-watcher';
+import type { ChannelState } from '../channel/state';
+import type { Logger } from '../logger';
+import { SafeEventEmitter } from '../discovery/safe-emitter';
+import { SwappableChannel } from './swappable-channel';
+
+/** Emitted on every channel state change. */
+export interface GrpcStateChangeEvent {
+  readonly target: string;
+  readonly from: ChannelState;
+  readonly to: ChannelState;
+}
+
+/** Emitted after the channel was replaced. */
+export interface GrpcRebuildEvent {
+  readonly target: string;
+  /** `connect-timeout`, `transient-failure` or the reason given to `rebuild()`. */
+  readonly reason: string;
+  /** Channel generation after the rebuild (1 for the first). */
+  readonly generation: number;
+}
+
+/** Timing of the keeper. */
+export interface KeeperTiming {
+  readonly connectTimeoutMs: number;
+  readonly transientFailureMs: number;
+  readonly initialBackoffMs: number;
+  readonly maxBackoffMs: number;
+}
+
+export class ChannelKeeper {
+  readonly channel: SwappableChannel;
+  readonly onStateChange;
+  readonly onRebuild;
+  private watch: ChannelWatch | undefined;
+  private readonly backoffFactory: ExponentialBackoff<unknown>;
+  private backoff: IBackoff<unknown>;
+  /** `Date.now()` before which no rebuild may happen. */
+  private notBefore = 0;
+  private pending: { timer: NodeJS.Timeout; reason: string } | undefined;
+  private rebuildCount = 0;
+  private stopped = false;
+  private readonly stateEmitter: SafeEventEmitter<GrpcStateChangeEvent>;
+  private readonly rebuildEmitter: SafeEventEmitter<GrpcRebuildEvent>;
+
+  constructor(
+    private readonly target: string,
+    credentials: ChannelCredentials,
+    channelOptions: ChannelOptions,
+    private readonly timing: KeeperTiming,
+    private readonly log: Logger,
+  ) {
+    this.stateEmitter = new SafeEventEmitter('stateChange', log);
+    this.rebuildEmitter = new SafeEventEmitter('rebuild', log);
+    this.onStateChange = this.stateEmitter.addListener;
+    this.onRebuild = this.rebuildEmitter.addListener;
+    this.backoffFactory = new ExponentialBackoff({ initialDelay: Math.max(1, timing.initialBackoffMs), maxDelay: Math.max(1, timing.maxBackoffMs) });
+    this.backoff = this.backoffFactory.next();
+    this.channel = new SwappableChannel(target, credentials, channelOptions);
+    this.follow();
+  }
+
+  /** State of the current channel. */
+  get state(): ChannelState {
+    return this.watch?.state ?? 'SHUTDOWN';
+  }
+
+  /** `Date.now()` when the current channel entered its state. */
+  get since(): number {
+    return this.watch?.since ?? Date.now();
+  }
+
+  get rebuilds(): number {
+    return this.rebuildCount;
+  }
+
+  get generation(): number {
+    return this.channel.generation;
+  }
+
+  /** Asks for a rebuild; it happens now, or when the rebuild backoff allows. */
+  requestRebuild(reason: string): void {
+    if (this.stopped || this.pending) {
+      return;
+    }
+    const wait = this.notBefore - Date.now();
+    if (wait <= 0) {
+      this.rebuild(reason);
+      return;
+    }
+    const timer = setTimeout(() => {
+      this.pending = undefined;
+      this.rebuild(reason);
+    }, wait);
+    timer.unref();
+    this.pending = { timer, reason };
+  }
+
+  /** Stops watching; the channel itself is closed by the client. */
+  stop(): void {
+    this.stopped = true;
+    this.watch?.stop();
+    if (this.pending) {
+      clearTimeout(this.pending.timer);
+      this.pending = undefined;
+    }
+  }
+
+  private rebuild(reason: string): void {
+    if (this.stopped || this.channel.isClosed) {
+      return;
+    }
+    this.watch?.stop();
+    const old = this.channel.swap();
+    this.rebuildCount++;
+    const delay = this.backoff.duration;
+    this.notBefore = Date.now() + delay;
+    this.backoff = this.backoff.next(undefined) ?? this.backoff;
+    this.log.warn({ reason, generation: this.channel.generation, nextRebuildNotBeforeMs: Math.round(delay) }, 'rebuilding gRPC channel');
+    this.follow();
+    this.channel.inner.getConnectivityState(true);
+    old.close();
+    this.rebuildEmitter.emit({ target: this.target, reason, generation: this.channel.generation });
+  }
+
+  private follow(): void {
+    const inner = this.channel.inner;
+    this.watch = watchChannel(inner, {
+      connectTimeoutMs: this.timing.connectTimeoutMs,
+      transientFailureMs: this.timing.transientFailureMs,
+      onStateChange: (from, to) => {
+        if (inner !== this.channel.inner) {
+          return;
+        }
+        this.log.info(`${from} -> ${to}`);
+        if (to === 'READY') {
+          this.backoff = this.backoffFactory.next();
+          this.notBefore = 0;
+        }
+        this.stateEmitter.emit({ target: this.target, from, to });
+      },
+      onUnhealthy: reason => {
+        if (inner === this.channel.inner) {
+          this.requestRebuild(reason);
+        }
+      },
+    });
+  }
+}

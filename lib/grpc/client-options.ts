@@ -1,0 +1,165 @@
+/**
+ * Options of {@link createGrpcClient}, their defaults and validation. Names and
+ * units follow the etcd client's options (`callTimeoutMs`, `keepalive.timeMs`, ...).
+ */
+import { ChannelCredentials, credentials as grpcCredentials, type ChannelOptions, type Interceptor } from '@grpc/grpc-js';
+import { InvalidOptionError } from '../errors';
+import { isLogger, noopLogger, type Logger } from '../logger';
+
+/** Options of `createGrpcClient(ServiceClient, target, options)`. */
+export interface GrpcClientOptions {
+  /** Channel credentials. Defaults to `credentials.createInsecure()`. */
+  credentials?: ChannelCredentials;
+  /** Extra grpc-js channel options; they win over ours on conflict. Defaults to none. */
+  channelOptions?: ChannelOptions;
+  /** Your interceptors; they run once per attempt, inside ours. Defaults to none. */
+  interceptors?: Interceptor[];
+  /** Deadline given to every unary call that has none, in ms. Defaults to 5000. */
+  callTimeoutMs?: number;
+  /**
+   * Methods that may be retried after they reached a server (safe to repeat), by
+   * name (`'GetUser'`, as in the .proto or the client) or full path
+   * (`'/pkg.Users/GetUser'`). Other methods are retried only when the call provably
+   * never left this process (no connection, no address, refused stream, open breaker).
+   * Defaults to none.
+   */
+  idempotentMethods?: string[];
+  keepalive?: {
+    /** Ping interval while calls are active, in ms. Defaults to 30000. Servers may enforce a minimum (Go: 5 min by default). */
+    timeMs?: number;
+    /** Close the connection if a ping is not answered within this, in ms. Defaults to 10000. */
+    timeoutMs?: number;
+    /** Ping also with no call in flight. Defaults to false (most servers reject that with `too_many_pings`). */
+    permitWithoutCalls?: boolean;
+  };
+  retry?: {
+    /** Retries after the first attempt (0 disables). Defaults to 3. */
+    maxAttempts?: number;
+    /** First backoff, in ms; exponential with decorrelated jitter. Defaults to 50. */
+    initialDelayMs?: number;
+    /** Largest backoff, in ms. Defaults to 1000. Never waits past the call's deadline. */
+    maxDelayMs?: number;
+  };
+  /** The target's circuit breaker, or `false` for none. */
+  breaker?:
+    | {
+        /** Opens after this many consecutive UNAVAILABLE / DEADLINE_EXCEEDED attempts. Defaults to 5. */
+        consecutiveFailures?: number;
+        /** Lets one call through after this long open, in ms. Defaults to 5000. */
+        halfOpenAfterMs?: number;
+      }
+    | false;
+  /** A channel CONNECTING longer than this is rebuilt, in ms (grpc-js has no connect timeout). Defaults to 5000. */
+  connectTimeoutMs?: number;
+  rebuild?: {
+    /** A channel in TRANSIENT_FAILURE longer than this is rebuilt, in ms. Defaults to 5000. */
+    transientFailureMs?: number;
+    /** Least time between two rebuilds, growing exponentially, in ms. Defaults to 200. */
+    initialBackoffMs?: number;
+    /** Largest time between two rebuilds, in ms. Defaults to 10000. */
+    maxBackoffMs?: number;
+  };
+  /** `close()` waits this long for calls in flight before closing the channel, in ms. Defaults to 5000. */
+  closeTimeoutMs?: number;
+  /** pino-compatible logger; logs through `child({ component: 'grpc-client', target })`. Defaults to none. */
+  logger?: Logger;
+}
+
+/** Options with defaults filled in. */
+export interface ResolvedGrpcClientOptions {
+  readonly credentials: ChannelCredentials;
+  readonly channelOptions: ChannelOptions;
+  readonly interceptors: Interceptor[];
+  readonly callTimeoutMs: number;
+  readonly idempotentMethods: ReadonlySet<string>;
+  readonly keepalive: { timeMs: number; timeoutMs: number; permitWithoutCalls: boolean };
+  readonly retry: { maxAttempts: number; initialDelayMs: number; maxDelayMs: number };
+  readonly breaker: { consecutiveFailures: number; halfOpenAfterMs: number } | false;
+  readonly connectTimeoutMs: number;
+  readonly rebuild: { transientFailureMs: number; initialBackoffMs: number; maxBackoffMs: number };
+  readonly closeTimeoutMs: number;
+  readonly logger: Logger;
+}
+
+/** Validates and fills defaults. Throws {@link InvalidOptionError}. */
+export function resolveGrpcClientOptions(input: GrpcClientOptions = {}): ResolvedGrpcClientOptions {
+  if (typeof input !== 'object' || input === null) {
+    throw new InvalidOptionError('options', 'must be an object');
+  }
+  const group = <T>(name: string, value: T | undefined): Partial<T> => {
+    if (value !== undefined && (typeof value !== 'object' || value === null)) {
+      throw new InvalidOptionError(name, 'must be an object');
+    }
+    return value ?? {};
+  };
+  const keepalive = group('keepalive', input.keepalive);
+  const retry = group('retry', input.retry);
+  const rebuild = group('rebuild', input.rebuild);
+  const breaker = input.breaker === false ? false : group('breaker', input.breaker);
+  if (input.credentials !== undefined && !(input.credentials instanceof ChannelCredentials)) {
+    throw new InvalidOptionError('credentials', 'must be grpc-js ChannelCredentials');
+  }
+  if (input.logger !== undefined && !isLogger(input.logger)) {
+    throw new InvalidOptionError('logger', 'must be a pino-compatible logger (error, warn, info, debug, child)');
+  }
+  const methods = input.idempotentMethods ?? [];
+  if (!Array.isArray(methods) || !methods.every(m => typeof m === 'string' && m.length > 0)) {
+    throw new InvalidOptionError('idempotentMethods', 'must be an array of method names or paths');
+  }
+  const interceptors = input.interceptors ?? [];
+  if (!Array.isArray(interceptors) || !interceptors.every(i => typeof i === 'function')) {
+    throw new InvalidOptionError('interceptors', 'must be an array of grpc-js interceptors');
+  }
+  const resolved: ResolvedGrpcClientOptions = {
+    credentials: input.credentials ?? grpcCredentials.createInsecure(),
+    channelOptions: group('channelOptions', input.channelOptions),
+    interceptors,
+    callTimeoutMs: num('callTimeoutMs', input.callTimeoutMs, 5000, 1),
+    idempotentMethods: new Set(methods),
+    keepalive: {
+      timeMs: num('keepalive.timeMs', keepalive.timeMs, 30_000, 1),
+      timeoutMs: num('keepalive.timeoutMs', keepalive.timeoutMs, 10_000, 1),
+      permitWithoutCalls: bool('keepalive.permitWithoutCalls', keepalive.permitWithoutCalls, false),
+    },
+    retry: {
+      maxAttempts: num('retry.maxAttempts', retry.maxAttempts, 3, 0, 100),
+      initialDelayMs: num('retry.initialDelayMs', retry.initialDelayMs, 50, 0),
+      maxDelayMs: num('retry.maxDelayMs', retry.maxDelayMs, 1000, 0),
+    },
+    breaker: breaker && {
+      consecutiveFailures: num('breaker.consecutiveFailures', breaker.consecutiveFailures, 5, 1, 10_000),
+      halfOpenAfterMs: num('breaker.halfOpenAfterMs', breaker.halfOpenAfterMs, 5000, 1),
+    },
+    connectTimeoutMs: num('connectTimeoutMs', input.connectTimeoutMs, 5000, 1),
+    rebuild: {
+      transientFailureMs: num('rebuild.transientFailureMs', rebuild.transientFailureMs, 5000, 0),
+      initialBackoffMs: num('rebuild.initialBackoffMs', rebuild.initialBackoffMs, 200, 0),
+      maxBackoffMs: num('rebuild.maxBackoffMs', rebuild.maxBackoffMs, 10_000, 0),
+    },
+    closeTimeoutMs: num('closeTimeoutMs', input.closeTimeoutMs, 5000, 0),
+    logger: input.logger ?? noopLogger,
+  };
+  if (resolved.retry.maxDelayMs < resolved.retry.initialDelayMs) {
+    throw new InvalidOptionError('retry.maxDelayMs', 'must be >= retry.initialDelayMs');
+  }
+  if (resolved.rebuild.maxBackoffMs < resolved.rebuild.initialBackoffMs) {
+    throw new InvalidOptionError('rebuild.maxBackoffMs', 'must be >= rebuild.initialBackoffMs');
+  }
+  return resolved;
+}
+
+function num(name: string, value: unknown, def: number, min: number, max = 2_147_483_647): number {
+  const v = value ?? def;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+    throw new InvalidOptionError(name, `must be an integer from ${min} to ${max}, got ${String(v)}`);
+  }
+  return v;
+}
+
+function bool(name: string, value: unknown, def: boolean): boolean {
+  const v = value ?? def;
+  if (typeof v !== 'boolean') {
+    throw new InvalidOptionError(name, `must be a boolean, got ${typeof v}`);
+  }
+  return v;
+}
