@@ -20,3 +20,17 @@ export {
 } from './errors';
 export type { Logger } from './logger';
 export type { Event, IDisposable } from 'cockatiel';
+
+// Service registration and discovery.
+export * from './registry';
+export { discover, Discovery } from './discovery/discovery';
+export type { DiscoveryStats, InstanceUpdate, ResyncEvent } from './discovery/discovery';
+export type { DiscoveryOptions } from './discovery/options';
+export { goNamingCodec } from './registry/record';
+export type { RecordCodec, ServiceInstance } from './registry/record';
+
+// gRPC service-to-service calls.
+export { registerEtcdResolver } from './grpc/resolver';
+export type { EtcdResolverOptions } from './grpc/resolver';
+export { createGrpcClient } from './grpc/create-client';
+export type { GrpcClientHealth, GrpcRetryEvent, ResilientGrpcClient } from './grpc/create-client';
