@@ -6,9 +6,9 @@
 import { ClientClosedError, EtcdLeaseInvalidError, type Namespace } from 'etcd3';
 import { EventEmitter, type Event, type IDisposable } from 'cockatiel';
 import { noopLogger, type Logger } from '../logger';
-import { KeepaliveStream } from './keepalive-stream';
 import { LeasedKeys, type KeyHealCause, type LeasedKeyState } from './leased-keys';
 import { resolveLeaseOptions, type DurableLeaseOptions, type ResolvedLeaseOptions } from './lease-options';
+import { LeaseRenewer } from './lease-renewer';
 import { Backoff, deadlineIn, describeError, idempotent, safeEmit } from './util';
 import { Waker } from './waker';
 
@@ -78,7 +78,7 @@ export class DurableLease {
   private readonly grantedEmitter = new EventEmitter<{ leaseId: string; ttlSeconds: number }>();
   private readonly opts: ResolvedLeaseOptions;
   private readonly log: Logger;
-  private readonly stream: KeepaliveStream;
+  private readonly renewer: LeaseRenewer;
   private readonly keys: LeasedKeys;
   private readonly grantWaker = new Waker();
   private readonly grantBackoff: Backoff;
@@ -88,13 +88,9 @@ export class DurableLease {
   private id: string | undefined;
   // Bumped on every grant, loss and close; async work started under an older value is stale.
   private generation = 0;
-  private lastRenewedAt = 0;
   private ttlMs: number;
   // Set from the first loss until the keys are restored under a new lease.
   private outage: { since: number; leaseId: string } | undefined;
-  private keepaliveTimer: NodeJS.Timeout | undefined;
-  private expiryTimer: NodeJS.Timeout | undefined;
-  private pinging = false;
   private closing: Promise<void> | undefined;
 
   /** A lease was lost; keys may be gone until {@link onRestored}. */
@@ -121,7 +117,9 @@ export class DurableLease {
     this.ttlMs = this.opts.ttlSeconds * 1000;
     this.log = (options.logger ?? noopLogger).child({ component: 'durable-lease', ttlSeconds: this.opts.ttlSeconds });
     this.grantBackoff = new Backoff(this.opts.backoff);
-    this.stream = new KeepaliveStream(client.leaseClient);
+    this.renewer = new LeaseRenewer(client.leaseClient, this.opts, this.log, (reason, sinceRenewalMs) =>
+      this.markLost(reason, sinceRenewalMs),
+    );
     this.keys = new LeasedKeys(client, this.opts, this.log, {
       leaseId: () => this.id,
       generation: () => this.generation,
@@ -144,14 +142,22 @@ export class DurableLease {
     return this.id;
   }
 
-  /** TTL granted by etcd, seconds. */
+  /** TTL granted by etcd (as last reported by a keepalive), seconds. */
   get ttlSeconds(): number {
-    return this.ttlMs / 1000;
+    return this.renewer.ttlSeconds || this.ttlMs / 1000;
   }
 
   /** Number of keepalive streams opened so far (normally 1 per lease; more after failures). */
   get keepaliveStreamsOpened(): number {
-    return this.stream.streamsOpened;
+    return this.renewer.streamsOpened;
+  }
+
+  /**
+   * Remote `host:port` of the connection carrying the keepalive stream (which etcd
+   * member renews this lease), when known. For diagnostics.
+   */
+  get keepalivePeer(): string | undefined {
+    return this.renewer.peer;
   }
 
   /** Number of attached keys. */
@@ -194,10 +200,7 @@ export class DurableLease {
 
   /** Sends a keepalive now (e.g. after a reconnect) so a lost lease is noticed at once. */
   probe(): void {
-    if (this.innerState === 'alive' && !this.pinging) {
-      clearTimeout(this.keepaliveTimer);
-      void this.keepaliveTick();
-    }
+    this.renewer.probe();
   }
 
   /**
@@ -214,9 +217,8 @@ export class DurableLease {
     this.innerState = 'closed';
     this.id = undefined;
     this.generation++;
-    this.clearTimers();
+    this.renewer.close();
     this.grantWaker.wake();
-    this.stream.close();
     this.keys.close(new ClientClosedError('DurableLease'));
     this.subscriptions.splice(0).forEach(s => s.dispose());
     this.closing = id !== undefined && options.revoke !== false ? this.revoke(id) : Promise.resolve();
@@ -254,16 +256,14 @@ export class DurableLease {
     this.innerState = 'alive';
     this.id = id;
     this.ttlMs = Math.max(1, ttlSeconds || this.opts.ttlSeconds) * 1000;
-    this.lastRenewedAt = Date.now();
     this.grantBackoff.reset();
-    this.armExpiry();
-    this.scheduleKeepalive(this.opts.keepaliveIntervalMs);
+    this.renewer.start(id, this.ttlMs / 1000);
     this.log.info({ leaseId: id, ttlSeconds: this.ttlSeconds }, 'lease granted');
     safeEmit(this.grantedEmitter, { leaseId: id, ttlSeconds: this.ttlSeconds }, this.log, 'granted');
     this.keys.rewriteAll();
   }
 
-  private markLost(reason: LeaseLossReason): void {
+  private markLost(reason: LeaseLossReason, sinceRenewalMs = this.renewer.sinceRenewalMs): void {
     const id = this.id;
     if (this.innerState !== 'alive' || id === undefined) {
       return;
@@ -273,9 +273,9 @@ export class DurableLease {
     this.innerState = 'lost';
     this.id = undefined;
     this.outage ??= { since: now, leaseId: id };
-    this.clearTimers();
+    this.renewer.stop();
     this.keys.leaseGone();
-    const event = { leaseId: id, reason, sinceRenewalMs: now - this.lastRenewedAt };
+    const event = { leaseId: id, reason, sinceRenewalMs };
     this.log.error({ ...event, keys: this.keys.size }, 'lease lost; re-granting and re-writing keys');
     safeEmit(this.lostEmitter, event, this.log, 'lost');
     void this.acquire(this.generation);
@@ -296,81 +296,6 @@ export class DurableLease {
     safeEmit(this.restoredEmitter, event, this.log, 'restored');
   }
 
-  private scheduleKeepalive(delayMs: number): void {
-    clearTimeout(this.keepaliveTimer);
-    this.keepaliveTimer = setTimeout(() => void this.keepaliveTick(), delayMs);
-    this.keepaliveTimer.unref?.();
-  }
-
-  private async keepaliveTick(): Promise<void> {
-    const gen = this.generation;
-    const id = this.id;
-    if (id === undefined) {
-      return;
-    }
-    this.pinging = true;
-    let ttlSeconds: number;
-    try {
-      ttlSeconds = await this.stream.ping(id, this.opts.keepaliveTimeoutMs);
-    } catch (err) {
-      if (this.generation === gen) {
-        this.log.debug({ leaseId: id, err: describeError(err) }, 'keepalive failed; checking the lease');
-        await this.checkTimeToLive(id, gen);
-      }
-      return;
-    } finally {
-      this.pinging = false;
-    }
-    if (this.generation !== gen) {
-      return;
-    }
-    if (!(ttlSeconds > 0)) {
-      this.markLost('expired');
-      return;
-    }
-    this.lastRenewedAt = Date.now();
-    this.ttlMs = ttlSeconds * 1000;
-    this.armExpiry();
-    this.scheduleKeepalive(this.opts.keepaliveIntervalMs);
-  }
-
-  /**
-   * After a failed keepalive: asks etcd (`LeaseTimeToLive`, a read our client may
-   * retry and uses to spot a dead connection) whether the lease still exists. Gone:
-   * lost at once. Exists: keepalive again now. No answer: retry shortly; the expiry
-   * timer declares the loss when the TTL has run out.
-   */
-  private async checkTimeToLive(id: string, gen: number): Promise<void> {
-    let ttlSeconds: number | undefined;
-    try {
-      const res = await this.client.leaseClient.leaseTimeToLive({ ID: id }, deadlineIn(this.opts.keepaliveTimeoutMs));
-      ttlSeconds = Number(res.TTL);
-    } catch (err) {
-      this.log.debug({ leaseId: id, err: describeError(err) }, 'lease time-to-live check failed');
-    }
-    if (this.generation !== gen) {
-      return;
-    }
-    if (ttlSeconds !== undefined && !(ttlSeconds > 0)) {
-      this.markLost('expired');
-    } else {
-      this.scheduleKeepalive(ttlSeconds === undefined ? this.opts.keepaliveRetryMs : 0);
-    }
-  }
-
-  private armExpiry(): void {
-    clearTimeout(this.expiryTimer);
-    const remaining = this.lastRenewedAt + this.ttlMs - Date.now();
-    this.expiryTimer = setTimeout(() => this.markLost('keepalive-timeout'), Math.max(0, remaining));
-    this.expiryTimer.unref?.();
-  }
-
-  private clearTimers(): void {
-    clearTimeout(this.keepaliveTimer);
-    clearTimeout(this.expiryTimer);
-    this.keepaliveTimer = this.expiryTimer = undefined;
-  }
-
   /**
    * With our resilient client, a channel that becomes READY again triggers an
    * immediate keepalive and cuts any grant or write backoff short.
@@ -381,6 +306,17 @@ export class DurableLease {
       const sub = (onStateChange as Event<{ to: string }>).call(this.client, e => {
         if (e.to === 'READY') {
           this.probe();
+          this.grantWaker.wake();
+          this.keys.wake();
+        }
+      });
+      this.subscriptions.push(sub);
+    }
+    const onBreaker = (this.client as { onBreakerStateChange?: unknown }).onBreakerStateChange;
+    if (typeof onBreaker === 'function') {
+      // A breaker that half-opens lets one call through: make it our pending grant.
+      const sub = (onBreaker as Event<{ state: string }>).call(this.client, e => {
+        if (e.state !== 'open') {
           this.grantWaker.wake();
           this.keys.wake();
         }

@@ -77,6 +77,16 @@ export class KeepaliveStream {
     });
   }
 
+  /** Remote address (`host:port`) of the open stream's connection, if known. */
+  get peer(): string | undefined {
+    try {
+      const peer = (this.stream as { getPeer?: () => string } | undefined)?.getPeer?.();
+      return peer && peer !== 'unknown' ? peer : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
   /** Closes the stream gracefully; later pings reject. Idempotent. */
   close(): void {
     this.closed = true;
