@@ -202,7 +202,9 @@ function resolveHosts(hosts: unknown): string[] {
   }
   for (const h of list) {
     if (typeof h !== 'string' || !/^(https?:\/\/)?(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9._-]+)(:\d{1,5})?\/?$/.test(h)) {
-      throw new InvalidOptionError('hosts', `each host must be [http(s)://]host[:port], got ${show(h)}`);
+      // A URL may carry credentials (`http://user:password@host`): never echo them.
+      const shown = typeof h === 'string' ? h.replace(/^([A-Za-z][A-Za-z0-9+.-]*:\/\/)?.*@/s, '$1***@') : h;
+      throw new InvalidOptionError('hosts', `each host must be [http(s)://]host[:port], got ${show(shown)}`);
     }
   }
   const secure = list.filter(h => h.startsWith('https://')).length;

@@ -21,7 +21,7 @@ describe('resolveOptions defaults', () => {
     expect(r.callTimeoutMs).toBe(5000);
     expect(r.attemptTimeoutMs).toBe(1000);
     expect(r.connectTimeoutMs).toBe(3000);
-    expect(r.keepalive).toEqual({ timeMs: 10_000, timeoutMs: 5000, permitWithoutCalls: false });
+    expect(r.keepalive).toEqual({ timeMs: 6000, timeoutMs: 4000, permitWithoutCalls: false });
     expect(r.retry).toEqual({ maxAttempts: 4, initialDelayMs: 50, maxDelayMs: 1000 });
     expect(r.breaker).toEqual({ consecutiveFailures: 3, halfOpenAfterMs: 2000 });
     expect(r.rebuild).toEqual({ transientFailureMs: 1000, initialBackoffMs: 100, maxBackoffMs: 5000 });
@@ -38,7 +38,7 @@ describe('resolveOptions defaults', () => {
 
   test('keeps given values, and fills the rest of a partly given group', () => {
     const r = resolveOptions({ keepalive: { timeMs: 30_000 }, retry: { maxAttempts: 0 }, breaker: { halfOpenAfterMs: 10 } });
-    expect(r.keepalive).toEqual({ timeMs: 30_000, timeoutMs: 5000, permitWithoutCalls: false });
+    expect(r.keepalive).toEqual({ timeMs: 30_000, timeoutMs: 4000, permitWithoutCalls: false });
     expect(r.retry).toEqual({ maxAttempts: 0, initialDelayMs: 50, maxDelayMs: 1000 });
     expect(r.breaker).toEqual({ consecutiveFailures: 3, halfOpenAfterMs: 10 });
   });
@@ -141,10 +141,16 @@ describe('secrets never appear in error messages', () => {
     }
   });
 
-  test('a host URL with credentials in it is not echoed with them', () => {
-    const err = invalid({ hosts: [`http://root:${password}@127.0.0.1:2379`] });
+  test.each([
+    `http://root:${password}@127.0.0.1:2379`,
+    `root:${password}@127.0.0.1:2379`,
+    `https://root:${password}@etcd/`,
+    `http://root:a/b@c:${password}@10.0.0.1:2379`,
+  ])('a host URL with credentials in it is not echoed with them: %s', host => {
+    const err = invalid({ hosts: [host] });
     expect(err.option).toBe('hosts');
     expect(err.message).not.toContain(password);
+    expect(err.message).toContain('***@');
   });
 
   test('another bad field next to valid auth does not leak the password', () => {
