@@ -36,7 +36,7 @@ describe('3-member cluster failover', () => {
     const end = Date.now() + ms;
     for (let i = 0; Date.now() < end && i < 2000; i++) {
       const kind = i % 2 ? 'get' : 'put';
-      const r = await timed(() => (kind === 'get' ? client.get('k').string() : client.put(`load/${i}`).value('x')));
+      const r = await timed<unknown>(() => (kind === 'get' ? client.get('k').string() : client.put(`load/${i}`).value('x').exec()));
       results.push({ ...r, kind });
     }
     return results;

@@ -51,7 +51,7 @@ describe('single member faults', () => {
     try {
       // Sequential gets and puts for the whole freeze; each must end by its deadline.
       for (let i = 0; Date.now() < end - 1000 && i < 200; i++) {
-        const r = await timed(() => (i % 2 ? client.get('k').string() : client.put(`frozen/${i}`).value('x')));
+        const r = await timed<unknown>(() => (i % 2 ? client.get('k').string() : client.put(`frozen/${i}`).value('x').exec()));
         results.push(r);
       }
     } finally {
