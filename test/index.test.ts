@@ -22,7 +22,7 @@ describe('lib/index', () => {
     expect(Object.getPrototypeOf(lib.Etcd3)).toBe(etcd3.Etcd3);
   });
 
-  it('createClient returns an instance of both our Etcd3 and etcd3's Etcd3; close() makes calls fail typed', async () => {
+  it('createClient returns an instance of both our Etcd3 and the etcd3 Etcd3; close() makes calls fail typed', async () => {
     const client = lib.createClient({ hosts: '127.0.0.1:1' });
     expect(client).toBeInstanceOf(lib.Etcd3);
     expect(client).toBeInstanceOf(etcd3.Etcd3);
