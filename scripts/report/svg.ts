@@ -1,7 +1,7 @@
 /**
  * Hand-written SVG timeline of one fault scenario: time on x, one row per client,
- * one bar per call from its start to its end (green ok, red error, black hung or
- * never returned), the fault window shaded. No dependencies.
+ * one dot per call at its start time and its duration (green ok, red error, black
+ * hung or never returned), the fault window shaded. No dependencies.
  */
 import { HUNG_MS } from './analyze';
 import type { CallRecord } from './load';
@@ -27,33 +27,47 @@ export interface Timeline {
 }
 
 const WIDTH = 960;
-const LEFT = 120;
+const LEFT = 150;
 const RIGHT = 20;
 const TOP = 46;
-const LANES = 8;
-const LANE_H = 6;
-const ROW_H = LANES * LANE_H + 26;
+/** Height of one client's plot area. */
+const PLOT_H = 110;
+const ROW_GAP = 30;
+const ROW_H = PLOT_H + ROW_GAP;
+/** Duration axis (log scale): 1 ms at the bottom, {@link MAX_MS} below the "never" band. */
+const MIN_MS = 1;
+const MAX_MS = 12_000;
+const NEVER_BAND = 12;
 const COLORS = { ok: '#2e9d46', error: '#d62728', hung: '#111111' } as const;
 
 const esc = (s: string): string =>
   s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 const fmt = (n: number): string => n.toFixed(1);
 
-/** Renders the timeline as a standalone SVG document. */
+/**
+ * Renders the timeline as a standalone SVG document: per client a scatter of its
+ * calls, x = when the call started, y = how long it took (log scale), with calls
+ * that never returned on a band at the top.
+ */
 export function renderTimeline(t: Timeline): string {
   const plotW = WIDTH - LEFT - RIGHT;
-  const height = TOP + t.rows.length * ROW_H + 48;
+  const height = TOP + t.rows.length * ROW_H + 50;
   const x = (ms: number): number => LEFT + (Math.min(Math.max(ms, 0), t.endMs) / t.endMs) * plotW;
+  const yIn = (y0: number, ms: number): number => {
+    if (!Number.isFinite(ms)) return y0 + NEVER_BAND / 2;
+    const v = Math.log10(Math.min(Math.max(ms, MIN_MS), MAX_MS) / MIN_MS) / Math.log10(MAX_MS / MIN_MS);
+    return y0 + NEVER_BAND + (1 - v) * (PLOT_H - NEVER_BAND);
+  };
   const out: string[] = [];
   out.push(
     `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${height}" viewBox="0 0 ${WIDTH} ${height}" font-family="Helvetica, Arial, sans-serif" font-size="12">`,
     `<rect width="${WIDTH}" height="${height}" fill="#ffffff"/>`,
     `<text x="${LEFT}" y="18" font-size="15" font-weight="bold">${esc(t.title)}</text>`,
   );
-  // Fault window: shaded band (a thin band for an instant fault, which lasts from then on).
+  // Fault window: shaded band (a thin band for an instant fault).
   const fx = x(t.faultStart);
   const fw = Math.max(x(t.faultEnd) - fx, 2);
-  const bandBottom = TOP + t.rows.length * ROW_H;
+  const bandBottom = TOP + t.rows.length * ROW_H - ROW_GAP;
   out.push(
     `<rect x="${fmt(fx)}" y="${TOP - 8}" width="${fmt(fw)}" height="${bandBottom - TOP + 8}" fill="#f2c94c" fill-opacity="0.35"/>`,
     `<text x="${fmt(fx + 3)}" y="${TOP - 12}" fill="#8a6d00">${esc(t.faultLabel)}</text>`,
@@ -61,31 +75,35 @@ export function renderTimeline(t: Timeline): string {
   t.rows.forEach((row, i) => {
     const y0 = TOP + i * ROW_H;
     out.push(
-      `<text x="${LEFT - 8}" y="${y0 + (LANES * LANE_H) / 2 + 4}" text-anchor="end" font-weight="bold">${esc(row.label)}</text>`,
-      `<line x1="${LEFT}" y1="${y0 + LANES * LANE_H + 4}" x2="${WIDTH - RIGHT}" y2="${y0 + LANES * LANE_H + 4}" stroke="#dddddd"/>`,
+      `<text x="8" y="${y0 + PLOT_H / 2}" font-weight="bold">${esc(row.label)}</text>`,
+      `<text x="8" y="${y0 + PLOT_H / 2 + 15}" fill="#777777" font-size="10">call duration (log)</text>`,
+      `<rect x="${LEFT}" y="${y0}" width="${plotW}" height="${NEVER_BAND}" fill="#eeeeee"/>`,
+      `<text x="${LEFT - 6}" y="${y0 + NEVER_BAND - 2}" text-anchor="end" font-size="10" fill="#555555">never</text>`,
     );
-    for (const r of row.records) {
-      const end = r.end ?? Infinity;
-      const hung = end - r.start > HUNG_MS;
-      const color = hung ? COLORS.hung : r.ok ? COLORS.ok : COLORS.error;
-      const y = y0 + (r.seq % LANES) * LANE_H + LANE_H / 2;
-      const x1 = x(r.start);
-      const x2 = Math.max(x(Math.min(end, t.endMs)), x1 + 2);
+    for (const [ms, label] of [[1, '1 ms'], [10, '10 ms'], [100, '100 ms'], [1000, '1 s'], [5000, '5 s']] as const) {
+      const gy = yIn(y0, ms);
+      const dash = ms === 5000 ? ' stroke-dasharray="4 3"' : '';
       out.push(
-        `<line x1="${fmt(x1)}" y1="${y}" x2="${fmt(x2)}" y2="${y}" stroke="${color}" stroke-width="${LANE_H - 2}"` +
-          ` stroke-linecap="butt"><title>${esc(`${r.op} #${r.seq}: ${describeCall(r)}`)}</title></line>`,
+        `<line x1="${LEFT}" y1="${fmt(gy)}" x2="${WIDTH - RIGHT}" y2="${fmt(gy)}" stroke="${ms === 5000 ? '#999999' : '#e4e4e4'}"${dash}/>`,
+        `<text x="${LEFT - 6}" y="${fmt(gy + 3)}" text-anchor="end" font-size="10" fill="#555555">${label}</text>`,
       );
-      if (r.end === undefined) {
-        out.push(`<text x="${fmt(x2 - 4)}" y="${y + 3}" font-size="8" fill="${COLORS.hung}">▸</text>`);
-      }
+    }
+    for (const r of row.records) {
+      const took = r.end === undefined ? Infinity : r.end - r.start;
+      const color = took > HUNG_MS ? COLORS.hung : r.ok ? COLORS.ok : COLORS.error;
+      out.push(
+        `<circle cx="${fmt(x(r.start))}" cy="${fmt(yIn(y0, took))}" r="2.6" fill="${color}" fill-opacity="0.85">` +
+          `<title>${esc(`${r.op} #${r.seq}: ${describeCall(r)}`)}</title></circle>`,
+      );
     }
   });
   for (const m of t.markers ?? []) {
     const mx = x(m.at);
     const y0 = TOP + (m.row ?? 0) * ROW_H;
+    const y1 = m.row === undefined ? bandBottom : y0 + PLOT_H;
     out.push(
-      `<line x1="${fmt(mx)}" y1="${y0 - 4}" x2="${fmt(mx)}" y2="${y0 + LANES * LANE_H + 6}" stroke="#1f5fbf" stroke-width="2" stroke-dasharray="4 2"/>`,
-      `<text x="${fmt(mx + 3)}" y="${y0 + LANES * LANE_H + 18}" fill="#1f5fbf" font-size="11">${esc(m.label)}</text>`,
+      `<line x1="${fmt(mx)}" y1="${y0}" x2="${fmt(mx)}" y2="${y1 + 4}" stroke="#1f5fbf" stroke-width="2" stroke-dasharray="4 2"/>`,
+      `<text x="${fmt(mx + 3)}" y="${y1 + 14}" fill="#1f5fbf" font-size="11">${esc(m.label)}</text>`,
     );
   }
   // Time axis, a tick every 5 s.
@@ -99,11 +117,11 @@ export function renderTimeline(t: Timeline): string {
     );
   }
   // Legend.
-  const ly = axisY + 32;
+  const ly = axisY + 36;
   const items: Array<[string, string]> = [
     [COLORS.ok, 'ok'],
     [COLORS.error, 'error'],
-    [COLORS.hung, `hung (> ${HUNG_MS / 1000} s or never returned ▸)`],
+    [COLORS.hung, `hung (> ${HUNG_MS / 1000} s or never returned)`],
     ['#f2c94c', 'fault'],
   ];
   let lx = LEFT;
@@ -115,7 +133,7 @@ export function renderTimeline(t: Timeline): string {
     lx += 40 + label.length * 6.5;
   }
   out.push(
-    `<text x="${WIDTH - RIGHT}" y="${ly}" text-anchor="end" fill="#777777">one bar per call, start to end; a call every 100 ms</text>`,
+    `<text x="${WIDTH - RIGHT}" y="${ly}" text-anchor="end" fill="#777777">one dot per call: x = start, y = duration; a call every 100 ms</text>`,
     '</svg>',
   );
   return `${out.join('\n')}\n`;
