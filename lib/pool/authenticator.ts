@@ -5,12 +5,15 @@
  * The password and the token are never logged or put in an error message.
  */
 import { Metadata } from '@grpc/grpc-js';
+import { DeadlineExceededError } from '../errors';
 
 /** Sends `Auth.authenticate` through the pool (safe to retry) and returns the token. */
 export type Authenticate = (name: string, password: string) => Promise<string>;
 
 export class Authenticator {
   private token?: Promise<string>;
+  /** The value of `token` once it resolved (so a call with a token at hand arms no timer). */
+  private current?: string;
 
   constructor(
     private readonly credentials: { username: string; password: string } | undefined,
@@ -22,11 +25,16 @@ export class Authenticator {
     return this.credentials !== undefined;
   }
 
-  /** Metadata for one call: carries the token when auth is on. */
-  async metadata(): Promise<Metadata> {
+  /**
+   * Metadata for one call: carries the token when auth is on. Waits for a token until
+   * `deadline` (a `Date.now()` time; defaults to no limit) at most, then rejects with a
+   * `DeadlineExceededError` (sent: false), so that fetching a token cannot stretch a
+   * call past its own deadline.
+   */
+  async metadata(deadline = Infinity): Promise<Metadata> {
     const meta = new Metadata();
     if (this.credentials) {
-      meta.set('token', await this.getToken());
+      meta.set('token', this.current ?? (await untilDeadline(this.getToken(), deadline)));
     }
     return meta;
   }
@@ -34,6 +42,7 @@ export class Authenticator {
   /** Forgets `stale` (if it is still the current token) so the next call authenticates again. */
   invalidate(): void {
     this.token = undefined;
+    this.current = undefined;
   }
 
   private getToken(): Promise<string> {
@@ -42,12 +51,40 @@ export class Authenticator {
       const pending = this.authenticate(username, password);
       this.token = pending;
       // A failed authentication is not cached: the next call tries again.
-      pending.catch(() => {
-        if (this.token === pending) {
-          this.token = undefined;
-        }
-      });
+      pending.then(
+        token => {
+          if (this.token === pending) {
+            this.current = token;
+          }
+        },
+        () => {
+          if (this.token === pending) {
+            this.token = undefined;
+          }
+        },
+      );
     }
     return this.token;
   }
+}
+
+function untilDeadline(token: Promise<string>, deadline: number): Promise<string> {
+  if (deadline === Infinity) {
+    return token;
+  }
+  const waitMs = Math.max(0, deadline - Date.now());
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new DeadlineExceededError('Auth.authenticate', waitMs, false)), waitMs);
+    timer.unref();
+    token.then(
+      t => {
+        clearTimeout(timer);
+        resolve(t);
+      },
+      err => {
+        clearTimeout(timer);
+        reject(err);
+      },
+    );
+  });
 }

@@ -270,7 +270,7 @@ export class ResilientPool implements ICallable<Endpoint> {
     const attemptEnd = call.safe ? Math.min(call.deadline, now + this.options.attemptTimeoutMs) : call.deadline;
     const connectBy = call.safe ? attemptEnd : Math.min(call.deadline, now + this.options.connectTimeoutMs);
     return ep.waitReady(call.service, connectBy - now).then(async client => {
-      const metadata = call.method === 'authenticate' ? new Metadata() : await this.auth.metadata();
+      const metadata = call.method === 'authenticate' ? new Metadata() : await this.auth.metadata(call.deadline);
       return new Promise<T>((resolve, reject) => {
         (client as any)[call.method](
           call.payload,

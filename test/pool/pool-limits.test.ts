@@ -1,0 +1,164 @@
+/**
+ * The pool's limits: every breaker open fails fast, no call outlives its deadline,
+ * and close() ends calls with ClientClosedError.
+ */
+import { ClientClosedError, GRPCDeadlineExceededError, GRPCUnavailableError } from 'etcd3';
+import { afterEach, describe, expect, test } from 'vitest';
+import { DeadlineExceededError, NoEndpointAvailableError } from '../../lib/errors';
+import type { ResilientPool } from '../../lib/pool/resilient-pool';
+import { FakeEtcd, HANG, unavailable } from '../fakes/fake-etcd';
+import { allReady, makePool, putReq, rangeReq, timed } from '../fakes/pool-harness';
+import { startSilentServer } from '../fakes/silent-server';
+
+const cleanup: Array<() => unknown> = [];
+afterEach(async () => {
+  for (const fn of cleanup.splice(0).reverse()) {
+    await fn();
+  }
+});
+
+async function fakes(n: number): Promise<FakeEtcd[]> {
+  const list = await Promise.all(Array.from({ length: n }, () => FakeEtcd.start()));
+  cleanup.push(() => Promise.all(list.map(f => f.close())));
+  return list;
+}
+
+function pool(hosts: string[], options = {}): ResilientPool {
+  const p = makePool(hosts, { callTimeoutMs: 3000, attemptTimeoutMs: 200, connectTimeoutMs: 200, ...options });
+  cleanup.push(() => p.close());
+  return p;
+}
+
+/** Margin for timers and event-loop delays on a busy CI machine, in ms. */
+const SLACK = 500;
+
+describe('circuit breakers', () => {
+  test('every breaker open: NoEndpointAvailableError carrying the last cause, then fail fast', async () => {
+    const [a, b] = await fakes(2);
+    for (const f of [a, b]) {
+      f.on('KV.range', () => unavailable('etcdserver: request timed out'));
+    }
+    const p = pool([a.url, b.url], { breaker: { consecutiveFailures: 1, halfOpenAfterMs: 60_000 } });
+    await allReady(p);
+    const first = await timed(() => p.exec('KV', 'range', rangeReq()));
+    expect(first.error).toBeInstanceOf(NoEndpointAvailableError);
+    expect(first.error.lastCause).toBeInstanceOf(GRPCUnavailableError);
+    expect(first.error.lastCause.message).toMatch(/request timed out/);
+    expect(first.error.cause).toBe(first.error.lastCause);
+    expect(p.endpoints.map(ep => ep.breakerState)).toEqual(['open', 'open']);
+    const sent = a.count('KV.range') + b.count('KV.range');
+    expect(sent).toBe(2);
+
+    const second = await timed(() => p.exec('KV', 'put', putReq()));
+    expect(second.error).toBeInstanceOf(NoEndpointAvailableError);
+    expect(second.error.lastCause).toBeInstanceOf(GRPCUnavailableError);
+    expect(second.ms).toBeLessThan(100);
+    expect(a.received.length + b.received.length).toBe(sent); // nothing more was sent
+  });
+
+  test('an endpoint with an open breaker is skipped while another works', async () => {
+    const [a, b] = await fakes(2);
+    a.on('KV.range', () => unavailable('etcdserver: request timed out'));
+    const p = pool([a.url, b.url], { breaker: { consecutiveFailures: 1, halfOpenAfterMs: 60_000 } });
+    await allReady(p);
+    for (let i = 0; i < 6; i++) {
+      await p.exec('KV', 'range', rangeReq());
+    }
+    expect(a.count('KV.range')).toBe(1);
+    expect(b.count('KV.range')).toBe(6);
+  });
+});
+
+describe('deadlines', () => {
+  test('a read never outlives callTimeoutMs, whatever the endpoints do', async () => {
+    const [a, b] = await fakes(2);
+    a.on('KV.range', () => HANG);
+    b.on('KV.range', () => HANG);
+    const p = pool([a.url, b.url], { callTimeoutMs: 700, breaker: { consecutiveFailures: 100 } });
+    await allReady(p);
+    const { error, ms } = await timed(() => p.exec('KV', 'range', rangeReq()));
+    expect([GRPCDeadlineExceededError, DeadlineExceededError].some(c => error instanceof c)).toBe(true);
+    expect(ms).toBeGreaterThanOrEqual(680);
+    expect(ms).toBeLessThan(700 + SLACK);
+    expect(a.count('KV.range') + b.count('KV.range')).toBeGreaterThanOrEqual(3); // it did fail over and retry
+  });
+
+  test("a call's own deadline option wins over callTimeoutMs", async () => {
+    const [a] = await fakes(1);
+    a.on('KV.range', () => HANG);
+    const p = pool([a.url], { callTimeoutMs: 10_000, attemptTimeoutMs: 5000 });
+    await allReady(p);
+    const { error, ms } = await timed(() => p.exec('KV', 'range', rangeReq(), { deadline: Date.now() + 300 }));
+    expect(error).toBeDefined();
+    expect(ms).toBeGreaterThanOrEqual(280);
+    expect(ms).toBeLessThan(300 + SLACK);
+  });
+
+  test('no endpoint ever connects: a write fails by its deadline, not after the connect timeout', async () => {
+    const silent = await Promise.all([startSilentServer(), startSilentServer()]);
+    cleanup.push(() => Promise.all(silent.map(s => s.close())));
+    const p = pool(silent.map(s => s.url), { callTimeoutMs: 600, connectTimeoutMs: 5000 });
+    const { error, ms } = await timed(() => p.exec('KV', 'put', putReq()));
+    expect([NoEndpointAvailableError, DeadlineExceededError].some(c => error instanceof c)).toBe(true);
+    expect(error.message).not.toMatch(/undefined/);
+    expect(ms).toBeGreaterThanOrEqual(580);
+    expect(ms).toBeLessThan(600 + SLACK);
+  });
+
+  test('no endpoint ever connects: a read fails by its deadline, having tried each', async () => {
+    const silent = await Promise.all([startSilentServer(), startSilentServer()]);
+    cleanup.push(() => Promise.all(silent.map(s => s.close())));
+    const p = pool(silent.map(s => s.url), { callTimeoutMs: 600 });
+    const { error, ms } = await timed(() => p.exec('KV', 'range', rangeReq()));
+    expect([NoEndpointAvailableError, DeadlineExceededError].some(c => error instanceof c)).toBe(true);
+    expect(ms).toBeLessThan(600 + SLACK);
+    expect(silent.every(s => s.accepted >= 1)).toBe(true);
+  });
+
+  test('getting an auth token counts against the deadline of the call that needs it', async () => {
+    const [a] = await fakes(1);
+    a.on('Auth.authenticate', () => HANG);
+    const p = pool([a.url], { callTimeoutMs: 5000, attemptTimeoutMs: 5000, auth: { username: 'root', password: 'pw' } });
+    const { error, ms } = await timed(() => p.exec('KV', 'range', rangeReq(), { deadline: Date.now() + 300 }));
+    expect(error).toBeDefined();
+    expect(ms).toBeLessThan(300 + SLACK);
+    expect(a.count('KV.range')).toBe(0);
+  });
+});
+
+describe('close()', () => {
+  test('calls made after close() fail with ClientClosedError, sending nothing', async () => {
+    const [a] = await fakes(1);
+    const p = pool([a.url]);
+    await allReady(p);
+    p.close();
+    const { error } = await timed(() => p.exec('KV', 'range', rangeReq()));
+    expect(error).toBeInstanceOf(ClientClosedError);
+    expect(a.received).toHaveLength(0);
+  });
+
+  test('a call in flight when close() is called ends by its deadline, with ClientClosedError', async () => {
+    // grpc-js lets calls already started on a closed channel run to their end: a
+    // close() does not cut a write that may be in the middle of being applied.
+    const [a] = await fakes(1);
+    a.on('KV.put', () => HANG);
+    const p = pool([a.url], { callTimeoutMs: 800 });
+    await allReady(p);
+    const started = Date.now();
+    const pending = timed(() => p.exec('KV', 'put', putReq()));
+    while (a.pending === 0) {
+      await new Promise(r => setTimeout(r, 5)); // bounded by the test timeout
+    }
+    p.close();
+    const { error } = await pending;
+    expect(error).toBeInstanceOf(ClientClosedError);
+    expect(Date.now() - started).toBeLessThan(800 + SLACK);
+  });
+
+  test('close() is idempotent', async () => {
+    const [a] = await fakes(1);
+    const p = pool([a.url]);
+    p.close();
+    expect(() => p.close()).not.toThrow();
+  });
+});

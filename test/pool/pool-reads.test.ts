@@ -1,0 +1,128 @@
+/**
+ * Reads fail over: after an attempt timeout (a hang) or a transient error a read goes
+ * to the next endpoint in the same round; a request error is not retried; a hang
+ * makes the pool probe the endpoint and rebuild its channels if it does not answer.
+ */
+import { status as Status } from '@grpc/grpc-js';
+import { EtcdPermissionDeniedError } from 'etcd3';
+import { afterEach, describe, expect, test } from 'vitest';
+import type { ResilientPool } from '../../lib/pool/resilient-pool';
+import { FakeEtcd, HANG, unavailable } from '../fakes/fake-etcd';
+import { allReady, makePool, rangeReq, timed, waitUntil } from '../fakes/pool-harness';
+
+const cleanup: Array<() => unknown> = [];
+afterEach(async () => {
+  for (const fn of cleanup.splice(0).reverse()) {
+    await fn();
+  }
+});
+
+async function fakes(n: number): Promise<FakeEtcd[]> {
+  const list = await Promise.all(Array.from({ length: n }, () => FakeEtcd.start()));
+  cleanup.push(() => Promise.all(list.map(f => f.close())));
+  return list;
+}
+
+function pool(hosts: string[], options = {}): ResilientPool {
+  const p = makePool(hosts, { callTimeoutMs: 3000, attemptTimeoutMs: 200, ...options });
+  cleanup.push(() => p.close());
+  return p;
+}
+
+const found = (value: string) => ({
+  ok: { header: {}, kvs: [{ key: Buffer.from('k'), value: Buffer.from(value) }], count: '1' },
+});
+
+describe('reads', () => {
+  test('a read that hangs past attemptTimeoutMs is answered by the next endpoint, in the same round', async () => {
+    const [a, b] = await fakes(2);
+    a.on('KV.range', () => HANG);
+    b.on('KV.range', () => found('from-b'));
+    const p = pool([a.url, b.url]);
+    const retries: unknown[] = [];
+    p.onRetry(e => retries.push(e));
+    await allReady(p);
+    const { value, error, ms } = await timed(() => p.exec<any>('KV', 'range', rangeReq()));
+    expect(error).toBeUndefined();
+    expect(value.kvs[0].value.toString()).toBe('from-b');
+    expect([a.count('KV.range'), b.count('KV.range')]).toEqual([1, 1]);
+    expect(ms).toBeGreaterThanOrEqual(190);
+    expect(ms).toBeLessThan(200 + 800);
+    expect(retries).toEqual([]); // failing over within a round is not a retry round
+    expect(p.endpoints[0].lastError).toMatch(/DEADLINE|Deadline/);
+  });
+
+  test('after a hang the endpoint is probed; it answers, so its channels are kept', async () => {
+    const [a, b] = await fakes(2);
+    a.on('KV.range', () => HANG);
+    const p = pool([a.url, b.url]);
+    await allReady(p);
+    await p.exec('KV', 'range', rangeReq());
+    await waitUntil(() => a.count('Maintenance.status') === 1, 'the hung endpoint was probed');
+    await new Promise(r => setTimeout(r, 300)); // past the probe's own deadline
+    expect(p.endpoints[0].generation).toBe(0);
+    expect(p.endpoints[0].rebuilds).toBe(0);
+  });
+
+  test('after a hang the endpoint is probed; it does not answer either, so it is rebuilt', async () => {
+    const [a, b] = await fakes(2);
+    a.on('KV.range', () => HANG).on('Maintenance.status', () => HANG);
+    const p = pool([a.url, b.url]);
+    const rebuilds: string[] = [];
+    p.endpoints[0].onRebuild(e => rebuilds.push(e.reason));
+    await allReady(p);
+    await p.exec('KV', 'range', rangeReq());
+    await waitUntil(() => rebuilds.length > 0, 'the hung endpoint was rebuilt');
+    expect(rebuilds).toEqual(['hang']);
+    expect(p.endpoints[0].generation).toBe(1);
+    expect(p.endpoints[1].rebuilds).toBe(0);
+  });
+
+  test('a read failing with UNAVAILABLE goes to the next endpoint at once', async () => {
+    const [a, b] = await fakes(2);
+    a.on('KV.range', () => unavailable('etcdserver: leader changed'));
+    b.on('KV.range', () => found('from-b'));
+    const p = pool([a.url, b.url]);
+    await allReady(p);
+    const { value, ms } = await timed(() => p.exec<any>('KV', 'range', rangeReq()));
+    expect(value.kvs[0].value.toString()).toBe('from-b');
+    expect(ms).toBeLessThan(200);
+  });
+
+  test('a read rejected for what it asks (permission denied) is not retried', async () => {
+    const [a, b] = await fakes(2);
+    for (const f of [a, b]) {
+      f.on('KV.range', () => ({ code: Status.PERMISSION_DENIED, details: 'etcdserver: permission denied' }));
+    }
+    const p = pool([a.url, b.url]);
+    await allReady(p);
+    const { error } = await timed(() => p.exec('KV', 'range', rangeReq()));
+    expect(error).toBeInstanceOf(EtcdPermissionDeniedError);
+    expect(a.count('KV.range') + b.count('KV.range')).toBe(1);
+    expect(p.endpoints.map(ep => ep.breakerState)).toEqual(['closed', 'closed']);
+  });
+
+  test('a single endpoint: retry rounds, spaced by backoff, until it answers', async () => {
+    const [a] = await fakes(1);
+    let n = 0;
+    a.on('KV.range', () => (++n < 3 ? unavailable('etcdserver: leader changed') : found('third')));
+    const p = pool([a.url], { breaker: { consecutiveFailures: 10 }, retry: { initialDelayMs: 20, maxDelayMs: 40 } });
+    const retries: number[] = [];
+    p.onRetry(e => retries.push(e.attempt));
+    await allReady(p);
+    const { value } = await timed(() => p.exec<any>('KV', 'range', rangeReq()));
+    expect(value.kvs[0].value.toString()).toBe('third');
+    expect(retries).toEqual([1, 2]);
+    expect(a.count('KV.range')).toBe(3);
+  });
+
+  test('retry rounds are bounded by retry.maxAttempts', async () => {
+    const [a] = await fakes(1);
+    a.on('KV.range', () => unavailable('etcdserver: leader changed'));
+    const p = pool([a.url], { breaker: { consecutiveFailures: 100 }, retry: { maxAttempts: 2, initialDelayMs: 1, maxDelayMs: 5 } });
+    await allReady(p);
+    const { error } = await timed(() => p.exec('KV', 'range', rangeReq()));
+    expect(error?.constructor.name).toBe('GRPCUnavailableError');
+    expect(a.count('KV.range')).toBe(3); // first round + 2 retry rounds
+  });
+});

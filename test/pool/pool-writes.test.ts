@@ -1,0 +1,151 @@
+/**
+ * Write-at-most-once: a write that may have reached a server is never sent again; a
+ * write that provably never left this process is tried on another endpoint.
+ * Real grpc-js channels against fake etcd servers (test/fakes/fake-etcd.ts).
+ */
+import { status as Status } from '@grpc/grpc-js';
+import { GRPCDeadlineExceededError, GRPCInternalError, GRPCUnavailableError, GRPCUnknownError } from 'etcd3';
+import { afterEach, describe, expect, test } from 'vitest';
+import { retryWrites } from '../../lib/pool/call-kind';
+import type { ResilientPool } from '../../lib/pool/resilient-pool';
+import { freePort } from '../../lib/testing/ports';
+import { FakeEtcd, HANG, unavailable, type Reply } from '../fakes/fake-etcd';
+import { allReady, makePool, putReq, timed } from '../fakes/pool-harness';
+import { startSilentServer, type SilentServer } from '../fakes/silent-server';
+
+const cleanup: Array<() => unknown> = [];
+afterEach(async () => {
+  for (const fn of cleanup.splice(0).reverse()) {
+    await fn();
+  }
+});
+
+async function fakes(n: number): Promise<FakeEtcd[]> {
+  const list = await Promise.all(Array.from({ length: n }, () => FakeEtcd.start()));
+  cleanup.push(() => Promise.all(list.map(f => f.close())));
+  return list;
+}
+
+function pool(hosts: string[], options = {}): ResilientPool {
+  const p = makePool(hosts, { callTimeoutMs: 3000, attemptTimeoutMs: 300, connectTimeoutMs: 300, ...options });
+  cleanup.push(() => p.close());
+  return p;
+}
+
+describe('a write that failed after it was sent is not retried', () => {
+  test.each<[string, Reply, Function]>([
+    ['UNAVAILABLE from etcd', unavailable('etcdserver: request timed out'), GRPCUnavailableError],
+    ['UNAVAILABLE from the transport', unavailable('Connection dropped'), GRPCUnavailableError],
+    ['INTERNAL', { code: Status.INTERNAL, details: 'boom' }, GRPCInternalError],
+    ['UNKNOWN', { code: Status.UNKNOWN, details: 'who knows' }, GRPCUnknownError],
+  ])('%s: the servers saw exactly one Put', async (_name, reply, errorClass) => {
+    const [a, b] = await fakes(2);
+    a.on('KV.put', () => reply);
+    const p = pool([a.url, b.url]);
+    await allReady(p); // both equally good: the first round starts with the first endpoint
+    const { error } = await timed(() => p.exec('KV', 'put', putReq()));
+    expect(error).toBeInstanceOf(errorClass);
+    expect(a.count('KV.put')).toBe(1);
+    expect(b.count('KV.put')).toBe(0);
+  });
+
+  test('a Put that hangs is not resent elsewhere: it fails at the deadline, sent once', async () => {
+    const [a, b] = await fakes(2);
+    a.on('KV.put', () => HANG);
+    const p = pool([a.url, b.url], { callTimeoutMs: 600 });
+    await allReady(p);
+    const { error, ms } = await timed(() => p.exec('KV', 'put', putReq()));
+    expect(error).toBeInstanceOf(GRPCDeadlineExceededError);
+    // A write is not cut short by the (300 ms) attempt timeout: it may still be applied.
+    expect(ms).toBeGreaterThanOrEqual(580);
+    expect(ms).toBeLessThan(600 + 500);
+    expect(a.count('KV.put')).toBe(1);
+    expect(b.count('KV.put')).toBe(0);
+  });
+
+  test.each([
+    ['KV', 'deleteRange', { key: Buffer.from('k') }],
+    ['KV', 'txn', { compare: [], success: [{ request_put: putReq() }], failure: [] }],
+    ['KV', 'compact', { revision: '1' }],
+    ['Lease', 'leaseGrant', { TTL: '5' }],
+  ])('%s.%s is a write too: sent once', async (service, method, payload) => {
+    const [a, b] = await fakes(2);
+    const name = `${service}.${method}`;
+    a.on(name, () => unavailable());
+    b.on(name, () => ({ ok: {} }));
+    const p = pool([a.url, b.url]);
+    await allReady(p);
+    const { error } = await timed(() => p.exec(service as any, method, payload));
+    expect(error).toBeInstanceOf(GRPCUnavailableError);
+    expect(a.count(name) + b.count(name)).toBe(1);
+  });
+
+  test('retryWrites() opts a write in: it is resent on the next endpoint', async () => {
+    const [a, b] = await fakes(2);
+    a.on('KV.put', () => unavailable());
+    const p = pool([a.url, b.url]);
+    await allReady(p);
+    await p.exec('KV', 'put', putReq(), retryWrites());
+    expect(a.count('KV.put')).toBe(1);
+    expect(b.count('KV.put')).toBe(1);
+  });
+
+  test('a read-only txn is retried like a read', async () => {
+    const [a, b] = await fakes(2);
+    const txn = { compare: [], success: [{ request_range: { key: Buffer.from('k') } }], failure: [] };
+    a.on('KV.txn', () => unavailable());
+    b.on('KV.txn', () => ({ ok: { succeeded: true, responses: [] } }));
+    const p = pool([a.url, b.url]);
+    await allReady(p);
+    const res = await p.exec<{ succeeded: boolean }>('KV', 'txn', txn);
+    expect(res.succeeded).toBe(true);
+    expect([a.count('KV.txn'), b.count('KV.txn')]).toEqual([1, 1]);
+  });
+});
+
+describe('a write that never reached a server is tried on another endpoint', () => {
+  test('first endpoint refuses connections: the Put goes to the second, once', async () => {
+    const dead = await freePort();
+    const [b] = await fakes(1);
+    const p = pool([`http://127.0.0.1:${dead}`, b.url]);
+    // Called at once: neither endpoint is connected yet, so the round starts with the first.
+    const { error, ms } = await timed(() => p.exec('KV', 'put', putReq()));
+    expect(error).toBeUndefined();
+    expect(b.count('KV.put')).toBe(1);
+    expect(ms).toBeLessThan(300 + 1000);
+  });
+
+  test('first endpoint accepts TCP but never speaks HTTP/2: after connectTimeoutMs the Put goes on', async () => {
+    const silent: SilentServer = await startSilentServer();
+    cleanup.push(() => silent.close());
+    const [b] = await fakes(1);
+    const p = pool([silent.url, b.url], { connectTimeoutMs: 250 });
+    const { error, ms } = await timed(() => p.exec('KV', 'put', putReq()));
+    expect(error).toBeUndefined();
+    expect(b.count('KV.put')).toBe(1);
+    expect(silent.accepted).toBeGreaterThanOrEqual(1); // it really was tried first
+    expect(ms).toBeGreaterThanOrEqual(240);
+    expect(ms).toBeLessThan(250 + 1000);
+    expect(p.endpoints[0].lastError).toMatch(/Not connected/);
+  });
+
+  test('a Put rejected for an expired auth token is resent with a fresh token (nothing was applied)', async () => {
+    const [a] = await fakes(1);
+    let puts = 0;
+    let tokens = 0;
+    a.on('Auth.authenticate', () => ({ ok: { token: `token-${++tokens}` } }));
+    a.on('KV.put', () =>
+      ++puts === 1
+        ? { code: Status.UNAUTHENTICATED, details: 'etcdserver: invalid auth token' }
+        : { ok: {} },
+    );
+    const p = pool([a.url], { auth: { username: 'root', password: 'pw' } });
+    await p.exec('KV', 'put', putReq());
+    expect(a.count('Auth.authenticate')).toBe(2);
+    expect(a.count('KV.put')).toBe(2);
+    expect(a.received.filter(r => r.method === 'KV.put').map(r => r.metadata.get('token')[0])).toEqual([
+      'token-1',
+      'token-2',
+    ]);
+  });
+});
