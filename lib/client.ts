@@ -116,6 +116,7 @@ export class Etcd3 extends BaseEtcd3 {
   async syncEndpoints(): Promise<{ added: string[]; removed: string[] }> {
     const result = await syncEndpoints(
       this.resilient as any,
+      new Set(this.settings.hosts),
       url => this.endpoint(url, channelCredentials(this.settings), keepaliveChannelOptions(this.settings.keepalive, this.settings.etcd3.grpcOptions)),
       this.settings.attemptTimeoutMs,
       this.log,

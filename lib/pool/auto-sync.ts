@@ -1,10 +1,11 @@
 /**
  * Opt-in endpoint auto-sync: refreshes the pool's endpoints from the cluster's
  * member list. A member's client URL is added only after it answered a status
- * call; an endpoint is dropped only when the member list (which a reachable member
- * just returned) no longer has it. So reachable endpoints are never replaced by
- * unreachable ones (the go-zero #3448 failure: advertise URLs that the client
- * cannot reach).
+ * call; an endpoint that sync added is dropped when the member list (which a
+ * reachable member just returned) no longer has it. The endpoints the user configured
+ * are never dropped: they may be a load balancer or NodePort that the member list
+ * does not name. So reachable endpoints are never replaced by unreachable ones (the
+ * go-zero #3448 failure: advertise URLs that the client cannot reach).
  */
 import { Metadata } from '@grpc/grpc-js';
 import type { Logger } from '../logger';
@@ -25,6 +26,7 @@ const address = (url: string) => url.replace(/^https?:\/\//, '').replace(/\/$/, 
 /** Runs one sync; returns the endpoints added and removed (by URL). */
 export async function syncEndpoints(
   pool: SyncTarget,
+  seeds: ReadonlySet<string>,
   newEndpoint: (url: string) => Endpoint,
   probeTimeoutMs: number,
   log: Logger,
@@ -50,14 +52,9 @@ export async function syncEndpoints(
       }
     }),
   );
-  const kept = pool.endpoints.filter(ep => listed.has(ep.address));
-  const removed = pool.endpoints.filter(ep => !listed.has(ep.address));
-  if (kept.length + added.length === 0) {
-    for (const ep of added) {
-      ep.close();
-    }
-    return { added: [], removed: [] }; // never end up with nothing reachable
-  }
+  const keep = (ep: Endpoint) => listed.has(ep.address) || seeds.has(ep.url);
+  const kept = pool.endpoints.filter(keep);
+  const removed = pool.endpoints.filter(ep => !keep(ep));
   pool.endpoints = [...kept, ...added];
   for (const ep of removed) {
     ep.close();
