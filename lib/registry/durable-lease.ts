@@ -4,7 +4,8 @@
  * again, with jittered backoff and no retry limit until `close()`.
  */
 import { ClientClosedError, EtcdLeaseInvalidError, type Namespace } from 'etcd3';
-import { EventEmitter, type Event, type IDisposable } from 'cockatiel';
+import { EventEmitter, isBrokenCircuitError, type Event, type IDisposable } from 'cockatiel';
+import { NoEndpointAvailableError } from '../errors';
 import { noopLogger, type Logger } from '../logger';
 import { LeasedKeys, type KeyHealCause, type LeasedKeyState } from './leased-keys';
 import { resolveLeaseOptions, type DurableLeaseOptions, type ResolvedLeaseOptions } from './lease-options';
@@ -14,6 +15,18 @@ import { Waker } from './waker';
 
 export type { DurableLeaseOptions } from './lease-options';
 export type { KeyHealCause, LeasedKeyState } from './leased-keys';
+
+/** Retry delay after a call refused locally because every breaker is open, ms. */
+const LOCAL_REFUSAL_RETRY_MS = 100;
+
+/**
+ * True for a call refused before it was sent because circuit breakers are open:
+ * our client's `NoEndpointAvailableError`, or cockatiel's `BrokenCircuitError`
+ * (raw etcd3). Checked by brand/code, so duplicate package copies still match.
+ */
+function isLocalRefusal(err: unknown): boolean {
+  return err instanceof NoEndpointAvailableError || isBrokenCircuitError(err);
+}
 
 /** Lifecycle of a {@link DurableLease}. */
 export type DurableLeaseState =
@@ -236,7 +249,9 @@ export class DurableLease {
           idempotent(deadlineIn(this.opts.callTimeoutMs)),
         );
       } catch (err) {
-        const delayMs = this.grantBackoff.next();
+        // A breaker-open refusal is local and free: poll it briefly instead of backing
+        // off, so the grant is the first call through once the breaker lets one pass.
+        const delayMs = isLocalRefusal(err) ? LOCAL_REFUSAL_RETRY_MS : this.grantBackoff.next();
         this.log.debug({ err: describeError(err), delayMs }, 'lease grant failed; retrying');
         await this.grantWaker.sleep(delayMs);
         continue;
