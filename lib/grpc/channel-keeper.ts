@@ -61,6 +61,8 @@ export class ChannelKeeper {
     channelOptions: ChannelOptions,
     private readonly timing: KeeperTiming,
     private readonly log: Logger,
+    /** Makes each inner channel; grpc-js's `Channel` by default (tests pass fakes). */
+    channelFactory?: ConstructorParameters<typeof SwappableChannel>[3],
   ) {
     this.stateEmitter = new SafeEventEmitter('stateChange', log);
     this.rebuildEmitter = new SafeEventEmitter('rebuild', log);
@@ -68,7 +70,7 @@ export class ChannelKeeper {
     this.onRebuild = this.rebuildEmitter.addListener;
     this.backoffFactory = new ExponentialBackoff({ initialDelay: Math.max(1, timing.initialBackoffMs), maxDelay: Math.max(1, timing.maxBackoffMs) });
     this.backoff = this.backoffFactory.next();
-    this.channel = new SwappableChannel(target, credentials, channelOptions);
+    this.channel = new SwappableChannel(target, credentials, channelOptions, channelFactory);
     this.follow();
   }
 
