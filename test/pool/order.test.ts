@@ -1,0 +1,70 @@
+import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
+import { resolveOptions } from '../../lib/options';
+import type { Endpoint } from '../../lib/pool/endpoint';
+import { ResilientPool } from '../../lib/pool/resilient-pool';
+
+interface Stub {
+  url: string;
+  available: boolean;
+  ready: boolean;
+  suspect: boolean;
+  lastFailureAt: number;
+  close(): void;
+}
+
+const stub = (url: string, over: Partial<Stub> = {}): Stub => ({
+  url,
+  available: true,
+  ready: true,
+  suspect: false,
+  lastFailureAt: 0,
+  close: () => undefined,
+  ...over,
+});
+
+function poolOf(stubs: Stub[]): ResilientPool {
+  const byUrl = new Map(stubs.map(s => [s.url, s]));
+  const options = resolveOptions({ hosts: stubs.map(s => s.url), breaker: { halfOpenAfterMs: 1000 } });
+  return new ResilientPool(options, url => byUrl.get(url) as unknown as Endpoint);
+}
+
+const urls = (eps: Endpoint[]) => eps.map(e => e.url);
+
+describe('ResilientPool.order', () => {
+  beforeEach(() => {
+    vi.useFakeTimers();
+    vi.setSystemTime(100_000);
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  test('rotates equally good endpoints so that load spreads', () => {
+    const p = poolOf([stub('a:1'), stub('b:1'), stub('c:1')]);
+    const firsts = Array.from({ length: 6 }, () => urls(p.order())[0]);
+    expect(firsts).toEqual(['a:1', 'b:1', 'c:1', 'a:1', 'b:1', 'c:1']);
+  });
+
+  test('open breaker last, then suspect, then not connected, then recently failed', () => {
+    const p = poolOf([
+      stub('open:1', { available: false }),
+      stub('suspect:1', { suspect: true }),
+      stub('idle:1', { ready: false }),
+      stub('failed:1', { lastFailureAt: 100_000 - 500 }),
+      stub('good:1'),
+    ]);
+    for (let i = 0; i < 5; i++) {
+      expect(urls(p.order())).toEqual(['good:1', 'failed:1', 'idle:1', 'suspect:1', 'open:1']);
+    }
+  });
+
+  test('a failure older than halfOpenAfterMs no longer counts', () => {
+    const p = poolOf([stub('old:1', { lastFailureAt: 100_000 - 1000 }), stub('b:1')]);
+    expect(urls(p.order())).toEqual(['old:1', 'b:1']);
+  });
+
+  test('a single endpoint is returned as is', () => {
+    const p = poolOf([stub('a:1', { available: false })]);
+    expect(urls(p.order())).toEqual(['a:1']);
+  });
+});
