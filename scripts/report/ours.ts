@@ -1,8 +1,9 @@
 /**
- * Our registration and discovery, as the report uses them. Loaded lazily so the
- * report's other faults run even where those modules are missing.
+ * Our registration and discovery, as the report uses them.
  */
 import type { Etcd3 as BaseEtcd3 } from 'etcd3';
+import { discover } from '../../lib/discovery/discovery';
+import { register } from '../../lib/registry';
 
 /** A registration handle, as far as the report needs it. */
 export interface OurRegistration {
@@ -11,7 +12,7 @@ export interface OurRegistration {
 
 /** A discovery handle, as far as the report needs it. */
 export interface OurDiscovery {
-  /** Ids of the instances currently known. */
+  /** Ids of the instances currently known, sorted. */
   ids(): string[];
   close(): Promise<void>;
 }
@@ -25,28 +26,19 @@ export interface Ours {
   discover(client: BaseEtcd3, service: string): Promise<OurDiscovery>;
 }
 
-/** Loads our registration and discovery; throws a readable error if they are missing. */
+/** Our `register()` and `discover()`, waited until ready. */
 export function loadOurs(): Ours {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const lib = require('../../lib/index') as Record<string, any>;
-  if (typeof lib.register !== 'function' || typeof lib.discover !== 'function') {
-    throw new Error('register()/discover() are not exported by lib/index.ts yet');
-  }
   return {
     async register(client, spec) {
-      const reg = await lib.register(client, {
-        service: spec.service,
-        id: spec.id,
-        addr: spec.addr,
-        ttlSeconds: spec.ttlSeconds,
-      });
-      return { close: () => reg.close() };
+      const reg = register(client, spec);
+      await reg.ready();
+      return reg;
     },
     async discover(client, service) {
-      const d = lib.discover(client, service);
-      if (typeof d.ready === 'function') await d.ready();
+      const d = discover(client, service);
+      await d.ready;
       return {
-        ids: () => (d.instances() as Array<{ id: string }>).map(i => i.id).sort(),
+        ids: () => d.snapshot().map(i => i.id).sort(),
         close: () => d.close(),
       };
     },

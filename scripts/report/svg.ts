@@ -103,7 +103,9 @@ export function renderTimeline(t: Timeline): string {
     const y1 = m.row === undefined ? bandBottom : y0 + PLOT_H;
     out.push(
       `<line x1="${fmt(mx)}" y1="${y0}" x2="${fmt(mx)}" y2="${y1 + 4}" stroke="#1f5fbf" stroke-width="2" stroke-dasharray="4 2"/>`,
-      `<text x="${fmt(mx + 3)}" y="${y1 + 14}" fill="#1f5fbf" font-size="11">${esc(m.label)}</text>`,
+      m.row === undefined
+        ? `<text x="${fmt(mx + 3)}" y="${TOP + NEVER_BAND + 12}" fill="#1f5fbf" font-size="11">${esc(m.label)}</text>`
+        : `<text x="${fmt(mx + 3)}" y="${y1 + 14}" fill="#1f5fbf" font-size="11">${esc(m.label)}</text>`,
     );
   }
   // Time axis, a tick every 5 s.
