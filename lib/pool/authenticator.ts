@@ -5,6 +5,7 @@
  * The password and the token are never logged or put in an error message.
  */
 import { Metadata } from '@grpc/grpc-js';
+import { EtcdAuthenticationFailedError } from 'etcd3';
 import { DeadlineExceededError } from '../errors';
 
 /** Sends `Auth.authenticate` through the pool (safe to retry) and returns the token. */
@@ -15,9 +16,16 @@ export class Authenticator {
   /** The value of `token` once it resolved (so a call with a token at hand arms no timer). */
   private current?: string;
 
+  /**
+   * @param failureHoldMs after etcd rejects the username or password, calls and stream
+   *   (re)connects fail at once with that same error for this long instead of asking
+   *   again: etcd hashes every attempt with bcrypt, so a misconfigured client (or a
+   *   watch reconnecting in a loop) must not hammer it. Defaults to 2000 ms.
+   */
   constructor(
     private readonly credentials: { username: string; password: string } | undefined,
     private readonly authenticate: Authenticate,
+    private readonly failureHoldMs = 2000,
   ) {}
 
   /** True if calls need a token. */
@@ -50,15 +58,25 @@ export class Authenticator {
       const { username, password } = this.credentials!;
       const pending = this.authenticate(username, password);
       this.token = pending;
-      // A failed authentication is not cached: the next call tries again.
+      // A failed authentication is cached only when etcd rejected the credentials (see failureHoldMs).
       pending.then(
         token => {
           if (this.token === pending) {
             this.current = token;
           }
         },
-        () => {
-          if (this.token === pending) {
+        err => {
+          if (this.token !== pending) {
+            return;
+          }
+          if (err instanceof EtcdAuthenticationFailedError && this.failureHoldMs > 0) {
+            // Wrong credentials: keep failing fast with this error for a while.
+            setTimeout(() => {
+              if (this.token === pending) {
+                this.token = undefined;
+              }
+            }, this.failureHoldMs).unref();
+          } else {
             this.token = undefined;
           }
         },

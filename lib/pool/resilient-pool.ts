@@ -27,6 +27,7 @@ import {
   suggestsBrokenConnection, type RawGrpcError,
 } from './classify';
 import { Endpoint, type ServiceName } from './endpoint';
+import { guardStaleToken } from './stale-token-guard';
 
 /** Emitted before a retry round. */
 export interface RetryEvent {
@@ -180,6 +181,10 @@ export class ResilientPool implements ICallable<Endpoint> {
       const result = await fn({ resource: ep, client, metadata });
       if (result && typeof (result as any).cancel === 'function' && typeof (result as any).once === 'function') {
         ep.track(result as any);
+        if (service === 'Watch' && this.auth.enabled) {
+          // An expired token must not end watches for good: reconnect with a fresh one.
+          guardStaleToken(result as any, () => this.auth.invalidate());
+        }
       }
       return result;
     }
