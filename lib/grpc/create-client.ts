@@ -29,7 +29,7 @@ import { DeadlineBackoff } from '../pool/backoff';
 import { AttemptFailedError, isRetryable, isTargetFailure, makeStatus } from './call-status';
 import { ChannelKeeper, type GrpcRebuildEvent, type GrpcStateChangeEvent } from './channel-keeper';
 import { resolveGrpcClientOptions, type GrpcClientOptions, type ResolvedGrpcClientOptions } from './client-options';
-import { resilientInterceptor, type CallHost } from './resilient-call';
+import { resilientInterceptor, type CallHost, type Cancellable } from './resilient-call';
 
 /** A circuit breaker's state. */
 export type GrpcBreakerState = 'closed' | 'open' | 'half-open' | 'isolated';
@@ -159,7 +159,7 @@ class Host implements CallHost, GrpcClientResilience {
   readonly onRebuild: Event<GrpcRebuildEvent>;
   readonly onBreakerStateChange;
   readonly onRetry;
-  private inFlight = 0;
+  private readonly inFlight = new Set<Cancellable>();
   private drained: (() => void) | undefined;
   private closing: Promise<void> | undefined;
   private breakerState: GrpcBreakerState = 'closed';
@@ -226,13 +226,13 @@ class Host implements CallHost, GrpcClientResilience {
     return this.closing ? makeStatus(Status.UNAVAILABLE, `grpc client for "${this.target}" is closed`) : undefined;
   }
 
-  callStarted(): void {
-    this.inFlight++;
+  callStarted(call: Cancellable): void {
+    this.inFlight.add(call);
   }
 
-  callEnded(): void {
-    this.inFlight--;
-    if (this.inFlight === 0) {
+  callEnded(call: Cancellable): void {
+    this.inFlight.delete(call);
+    if (this.inFlight.size === 0) {
       this.drained?.();
     }
   }
@@ -246,7 +246,7 @@ class Host implements CallHost, GrpcClientResilience {
       breakerState: this.breakerState,
       generation: this.keeper.generation,
       rebuilds: this.keeper.rebuilds,
-      inFlight: this.inFlight,
+      inFlight: this.inFlight.size,
     };
   }
 
@@ -257,11 +257,15 @@ class Host implements CallHost, GrpcClientResilience {
   close(closeChannel: () => void): Promise<void> {
     if (!this.closing) {
       this.closing = (async () => {
-        if (this.inFlight > 0 && this.opts.closeTimeoutMs > 0) {
+        if (this.inFlight.size > 0 && this.opts.closeTimeoutMs > 0) {
           await new Promise<void>(resolve => {
             this.drained = resolve;
             setTimeout(resolve, this.opts.closeTimeoutMs).unref();
           });
+        }
+        // grpc-js lets calls outlive their channel: cancel what is left.
+        for (const call of [...this.inFlight]) {
+          call.cancelWithStatus(Status.CANCELLED, `grpc client for "${this.target}" was closed before the call finished`);
         }
         this.keeper.stop();
         closeChannel();

@@ -32,8 +32,14 @@ export interface CallHost {
   closedStatus(): StatusObject | undefined;
   /** Describes the target for error messages. */
   readonly target: string;
-  callStarted(): void;
-  callEnded(): void;
+  /** A call started; `close()` cancels it if it outlives `closeTimeoutMs`. */
+  callStarted(call: Cancellable): void;
+  callEnded(call: Cancellable): void;
+}
+
+/** A call in flight, as the host tracks it. */
+export interface Cancellable {
+  cancelWithStatus(code: Status, details: string): void;
 }
 
 interface AttemptResult {
@@ -100,7 +106,7 @@ class ResilientUnaryCall implements CallInterface {
       process.nextTick(() => this.finish({ headers: undefined, message: undefined, status: closed }));
       return;
     }
-    this.host.callStarted();
+    this.host.callStarted(this);
     void this.run();
   }
 
@@ -128,7 +134,7 @@ class ResilientUnaryCall implements CallInterface {
     } catch (err) {
       result = { headers: undefined, message: undefined, status: this.statusOf(err) };
     } finally {
-      this.host.callEnded();
+      this.host.callEnded(this);
     }
     this.finish(result);
   }
@@ -201,14 +207,14 @@ class TrackedCall implements CallInterface {
       process.nextTick(() => listener?.onReceiveStatus?.(closed));
       return;
     }
-    this.host.callStarted();
+    this.host.callStarted(this);
     this.inner = this.makeInner();
     this.inner.start(metadata, {
       ...listener,
       onReceiveStatus: status => {
         if (!this.ended) {
           this.ended = true;
-          this.host.callEnded();
+          this.host.callEnded(this);
         }
         listener?.onReceiveStatus?.(status);
       },

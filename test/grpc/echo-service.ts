@@ -16,6 +16,8 @@ export interface EchoRequest {
   delayMs?: number;
   /** Server answers with this gRPC status code instead. */
   failWith?: number;
+  /** With `failWith`: fail only the first this-many calls carrying the same `message`. */
+  failFirst?: number;
 }
 export interface EchoReply {
   from: string;
@@ -82,12 +84,16 @@ export interface EchoServer {
 export async function startEchoServer(name: string, port = 0): Promise<EchoServer> {
   const server = new grpc.Server();
   const calls = { Echo: 0, Count: 0 };
+  const failures = new Map<string, number>();
   server.addService(echoDefinition, {
     Echo: (call: grpc.ServerUnaryCall<EchoRequest, EchoReply>, cb: grpc.sendUnaryData<EchoReply>) => {
       calls.Echo++;
-      const { message, delayMs = 0, failWith } = call.request;
+      const { message, delayMs = 0, failWith, failFirst } = call.request;
+      const seen = (failures.get(message) ?? 0) + 1;
+      failures.set(message, seen);
+      const fail = failWith !== undefined && (failFirst === undefined || seen <= failFirst);
       const answer = () =>
-        failWith ? cb({ code: failWith, details: `asked to fail by ${name}` }) : cb(null, { from: name, message });
+        fail ? cb({ code: failWith, details: `asked to fail by ${name}` }) : cb(null, { from: name, message });
       if (delayMs > 0) {
         setTimeout(answer, delayMs).unref();
       } else {
