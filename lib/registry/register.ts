@@ -150,6 +150,14 @@ export class Registration {
   }
 
   /**
+   * Remote `host:port` of the etcd member renewing this registration's lease (the
+   * connection of its keepalive stream), when known. For diagnostics.
+   */
+  get keepalivePeer(): string | undefined {
+    return this.ref.lease.keepalivePeer;
+  }
+
+  /**
    * Resolves once the record is published (at once if it is); rejects with
    * etcd3's `ClientClosedError` if the registration is closed first.
    */
