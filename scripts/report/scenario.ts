@@ -127,7 +127,8 @@ export async function runScenario(spec: FaultSpec, log: (line: string) => void):
       }
     }
     const hostsOf = (name: ClientName) => (spec.proxied ? proxies[name].map(p => p.endpoint) : cluster.endpoints);
-    const observer = new RawEtcd3({ hosts: cluster.endpoints });
+    // Its own TCP connection: grpc-js would otherwise share one with raw etcd3 (same target, same options).
+    const observer = new RawEtcd3({ hosts: cluster.endpoints, grpcOptions: { 'grpc.use_local_subchannel_pool': 1 } });
     cleanups.push(async () => bounded(Promise.resolve(observer.close()), CLOSE_BOUND_MS));
     const clients: Record<ClientName, BaseEtcd3> = {
       ours: createClient({ hosts: hostsOf('ours') }),
