@@ -142,6 +142,26 @@ describe('ports', () => {
 });
 
 describe('member misuse', () => {
+  test('restart() when someone took the member\'s port meanwhile fails with etcd\'s bind error', async () => {
+    await using cluster = await startEtcd({ startTimeoutMs: 5000 });
+    const m = cluster.member(0);
+    await m.kill();
+    // Destroys what it accepts (our own health probes), so close() cannot wait on them.
+    const squatter = net.createServer(socket => socket.destroy());
+    await new Promise<void>(resolve => squatter.listen(m.clientPort, '127.0.0.1', resolve));
+    try {
+      const err = await m.restart().catch(e => e);
+      expect(err).toBeInstanceOf(EtcdStartError);
+      expect(err.message).toMatch(/m0 exited before it became healthy/);
+      expect(err.message).toMatch(/address already in use/);
+      expect(m.running).toBe(false);
+    } finally {
+      await new Promise(resolve => squatter.close(resolve));
+    }
+    await m.restart(); // port free again: same member comes back
+    expect(m.running).toBe(true);
+  });
+
   test('freeze/thaw of a stopped member and kill(SIGSTOP) throw InvalidOptionError', async () => {
     await using cluster = await startEtcd();
     const m = cluster.member(0);

@@ -119,11 +119,12 @@ export class EtcdMemberProcess implements EtcdMember {
     if (this.child) return;
     this.stderr.mark(`--- starting ${this.cfg.name} ---`);
     const child = spawn(this.cfg.etcdBin, this.cfg.args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    // Attached before anything can throw: an unhandled 'error' would crash the process.
+    child.on('error', err => this.stderr.mark(`spawn error: ${err.message}`));
     if (child.pid === undefined) {
-      throw new EtcdStartError(`could not spawn ${this.cfg.etcdBin}`);
+      throw new EtcdStartError(`could not spawn ${this.cfg.etcdBin}`, this.stderr.tail());
     }
     child.stderr!.on('data', d => this.stderr.push(d));
-    child.on('error', err => this.stderr.mark(`spawn error: ${err.message}`));
     this.exited = new Promise(resolve =>
       child.once('exit', (code, signal) => {
         untrackPid(child.pid!);
