@@ -6,13 +6,17 @@
  *    itself counts them (its /metrics), time until every watch is created, heap used,
  *    and the delay of one change to reach its discovery.
  *
- * Run: `npx tsx --expose-gc scripts/discovery-scale.ts` (without --expose-gc the heap
- * numbers include garbage). The functions are also used by
+ * Run: `npx tsx scripts/discovery-scale.ts`. Heap numbers are taken after a full GC.
+ * The functions are also used by
  * integration/discovery/scale.test.ts.
  */
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import type { Namespace } from 'etcd3';
 import { createClient, type Etcd3 } from '../lib/client';
 import { discover, type Discovery } from '../lib/discovery/discovery';
+import { poolOf } from '../lib/discovery/etcd3-access';
+import { watchHubStats } from '../lib/discovery/watch-hub';
 import { goNamingCodec } from '../lib/registry/record';
 import { startEtcd } from '../lib/testing';
 
@@ -36,9 +40,18 @@ export async function writeInstances(client: Namespace, service: string, count: 
   }
 }
 
-/** Heap used, in MiB, after a full GC if `--expose-gc` was given. */
+let gc: (() => void) | undefined;
+
+/** Heap used, in MiB, after a full GC (exposed at run time if `--expose-gc` was not given). */
 export function heapMiB(): number {
-  (globalThis as { gc?: () => void }).gc?.();
+  if (!gc) {
+    gc = (globalThis as { gc?: () => void }).gc;
+    if (!gc) {
+      setFlagsFromString('--expose-gc');
+      gc = runInNewContext('gc') as () => void;
+    }
+  }
+  gc();
   return process.memoryUsage().heapUsed / 1024 / 1024;
 }
 
@@ -78,8 +91,12 @@ export async function measureLargeService(client: Etcd3, service: string): Promi
 /** Result of {@link measureManyServices}. */
 export interface ManyServicesResult {
   services: number;
-  /** Watch streams etcd saw opened by this run (grpc_server_started_total, Watch). */
+  /** Watch streams open in etcd while all discoveries run (etcd_debugging_mvcc_watch_stream_total delta). */
+  streams: number;
+  /** Watch streams etcd saw opened during the run (more than 1 only if a stream had to be re-opened). */
   streamsOpened: number;
+  /** Stream failures the hub saw (re-opens). */
+  streamFailures: number;
   /** Watchers etcd holds at the end (etcd_debugging_mvcc_watcher_total delta). */
   watchers: number;
   readyMs: number;
@@ -93,7 +110,10 @@ export interface ManyServicesResult {
 export async function measureManyServices(client: Etcd3, endpoint: string, count: number): Promise<ManyServicesResult> {
   const watchStreams = () => etcdMetric(endpoint, 'grpc_server_started_total', 'grpc_method="Watch",grpc_service="etcdserverpb.Watch"');
   const watchers = () => etcdMetric(endpoint, 'etcd_debugging_mvcc_watcher_total');
+  const openStreams = () => etcdMetric(endpoint, 'etcd_debugging_mvcc_watch_stream_total');
   const streams0 = await watchStreams();
+  const open0 = await openStreams();
+  const failures0 = watchHubStats(poolOf(client)).failures;
   const watchers0 = await watchers();
   const before = heapMiB();
   const t0 = performance.now();
@@ -119,7 +139,9 @@ export async function measureManyServices(client: Etcd3, endpoint: string, count
   const changeLatencyMs = (await added) - tPut;
   const result: ManyServicesResult = {
     services: count,
+    streams: (await openStreams()) - open0,
     streamsOpened: (await watchStreams()) - streams0,
+    streamFailures: watchHubStats(poolOf(client)).failures - failures0,
     watchers: (await watchers()) - watchers0,
     readyMs,
     allWatchingMs,
@@ -134,8 +156,7 @@ async function main(): Promise<void> {
   const cluster = await startEtcd({ members: 1 });
   const client = createClient({ hosts: cluster.endpoints });
   try {
-    const gc = typeof (globalThis as { gc?: unknown }).gc === 'function';
-    console.log(`etcd ${cluster.endpoints[0]}, node ${process.version}, gc exposed: ${gc}`);
+    console.log(`etcd ${cluster.endpoints[0]}, node ${process.version}`);
     const tw = performance.now();
     await writeInstances(client, 'big', 10_000);
     console.log(`wrote 10000 instances in ${(performance.now() - tw).toFixed(0)} ms`);
@@ -145,7 +166,7 @@ async function main(): Promise<void> {
     }
     const m = await measureManyServices(client, cluster.endpoints[0]!, 1000);
     console.log(
-      `1,000 services: ${m.streamsOpened} Watch stream(s) opened, ${m.watchers} watchers in etcd; ` +
+      `1,000 services: ${m.streams} Watch stream(s) open in etcd (${m.streamsOpened} opened, ${m.streamFailures} re-opens), ${m.watchers} watchers; ` +
         `all listed in ${m.readyMs.toFixed(0)} ms, all watching in ${m.allWatchingMs.toFixed(0)} ms; ` +
         `heap +${m.heapMiB.toFixed(1)} MiB (${((m.heapMiB * 1024) / m.services).toFixed(1)} KiB per discovery); ` +
         `change delivered in ${m.changeLatencyMs.toFixed(1)} ms`,

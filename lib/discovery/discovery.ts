@@ -18,6 +18,7 @@ import { servicePrefix, type ServiceInstance } from '../registry/record';
 import { namespacePrefixOf, poolOf, prefixEnd } from './etcd3-access';
 import { emptyResult, InstanceSet, type ApplyResult, type InvalidRecord } from './instance-set';
 import { listPrefix } from './list';
+import { limitListing } from './list-limiter';
 import { resolveDiscoveryOptions, type DiscoveryOptions, type ResolvedDiscoveryOptions } from './options';
 import { SafeEventEmitter } from './safe-emitter';
 import { watchHubFor, type HubWatch, type WatchHub } from './watch-hub';
@@ -69,6 +70,7 @@ export class Discovery {
   private readonly log: Logger;
   private readonly set: InstanceSet;
   private readonly hub: WatchHub;
+  private readonly pool: object;
   private readonly keyPrefix: string;
   private readonly watchKey: Buffer;
   private readonly nsLength: number;
@@ -97,7 +99,7 @@ export class Discovery {
   ) {
     this.options = resolveDiscoveryOptions(service, options);
     this.service = service;
-    const pool = poolOf(client);
+    const pool = (this.pool = poolOf(client));
     this.log = this.options.logger.child({ component: 'discovery', service });
     this.keyPrefix = servicePrefix(this.options.prefix, service);
     const ns = namespacePrefixOf(client);
@@ -169,7 +171,7 @@ export class Discovery {
     }).next();
     while (!this.closed) {
       try {
-        const listing = await listPrefix(this.client, this.keyPrefix, this.options.pageSize);
+        const listing = await limitListing(this.pool, () => listPrefix(this.client, this.keyPrefix, this.options.pageSize));
         if (this.closed) {
           return;
         }
