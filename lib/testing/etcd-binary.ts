@@ -82,7 +82,9 @@ function locate(name: 'etcd' | 'etcdctl', envVar: string, aptPackage: string): s
   }
   if (!found && aptInstall([aptPackage])) found = whichSync(name);
   if (!found) {
-    throw new EtcdNotFoundError(`No ${name} binary found (${envVar} unset, none on PATH). ${ETCD_INSTALL_HINT}`);
+    throw new EtcdNotFoundError(
+      `No ${name} binary found (${envVar} unset, none on PATH). ${ETCD_INSTALL_HINT}`,
+    );
   }
   cache.set(key, found);
   return found;

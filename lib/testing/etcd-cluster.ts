@@ -74,13 +74,15 @@ function validate(options: StartEtcdOptions): number {
     throw new InvalidOptionError('startTimeoutMs', `must be a positive number of ms, got ${t}`);
   }
   if (options.scheme !== undefined && options.scheme !== 'http' && options.scheme !== 'https') {
-    throw new InvalidOptionError('scheme', `must be 'http' or 'https', got ${String(options.scheme)}`);
+    const got = String(options.scheme);
+    throw new InvalidOptionError('scheme', `must be 'http' or 'https', got ${got}`);
   }
   for (const key of ['clientPorts', 'peerPorts'] as const) {
     const ports = options[key];
     if (ports === undefined) continue;
     if (ports.length !== n || !ports.every(p => Number.isInteger(p) && p > 0 && p < 65536)) {
-      throw new InvalidOptionError(key, `must list ${n} port number(s), got ${JSON.stringify(ports)}`);
+      const got = JSON.stringify(ports);
+      throw new InvalidOptionError(key, `must list ${n} port number(s), got ${got}`);
     }
   }
   return n;
@@ -108,7 +110,10 @@ class Cluster implements EtcdCluster {
 
   member(i: number): EtcdMember {
     const m = this.members[i];
-    if (!m) throw new InvalidOptionError('member', `index ${i} out of range 0..${this.members.length - 1}`);
+    if (!m) {
+      const last = this.members.length - 1;
+      throw new InvalidOptionError('member', `index ${i} out of range 0..${last}`);
+    }
     return m;
   }
 
@@ -117,7 +122,12 @@ class Cluster implements EtcdCluster {
     do {
       const running = this.members.filter(m => m.running);
       const statuses = await Promise.all(
-        running.map(m => memberStatus(m.clientUrl, this.tls).then(s => ({ m, s }), () => undefined)),
+        running.map(m =>
+          memberStatus(m.clientUrl, this.tls).then(
+            s => ({ m, s }),
+            () => undefined,
+          ),
+        ),
       );
       const byId = new Map(statuses.flatMap(x => (x ? [[x.s.memberId, x.m] as const] : [])));
       for (const x of statuses) {
@@ -179,7 +189,12 @@ export async function startEtcd(options: StartEtcdOptions = {}): Promise<EtcdClu
       const raced = members.some(m => m.bindFailed);
       if (raced && !fixedPorts && attempt < BIND_ATTEMPTS) continue;
       if (raced && err instanceof EtcdStartError) {
-        throw new EtcdStartError(`etcd could not bind its ports (${[...clientPorts, ...peerPorts].join(', ')}): address already in use`, err.stderrTail, { cause: err });
+        const ports = [...clientPorts, ...peerPorts].join(', ');
+        throw new EtcdStartError(
+          `etcd could not bind its ports (${ports}): address already in use`,
+          err.stderrTail,
+          { cause: err },
+        );
       }
       throw err;
     }
@@ -196,7 +211,9 @@ function createMembers(
   const scheme = options.scheme ?? 'http';
   const token = `etcd3r-${process.pid}-${randomBytes(4).toString('hex')}`;
   const names = Array.from({ length: n }, (_, i) => `m${i}`);
-  const initialCluster = names.map((name, i) => `${name}=http://127.0.0.1:${peerPorts[i]}`).join(',');
+  const initialCluster = names
+    .map((name, i) => `${name}=http://127.0.0.1:${peerPorts[i]}`)
+    .join(',');
   return names.map((name, index) => {
     const dataDir = makeDataDir(name);
     const clientUrl = `${scheme}://127.0.0.1:${clientPorts[index]}`;

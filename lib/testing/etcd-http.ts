@@ -41,7 +41,8 @@ export function requestJson(
         res.on('end', () => {
           clearTimeout(timer);
           if ((res.statusCode ?? 0) < 200 || (res.statusCode ?? 0) >= 300) {
-            return reject(new Error(`${url} answered HTTP ${res.statusCode}: ${text.slice(0, 200)}`));
+            const status = res.statusCode;
+            return reject(new Error(`${url} answered HTTP ${status}: ${text.slice(0, 200)}`));
           }
           try {
             resolve(JSON.parse(text));
@@ -96,5 +97,8 @@ export async function memberStatus(
     timeoutMs,
     tls,
   });
-  return { memberId: String(reply?.header?.member_id ?? ''), leaderId: String(reply?.leader ?? '') };
+  return {
+    memberId: String(reply?.header?.member_id ?? ''),
+    leaderId: String(reply?.leader ?? ''),
+  };
 }

@@ -137,7 +137,12 @@ export class EtcdMemberProcess implements EtcdMember {
       }),
     );
     this.child = child;
-    trackPid({ pid: child.pid, dataDir: this.cfg.dataDir, name: this.cfg.name, startedAt: new Date().toISOString() });
+    trackPid({
+      pid: child.pid,
+      dataDir: this.cfg.dataDir,
+      name: this.cfg.name,
+      startedAt: new Date().toISOString(),
+    });
     this.updateRef();
   }
 
@@ -173,7 +178,10 @@ export class EtcdMemberProcess implements EtcdMember {
     await this.hold(async () => {
       for (;;) {
         if (!this.child) {
-          throw new EtcdStartError(`etcd member ${this.name} exited before it became healthy`, this.stderr.tail());
+          throw new EtcdStartError(
+            `etcd member ${this.name} exited before it became healthy`,
+            this.stderr.tail(),
+          );
         }
         const remaining = deadline - Date.now();
         if (remaining <= 0) break;
@@ -198,7 +206,10 @@ export class EtcdMemberProcess implements EtcdMember {
     return isHealthy(this.clientUrl, this.cfg.tls, timeoutMs);
   }
 
-  private async signalAndWait(signal: NodeJS.Signals, escalateAfterMs: number | undefined): Promise<void> {
+  private async signalAndWait(
+    signal: NodeJS.Signals,
+    escalateAfterMs: number | undefined,
+  ): Promise<void> {
     const child = this.child;
     if (!child) return;
     await this.hold(async () => {
@@ -209,7 +220,9 @@ export class EtcdMemberProcess implements EtcdMember {
         let timer: NodeJS.Timeout | undefined;
         const timedOut = await Promise.race([
           this.exited.then(() => false),
-          new Promise<boolean>(resolve => (timer = setTimeout(() => resolve(true), escalateAfterMs))),
+          new Promise<boolean>(resolve => {
+            timer = setTimeout(() => resolve(true), escalateAfterMs);
+          }),
         ]);
         clearTimeout(timer);
         if (timedOut) child.kill('SIGKILL');
@@ -219,7 +232,9 @@ export class EtcdMemberProcess implements EtcdMember {
   }
 
   private requireRunning(op: string): ChildProcess {
-    if (!this.child) throw new InvalidOptionError('member', `cannot ${op} ${this.name}: it is not running`);
+    if (!this.child) {
+      throw new InvalidOptionError('member', `cannot ${op} ${this.name}: it is not running`);
+    }
     return this.child;
   }
 

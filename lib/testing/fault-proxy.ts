@@ -110,7 +110,8 @@ class Proxy implements FaultProxy {
 
   blackhole(direction: Direction = 'both'): void {
     if (direction !== 'both' && direction !== 'toServer' && direction !== 'toClient') {
-      throw new InvalidOptionError('direction', `expected 'both', 'toServer' or 'toClient', got ${String(direction)}`);
+      const got = String(direction);
+      throw new InvalidOptionError('direction', `expected 'both', 'toServer' or 'toClient', got ${got}`);
     }
     for (const c of this.connections) c.blackhole(direction);
   }

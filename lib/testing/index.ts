@@ -5,12 +5,26 @@
 export { startEtcd } from './etcd-cluster';
 export type { StartEtcdOptions, EtcdCluster } from './etcd-cluster';
 export type { EtcdMember } from './etcd-member';
-export { findEtcdBinary, findEtcdctlBinary, verifyEtcdBinary, etcdctl, ETCD_INSTALL_HINT } from './etcd-binary';
+export {
+  findEtcdBinary,
+  findEtcdctlBinary,
+  verifyEtcdBinary,
+  etcdctl,
+  ETCD_INSTALL_HINT,
+} from './etcd-binary';
 export type { EtcdctlResult } from './etcd-binary';
 export type { EtcdTlsOptions } from './etcd-http';
 export { freePort, freePorts, isPortFree } from './ports';
 export { startProxy } from './fault-proxy';
 export type { FaultProxy, Direction } from './fault-proxy';
 export { EtcdNotFoundError, EtcdStartError } from './errors';
-export { RUN_DIR_ENV, isPidAlive, isPidRunning, trackedPids, trackedDataDirs } from './process-registry';
+export {
+  RUN_DIR_ENV,
+  isPidAlive,
+  isPidRunning,
+  trackedPids,
+  trackedDataDirs,
+} from './process-registry';
 export { auditRunDir } from './run-audit';
+export { generateTestCerts } from './certs';
+export type { CertPair, TestCerts, GenerateCertsOptions } from './certs';

@@ -85,7 +85,10 @@ export class ProxyConnection {
     settings: ProxySettings,
     private readonly onGone: (c: ProxyConnection) => void,
   ) {
-    this.toServer = new Lane(settings, () => (this.upstream?.connecting ? undefined : this.upstream));
+    // Bytes for the server wait in the lane until the upstream socket has connected.
+    this.toServer = new Lane(settings, () =>
+      this.upstream?.connecting ? undefined : this.upstream,
+    );
     this.toClient = new Lane(settings, () => this.client);
     client.on('data', d => this.toServer.push(d));
     client.on('end', () => {

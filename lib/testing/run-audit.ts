@@ -56,7 +56,8 @@ export async function auditRunDir(runDir: string): Promise<string[]> {
     }
     const gone = await waitGone(record.pid, 5000);
     problems.push(
-      `etcd pid ${record.pid} (member ${record.name}, data dir ${record.dataDir}) was still running` +
+      `etcd pid ${record.pid} (member ${record.name}, data dir ${record.dataDir}) ` +
+        'was still running' +
         (gone ? '; killed' : '; could not kill it'),
     );
   }
