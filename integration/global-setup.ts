@@ -1,7 +1,8 @@
 /**
  * vitest globalSetup of the integration project.
  *
- * - Fails the run early (with install instructions) when no etcd binary exists.
+ * - Fails the run early (with install instructions) when no etcd or etcdctl binary
+ *   exists (as root with apt-get, installs etcd-server / etcd-client first).
  * - Creates a per-run scratch dir and exports it as `ETCD3R_RUN_DIR`, so every
  *   worker puts its etcd data dirs and pid files there.
  * - On teardown, audits that dir: any etcd process still alive or any data dir
@@ -11,13 +12,16 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { TestProject } from 'vitest/node';
-import { findEtcdBinary, verifyEtcdBinary } from '../lib/testing/etcd-binary';
+import { findEtcdBinary, findEtcdctlBinary, verifyEtcdBinary } from '../lib/testing/etcd-binary';
 import { RUN_DIR_ENV } from '../lib/testing/process-registry';
 import { auditRunDir } from '../lib/testing/run-audit';
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  // Both binaries up front: on a fresh root box this is where apt-get installs them,
+  // outside any test's timeout.
   const bin = findEtcdBinary();
   await verifyEtcdBinary(bin);
+  findEtcdctlBinary();
 
   const runDir = mkdtempSync(path.join(os.tmpdir(), `etcd3-resilient-${process.pid}-`));
   const previous = process.env[RUN_DIR_ENV];
