@@ -7,9 +7,12 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { describe, expect, inject, test } from 'vitest';
+import { afterAll, describe, expect, inject, test } from 'vitest';
 import setup from '../global-setup';
 import { auditRunDir, isPidRunning, RUN_DIR_ENV } from '../../lib/testing';
+import { expectNothingLeft } from './helpers';
+
+afterAll(() => expectNothingLeft());
 
 const FIXTURE = path.join(__dirname, 'fixtures', 'leave-etcd-running.ts');
 
