@@ -22,6 +22,20 @@ export const hostile = (): fc.Arbitrary<unknown> =>
     withTypedArray: true,
   });
 
+/** Like {@link hostile} but without null-prototype objects, whose `String()` throws. */
+export const printable = (): fc.Arbitrary<unknown> =>
+  fc.anything({
+    maxDepth: 2,
+    maxKeys: 4,
+    withBigInt: true,
+    withBoxedValues: true,
+    withDate: true,
+    withMap: true,
+    withSet: true,
+    withSparseArray: true,
+    withTypedArray: true,
+  });
+
 /**
  * Values JSON cannot print and `String()` cannot convert: the usual crash triggers in
  * error messages. (An object whose getters throw is left out: reading it rethrows the
@@ -142,3 +156,21 @@ export function hostsAreValid(hosts: unknown): boolean {
     return false;
   }
 }
+
+// ---- registry records ----
+
+/** One key segment of a service name. */
+export const segment = fc.stringMatching(/^[A-Za-z0-9._-]{1,20}$/);
+/** Valid service names: 1-3 segments. */
+export const serviceName = fc.array(segment, { minLength: 1, maxLength: 3 }).map(s => s.join('/'));
+/** Valid instance ids. */
+export const instanceId = fc.stringMatching(/^[A-Za-z0-9._:@-]{1,40}$/);
+/** Valid prefixes: '' or printable ASCII ending in '/'. */
+export const prefix = fc.oneof(fc.constant(''), fc.stringMatching(/^[\x21-\x7e]{0,20}$/).map(p => `${p}/`));
+const host = fc.oneof(
+  fc.ipV4(),
+  fc.domain().filter(d => d.length < 200),
+  fc.ipV6().map(ip => `[${ip}]`).filter(h => /^\[[0-9A-Fa-f:.]+\]$/.test(h)),
+);
+/** Valid addresses `host:port`. */
+export const address = fc.tuple(host, fc.integer({ min: 1, max: 65535 })).map(([h, p]) => `${h}:${p}`);

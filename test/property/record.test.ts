@@ -11,22 +11,7 @@ import {
   assertAddress, assertInstanceId, assertPrefix, assertServiceName, goNamingCodec, idFromKey,
   instanceKey, isValidAddress, servicePrefix,
 } from '../../lib/registry/record';
-import { hostile, printerKillers } from './arbitraries';
-
-const segment = fc.stringMatching(/^[A-Za-z0-9._-]{1,20}$/);
-/** Valid service names: 1-3 segments. */
-export const serviceName = fc.array(segment, { minLength: 1, maxLength: 3 }).map(s => s.join('/'));
-/** Valid instance ids. */
-export const instanceId = fc.stringMatching(/^[A-Za-z0-9._:@-]{1,40}$/);
-/** Valid prefixes: '' or printable ASCII ending in '/'. */
-export const prefix = fc.oneof(fc.constant(''), fc.stringMatching(/^[\x21-\x7e]{0,20}$/).map(p => `${p}/`));
-const host = fc.oneof(
-  fc.ipV4(),
-  fc.domain().filter(d => d.length < 200),
-  fc.ipV6().map(ip => `[${ip}]`).filter(h => /^\[[0-9A-Fa-f:.]+\]$/.test(h)),
-);
-/** Valid addresses `host:port`. */
-export const address = fc.tuple(host, fc.integer({ min: 1, max: 65535 })).map(([h, p]) => `${h}:${p}`);
+import { address, hostile, instanceId, prefix, printerKillers, segment, serviceName } from './arbitraries';
 
 /** Classifies a call: 'ok', or the error class name if it is one of `allowed`; rethrows others. */
 function outcome(fn: () => unknown, allowed: Function): 'ok' | 'rejected' {
