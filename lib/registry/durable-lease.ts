@@ -28,6 +28,8 @@ function isLocalRefusal(err: unknown): boolean {
   return err instanceof NoEndpointAvailableError || isBrokenCircuitError(err);
 }
 
+const NEVER = new Promise<never>(() => undefined);
+
 /** Lifecycle of a {@link DurableLease}. */
 export type DurableLeaseState =
   /** No lease granted yet (first grant in progress or retrying). */
@@ -94,6 +96,9 @@ export class DurableLease {
   private readonly renewer: LeaseRenewer;
   private readonly keys: LeasedKeys;
   private readonly grantWaker = new Waker();
+  // Woken, and `reconnects` bumped, when one of our client's channels becomes READY.
+  private readonly reconnectWaker = new Waker();
+  private reconnects = 0;
   private readonly grantBackoff: Backoff;
   private readonly subscriptions: IDisposable[] = [];
   private innerState: DurableLeaseState = 'granting';
@@ -232,6 +237,7 @@ export class DurableLease {
     this.generation++;
     this.renewer.close();
     this.grantWaker.wake();
+    this.reconnectWaker.wake();
     this.keys.close(new ClientClosedError('DurableLease'));
     this.subscriptions.splice(0).forEach(s => s.dispose());
     this.closing = id !== undefined && options.revoke !== false ? this.revoke(id) : Promise.resolve();
@@ -240,30 +246,52 @@ export class DurableLease {
 
   private async acquire(gen: number): Promise<void> {
     while (this.generation === gen && this.innerState !== 'closed') {
-      let res: { ID: string; TTL: string };
-      try {
-        // A retried grant can at worst leave an unused lease that expires after the
-        // TTL; retrying it like a read lets our client cut hung attempts short.
-        res = await this.client.leaseClient.leaseGrant(
-          { TTL: this.opts.ttlSeconds },
-          idempotent(deadlineIn(this.opts.callTimeoutMs)),
-        );
-      } catch (err) {
+      const outcome = await this.grantOnce();
+      if (outcome === 'superseded') {
+        continue; // a connection just became ready: try on it at once
+      }
+      if ('err' in outcome) {
         // A breaker-open refusal is local and free: poll it briefly instead of backing
         // off, so the grant is the first call through once the breaker lets one pass.
-        const delayMs = isLocalRefusal(err) ? LOCAL_REFUSAL_RETRY_MS : this.grantBackoff.next();
-        this.log.debug({ err: describeError(err), delayMs }, 'lease grant failed; retrying');
+        const delayMs = isLocalRefusal(outcome.err) ? LOCAL_REFUSAL_RETRY_MS : this.grantBackoff.next();
+        this.log.debug({ err: describeError(outcome.err), delayMs }, 'lease grant failed; retrying');
         await this.grantWaker.sleep(delayMs);
         continue;
       }
-      const id = String(res.ID);
+      const id = String(outcome.res.ID);
       if (this.generation !== gen) {
         void this.revoke(id); // closed while granting: do not leak it
         return;
       }
-      this.granted(id, Number(res.TTL));
+      this.granted(id, Number(outcome.res.TTL));
       return;
     }
+  }
+
+  /**
+   * One grant attempt. A retried grant can at worst leave an unused lease that
+   * expires after its TTL, so it is marked retryable (our client may then cut a
+   * hung attempt short). If a channel becomes READY while the attempt is in flight
+   * (it may be stuck on a connection that just died), the attempt is abandoned as
+   * `'superseded'`; should it still succeed, that lease is revoked.
+   */
+  private async grantOnce(): Promise<{ res: { ID: string; TTL: string } } | { err: unknown } | 'superseded'> {
+    const attempt = this.client.leaseClient
+      .leaseGrant({ TTL: this.opts.ttlSeconds }, idempotent(deadlineIn(this.opts.callTimeoutMs)))
+      .then(res => ({ res }), (err: unknown) => ({ err }));
+    const seen = this.reconnects;
+    const superseded = this.reconnectWaker
+      .sleep(this.opts.callTimeoutMs + 1000)
+      .then(() => (this.reconnects !== seen ? ('superseded' as const) : NEVER));
+    const outcome = await Promise.race([attempt, superseded]);
+    if (outcome === 'superseded') {
+      void attempt.then(o => {
+        if ('res' in o) {
+          void this.revoke(String(o.res.ID));
+        }
+      });
+    }
+    return outcome;
   }
 
   private granted(id: string, ttlSeconds: number): void {
@@ -320,6 +348,8 @@ export class DurableLease {
     if (typeof onStateChange === 'function') {
       const sub = (onStateChange as Event<{ to: string }>).call(this.client, e => {
         if (e.to === 'READY') {
+          this.reconnects++;
+          this.reconnectWaker.wake();
           this.probe();
           this.grantWaker.wake();
           this.keys.wake();

@@ -112,6 +112,21 @@ describe('DurableLease', () => {
     expect(etcd.kv.get('svc/a')).toMatchObject({ value: 'A', lease: lease.leaseId });
   });
 
+  it('when a channel becomes READY again, abandons a grant stuck on the dead connection and retries at once', async () => {
+    const lease = make(2, { callTimeoutMs: 5000 });
+    await Promise.all([lease.attach('svc/a', 'A'), tick(10)]);
+    const restored: LeaseRestoredEvent[] = [];
+    lease.onRestored(e => restored.push(e));
+    etcd.network = 'silent';
+    await tick(2500); // lost at 2 s; a grant is now hanging (5 s deadline)
+    expect(lease.state).toBe('lost');
+    etcd.network = 'ok';
+    etcd.channelEvents.emit({ endpoint: 'e', from: 'CONNECTING', to: 'READY' });
+    await tick(50);
+    expect(restored).toHaveLength(1); // not after the stuck attempt's 5 s deadline
+    expect(etcd.kv.get('svc/a')?.lease).toBe(lease.leaseId);
+  });
+
   it('treats "lease not found" on a write as a loss', async () => {
     const lease = make(3);
     await Promise.all([lease.attach('svc/a', 'A'), tick(10)]);

@@ -7,6 +7,7 @@
  * vitest fake timers. Unit tests only; integration tests use real etcd.
  */
 import { EventEmitter } from 'node:events';
+import { EventEmitter as CockatielEmitter } from 'cockatiel';
 import { EtcdLeaseInvalidError, GRPCDeadlineExceededError, GRPCUnavailableError, type Namespace } from 'etcd3';
 
 export type Network = 'ok' | 'silent' | 'refused';
@@ -56,6 +57,8 @@ export class FakeEtcd {
   public failGrants = 0;
   /** TTL the server grants instead of the requested one (etcd's minimum), if set. */
   public grantTtlOverride: number | undefined;
+  /** Emits what our client's `onStateChange` would (the fake exposes it like our `Etcd3`). */
+  public readonly channelEvents = new CockatielEmitter<{ endpoint: string; from: string; to: string }>();
   private nextLease = 1000;
   private readonly watchers = new Set<{ key: string; w: EventEmitter }>();
 
@@ -161,6 +164,7 @@ export class FakeEtcd {
   }
 
   private readonly api = {
+    onStateChange: this.channelEvents.addListener,
     leaseClient: {
       leaseGrant: (req: { TTL: number }, options?: { deadline?: number }) =>
         this.call(options, () => {
