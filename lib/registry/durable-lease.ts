@@ -91,6 +91,7 @@ export class DurableLease {
   private readonly lostEmitter = new EventEmitter<LeaseLostEvent>();
   private readonly restoredEmitter = new EventEmitter<LeaseRestoredEvent>();
   private readonly grantedEmitter = new EventEmitter<{ leaseId: string; ttlSeconds: number }>();
+  private readonly closedEmitter = new EventEmitter<void>();
   private readonly opts: ResolvedLeaseOptions;
   private readonly log: Logger;
   private readonly renewer: LeaseRenewer;
@@ -117,6 +118,8 @@ export class DurableLease {
   public readonly onRestored: Event<LeaseRestoredEvent> = this.restoredEmitter.addListener;
   /** A lease was granted (first grant and every re-grant). */
   public readonly onGranted: Event<{ leaseId: string; ttlSeconds: number }> = this.grantedEmitter.addListener;
+  /** The lease was closed: by `close()`, or because the etcd client it uses was closed. */
+  public readonly onClosed: Event<void> = this.closedEmitter.addListener;
   /** A key was written under the lease (`cause`: first write, restore after a loss, or heal). */
   public readonly onKeyWritten: LeasedKeys['onWritten'];
   /** A key deleted or overwritten by someone else was put back (see {@link heal}). */
@@ -135,14 +138,19 @@ export class DurableLease {
     this.ttlMs = this.opts.ttlSeconds * 1000;
     this.log = (options.logger ?? noopLogger).child({ component: 'durable-lease', ttlSeconds: this.opts.ttlSeconds });
     this.grantBackoff = new Backoff(this.opts.backoff);
-    this.renewer = new LeaseRenewer(client.leaseClient, this.opts, this.log, (reason, sinceRenewalMs) =>
-      this.markLost(reason, sinceRenewalMs),
+    this.renewer = new LeaseRenewer(
+      client.leaseClient,
+      this.opts,
+      this.log,
+      (reason, sinceRenewalMs) => this.markLost(reason, sinceRenewalMs),
+      () => this.clientClosed(),
     );
     this.keys = new LeasedKeys(client, this.opts, this.log, {
       leaseId: () => this.id,
       generation: () => this.generation,
       onLeaseInvalid: () => this.markLost('not-found'),
       onSettled: () => this.maybeRestored(),
+      onClientClosed: () => this.clientClosed(),
     });
     this.onKeyWritten = this.keys.onWritten;
     this.onKeyHealed = this.keys.onHealed;
@@ -241,6 +249,7 @@ export class DurableLease {
     this.keys.close(new ClientClosedError('DurableLease'));
     this.subscriptions.splice(0).forEach(s => s.dispose());
     this.closing = id !== undefined && options.revoke !== false ? this.revoke(id) : Promise.resolve();
+    safeEmit(this.closedEmitter, undefined, this.log, 'closed');
     return this.closing;
   }
 
@@ -249,6 +258,10 @@ export class DurableLease {
       const outcome = await this.grantOnce();
       if (outcome === 'superseded') {
         continue; // a connection just became ready: try on it at once
+      }
+      if ('err' in outcome && outcome.err instanceof ClientClosedError) {
+        this.clientClosed();
+        return;
       }
       if ('err' in outcome) {
         // A breaker-open refusal is local and free: poll it briefly instead of backing
@@ -292,6 +305,14 @@ export class DurableLease {
       });
     }
     return outcome;
+  }
+
+  /** The etcd client was closed under us: nothing can be done any more, so close too. */
+  private clientClosed(): void {
+    if (this.innerState !== 'closed') {
+      this.log.warn({ leaseId: this.id }, 'etcd client closed; lease stops (its keys expire within the TTL)');
+      void this.close({ revoke: false });
+    }
   }
 
   private granted(id: string, ttlSeconds: number): void {

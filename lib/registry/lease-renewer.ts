@@ -3,7 +3,7 @@
  * interval over one stream (each with a reply deadline), a `LeaseTimeToLive`
  * check after a failed keepalive, and an expiry timer at "last renewal + TTL".
  */
-import type { LeaseClient } from 'etcd3';
+import { ClientClosedError, type LeaseClient } from 'etcd3';
 import type { Logger } from '../logger';
 import { KeepaliveStream } from './keepalive-stream';
 import type { ResolvedLeaseOptions } from './lease-options';
@@ -34,6 +34,7 @@ export class LeaseRenewer {
     private readonly opts: ResolvedLeaseOptions,
     private readonly log: Logger,
     private readonly onLoss: (reason: RenewalLoss, sinceRenewalMs: number) => void,
+    private readonly onClientClosed: () => void,
   ) {
     this.stream = new KeepaliveStream(leaseClient);
   }
@@ -141,6 +142,11 @@ export class LeaseRenewer {
       const res = await this.leaseClient.leaseTimeToLive({ ID: id }, deadlineIn(this.opts.keepaliveTimeoutMs));
       ttlSeconds = Number(res.TTL);
     } catch (err) {
+      if (err instanceof ClientClosedError && this.run === run) {
+        this.stop();
+        this.onClientClosed();
+        return;
+      }
       this.log.debug({ leaseId: id, err: describeError(err) }, 'lease time-to-live check failed');
     }
     if (this.run !== run) {

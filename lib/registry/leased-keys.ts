@@ -3,7 +3,7 @@
  * and one loop that makes it so (puts under the current lease, deletes of
  * detached keys), with bounded concurrency and jittered backoff on failure.
  */
-import { EtcdLeaseInvalidError, type Namespace } from 'etcd3';
+import { ClientClosedError, EtcdLeaseInvalidError, type Namespace } from 'etcd3';
 import { EventEmitter, type Event } from 'cockatiel';
 import type { Logger } from '../logger';
 import type { ResolvedLeaseOptions } from './lease-options';
@@ -38,6 +38,8 @@ export interface LeaseHost {
   onLeaseInvalid(): void;
   /** Nothing left to write. */
   onSettled(): void;
+  /** The client was closed under us: nothing can be written any more. */
+  onClientClosed(): void;
 }
 
 interface Deferred {
@@ -227,6 +229,10 @@ export class LeasedKeys {
         if (failures.some(f => f.error instanceof EtcdLeaseInvalidError)) {
           this.host.onLeaseInvalid();
           continue;
+        }
+        if (failures.some(f => f.error instanceof ClientClosedError)) {
+          this.host.onClientClosed();
+          return;
         }
         const delayMs = this.backoff.next();
         this.log[this.failStreak++ === 0 ? 'warn' : 'debug'](

@@ -123,6 +123,8 @@ export class Registration {
       lease.onLost(e => this.leaseLost(e.leaseId, e.reason)),
       lease.onKeyWritten(e => e.key === this.key && this.written(e.leaseId, e.cause)),
       lease.onKeyHealed(e => e.key === this.key && this.emit(this.healedEmitter, { key: this.key, leaseId: e.leaseId, cause: e.cause }, 'healed')),
+      // The client was closed under us (or someone closed a lease we share): end too.
+      lease.onClosed(() => void this.close()),
     );
     if (cfg.selfHeal) {
       this.guard = new KeyGuard(client, cfg.key, lease, this.log, cfg.lease.backoff);

@@ -165,6 +165,28 @@ describe('register()', () => {
     await expect(r.ready()).rejects.toThrow(/closed/);
   });
 
+  it('stops (and closes) when the etcd client is closed under it, instead of retrying forever', async () => {
+    const r = reg();
+    await tick(20);
+    etcd.clientClosed = true;
+    etcd.network = 'silent'; // keepalives go unanswered too, as with a closed client
+    await tick(5000);
+    expect(r.state).toBe('closed');
+    const grants = etcd.grants;
+    await tick(10_000);
+    expect(etcd.grants).toBe(grants);
+    expect(vi.getTimerCount()).toBeLessThan(5); // nothing left polling
+  });
+
+  it('also stops when the client is found closed while re-granting', async () => {
+    const r = reg({ selfHeal: false }); // so that only the re-grant can notice
+    await tick(20);
+    etcd.clientClosed = true;
+    etcd.dropLease(r.leaseId!); // the next keepalive reply says TTL 0: lost, then re-grant fails
+    await tick(1500);
+    expect(r.state).toBe('closed');
+  });
+
   it('a throwing listener is contained', async () => {
     const r = reg();
     r.onPublished(() => {

@@ -8,7 +8,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { EventEmitter as CockatielEmitter } from 'cockatiel';
-import { EtcdLeaseInvalidError, GRPCDeadlineExceededError, GRPCUnavailableError, type Namespace } from 'etcd3';
+import { ClientClosedError, EtcdLeaseInvalidError, GRPCDeadlineExceededError, GRPCUnavailableError, type Namespace } from 'etcd3';
 
 export type Network = 'ok' | 'silent' | 'refused';
 
@@ -47,6 +47,8 @@ export class FakeStream extends EventEmitter {
 
 export class FakeEtcd {
   public network: Network = 'ok';
+  /** As after `client.close()`: every call fails with etcd3's ClientClosedError. */
+  public clientClosed = false;
   public readonly kv = new Map<string, Kv>();
   public readonly leases = new Map<string, ServerLease>();
   public revision = 1;
@@ -143,6 +145,9 @@ export class FakeEtcd {
 
   /** Runs `fn` as a unary call subject to the network and the call's deadline. */
   private call<T>(options: { deadline?: number } | undefined, fn: () => T): Promise<T> {
+    if (this.clientClosed) {
+      return Promise.reject(new ClientClosedError('Lease'));
+    }
     if (this.network === 'refused') {
       return Promise.reject(new GRPCUnavailableError('14 UNAVAILABLE: connect ECONNREFUSED'));
     }
