@@ -50,6 +50,24 @@ describe('registration lifecycle', () => {
     expect(/"lease":(\d+)/.exec(lease.stdout)?.[1]).toBe(reg.leaseId);
   });
 
+  it('puts the record back when someone deletes or overwrites it with etcdctl', async () => {
+    const reg = register(client, { service: 'healing', addr: '10.0.0.7:8080', id: 'a' });
+    regs.push(reg);
+    const healed: string[] = [];
+    reg.onHealed(e => healed.push(e.cause));
+    await reg.ready();
+    const value = await read(observer, reg.key);
+    await etcdctl(cluster.endpoints, ['del', reg.key]);
+    const afterDelete = await waitFor(async () => (await read(observer, reg.key)) === value, 2000, 10);
+    await etcdctl(cluster.endpoints, ['put', reg.key, 'hijacked']);
+    const afterOverwrite = await waitFor(async () => (await read(observer, reg.key)) === value, 2000, 10);
+    console.log(`[registry lifecycle] record back ${afterDelete} ms after an etcdctl del, ${afterOverwrite} ms after an etcdctl put`);
+    await waitFor(() => healed.length === 2, 2000);
+    expect(healed).toEqual(['deleted', 'overwritten']);
+    const lease = await etcdctl(cluster.endpoints, ['get', reg.key, '-w', 'json']);
+    expect(/"lease":(\d+)/.exec(lease.stdout)?.[1]).toBe(reg.leaseId);
+  });
+
   it('refuses bad input with typed errors and writes nothing', async () => {
     const cyclic: Record<string, unknown> = {};
     cyclic.me = cyclic;
