@@ -105,7 +105,8 @@ export class InvalidRecordError extends ResilientEtcdError {
     public readonly key: string,
     message: string,
   ) {
-    super(`Invalid record at "${key}": ${message}`);
+    // Keys come from etcd, written by anyone: keep the message bounded.
+    super(`Invalid record at ${JSON.stringify(key.length > 200 ? `${key.slice(0, 200)}…` : key)}: ${message}`);
   }
 }
 

@@ -56,7 +56,7 @@ export const goNamingCodec: RecordCodec = {
     }
     const { Op, Addr, Metadata } = parsed as Record<string, unknown>;
     if (Op !== undefined && Op !== GoOp.Add) {
-      throw new InvalidRecordError(key, `unsupported Op ${JSON.stringify(Op)}`);
+      throw new InvalidRecordError(key, `unsupported Op ${describe(typeof Op === 'string' ? Op : JSON.stringify(Op) ?? typeof Op)}`);
     }
     if (typeof Addr !== 'string' || !isValidAddress(Addr)) {
       throw new InvalidRecordError(key, 'Addr is missing or not host:port');
