@@ -28,9 +28,16 @@ export function isRetryable(status: Pick<StatusObject, 'code' | 'details'>, idem
   return status.code === Status.UNAVAILABLE && (idempotent || neverSent(status));
 }
 
-/** True if the status says something about the target's health (counts for its breaker). */
-export function isTargetFailure(status: Pick<StatusObject, 'code'>): boolean {
-  return status.code === Status.UNAVAILABLE || status.code === Status.DEADLINE_EXCEEDED;
+/**
+ * True if the status says something about the target's health (counts for its
+ * breaker). A call failed because we closed its channel for a rebuild says
+ * nothing new: the rebuild already reacted, and the retry will tell.
+ */
+export function isTargetFailure(status: Pick<StatusObject, 'code' | 'details'>): boolean {
+  if (status.code === Status.UNAVAILABLE) {
+    return !/Channel closed before call started/.test(status.details ?? '');
+  }
+  return status.code === Status.DEADLINE_EXCEEDED;
 }
 
 /** A failed attempt, thrown inside the retry/breaker policy. */
