@@ -64,6 +64,8 @@ export async function openWatchStream(pool: object, requireLeader: boolean): Pro
     const md = args.metadata.clone();
     if (requireLeader) {
       md.set('hasleader', 'true');
+    } else {
+      md.remove('hasleader'); // our pool adds it to every Watch stream by default
     }
     return args.client.watch(md, streamCallOptions(p.callOptionsFactory));
   })) as OpenedWatchStream['stream'];
