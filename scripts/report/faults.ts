@@ -113,6 +113,12 @@ function latencyFault(msEachWay: number, note: string): FaultSpec {
       for (const p of allProxies(env)) p.delay(msEachWay);
     },
     heal: passAll,
+    ...(msEachWay * 2 >= 1000
+      ? {
+          note:
+            "our client gives a read attempt 1 s (`attemptTimeoutMs`) before trying the next member; with one member and a round trip above that, reads fail where raw etcd3's succeed slowly, and the open breaker then fails writes fast too. On such a network raise `attemptTimeoutMs` above the round trip (`doctor` fails the latency check in this case).",
+        }
+      : {}),
   };
 }
 
@@ -138,6 +144,8 @@ export const leaderLoss: FaultSpec = {
   heal: async () => {
     await killedLeader?.restart();
   },
+  note:
+    'writes that reach a follower while no leader exists wait in etcd until a new leader is elected or etcd gives up (~7 s); our client ends them at the 5 s deadline, raw etcd3 waits.',
 };
 
 /** Outage longer than the lease TTL: is the registration restored? */
@@ -168,6 +176,8 @@ export const compaction: FaultSpec = {
   inject: blackholeAll,
   heal: passAll,
   addon: discoveryAddon,
+  note:
+    'a plain `watch()` cannot survive a compaction past its revision: the history it would resume from is gone, so etcd cancels it and etcd3 emits `error` on the watcher, with either client (the audit watch is such a plain watch). Raw etcd3 lost fewer events here only because its old connection resumed after the heal without noticing the gap. `discover()` re-lists instead, which is what the last column checks.',
 };
 
 /** The full matrix, in report order. */

@@ -114,6 +114,10 @@ export function writeReadme(file: string, input: ReportInput): void {
     '',
     resultsTable(results, r => `#${r.spec.id}`),
   );
+  doc.push(
+    'The integration tests assert the same properties on every `npm test`: integration/client/single-node-faults.test.ts (after a SIGKILL and restart the first call succeeds within 1 s; under SIGSTOP every call fails within its deadline and calls succeed within 1 s of SIGCONT), integration/client/half-open.test.ts (reconnect and watch resume after a flush, no event lost or repeated), integration/registry/outage.test.ts (registration back after an outage longer than its TTL).',
+    '',
+  );
   if (failures.length > 0) {
     doc.push('**Scenarios that could not run:**', '', ...failures.map(f => `- ${f.id}: ${f.error}`), '');
   }
@@ -129,6 +133,7 @@ export function writeReadme(file: string, input: ReportInput): void {
       '',
       summary(r),
       '',
+      ...(r.spec.note ? [`Note: ${r.spec.note}`, ''] : []),
     );
   }
   doc.push(

@@ -64,6 +64,8 @@ export interface FaultSpec {
   readonly label: string;
   /** How the fault is made, one sentence for the report. */
   readonly how: string;
+  /** What a reader should know to interpret the outcome (method, not results). */
+  readonly note?: string;
   readonly members: 1 | 3;
   /** Give each client its own proxy per member. */
   readonly proxied: boolean;
