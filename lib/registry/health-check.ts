@@ -6,7 +6,7 @@
 import * as net from 'node:net';
 import { InvalidOptionError } from '../errors';
 import { assertAddress } from './record';
-import { describeError } from './util';
+import { describeError, describeValue } from './util';
 
 /** Options of the health check of a registration. */
 export interface HealthCheckOptions {
@@ -51,7 +51,7 @@ export function resolveHealthCheck(o: HealthCheckOptions, addr: string): Resolve
       return dflt;
     }
     if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > 3_600_000) {
-      throw new InvalidOptionError(`healthCheck.${name}`, `must be a number of ms in [${min}, 3600000], got ${String(v)}`);
+      throw new InvalidOptionError(`healthCheck.${name}`, `must be a number of ms in [${min}, 3600000], got ${describeValue(v)}`);
     }
     return v;
   };
@@ -80,7 +80,7 @@ export async function runHealthCheck(check: ResolvedHealthCheck): Promise<Health
         return { healthy: false, reason: `check function did not answer within ${check.timeoutMs} ms` };
       }
       if (ok !== true) {
-        return { healthy: false, reason: `check function returned ${String(ok)}` };
+        return { healthy: false, reason: `check function returned ${describeValue(ok)}` };
       }
     } catch (err) {
       return { healthy: false, reason: `check function threw ${describeError(err)}` };

@@ -3,7 +3,7 @@
  */
 import { InvalidOptionError } from '../errors';
 import type { Logger } from '../logger';
-import type { BackoffOptions } from './util';
+import { describeValue, type BackoffOptions } from './util';
 
 /** Smallest TTL accepted, seconds: etcd's own floor with the default 1 s election timeout (1.5 × election timeout, rounded up). */
 export const MIN_TTL_SECONDS = 2;
@@ -53,7 +53,7 @@ export function assertTtlSeconds(ttl: unknown, option = 'ttlSeconds'): asserts t
   if (typeof ttl !== 'number' || !Number.isInteger(ttl) || ttl < MIN_TTL_SECONDS || ttl > MAX_TTL_SECONDS) {
     throw new InvalidOptionError(
       option,
-      `must be a whole number of seconds from ${MIN_TTL_SECONDS} to ${MAX_TTL_SECONDS}, got ${String(ttl)}`,
+      `must be a whole number of seconds from ${MIN_TTL_SECONDS} to ${MAX_TTL_SECONDS}, got ${describeValue(ttl)}`,
     );
   }
 }
@@ -63,7 +63,7 @@ function positiveMs(value: unknown, option: string, fallback: number, max = 3_60
     return fallback;
   }
   if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0 || value > max) {
-    throw new InvalidOptionError(option, `must be a number of ms in (0, ${max}], got ${String(value)}`);
+    throw new InvalidOptionError(option, `must be a number of ms in (0, ${max}], got ${describeValue(value)}`);
   }
   return value;
 }
@@ -88,7 +88,7 @@ export function resolveLeaseOptions(o: DurableLeaseOptions, path = ''): Resolved
   const maxDelayMs = positiveMs(o.backoff?.maxDelayMs, `${path}backoff.maxDelayMs`, 500, 300_000);
   const writeConcurrency = o.writeConcurrency ?? 32;
   if (!Number.isInteger(writeConcurrency) || writeConcurrency < 1 || writeConcurrency > 1024) {
-    throw new InvalidOptionError(`${path}writeConcurrency`, `must be an integer in 1-1024, got ${String(writeConcurrency)}`);
+    throw new InvalidOptionError(`${path}writeConcurrency`, `must be an integer in 1-1024, got ${describeValue(writeConcurrency)}`);
   }
   return {
     ttlSeconds: o.ttlSeconds,

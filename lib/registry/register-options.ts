@@ -14,6 +14,7 @@ import {
   type RecordCodec, type ServiceInstance,
 } from './record';
 import { assertJsonSerializable } from './serializable';
+import { describeError } from './util';
 
 /** Default registration TTL, seconds (as go-zero; a crashed instance disappears within it). */
 export const DEFAULT_TTL_SECONDS = 10;
@@ -130,7 +131,7 @@ function encode(codec: RecordCodec, instance: ServiceInstance): string {
   try {
     value = codec.encode(instance);
   } catch (err) {
-    throw new InvalidOptionError('codec', `encode() threw: ${err instanceof Error ? err.message : String(err)}`);
+    throw new InvalidOptionError('codec', `encode() threw ${describeError(err)}`);
   }
   if (typeof value !== 'string') {
     throw new InvalidOptionError('codec', `encode() must return a string, got ${typeof value}`);

@@ -4,6 +4,7 @@
  * mangled (functions dropped, `NaN` turned into `null`, a `Map` into `{}`).
  */
 import { InvalidOptionError } from '../errors';
+import { describeError } from './util';
 
 /** Deepest nesting accepted. */
 const MAX_DEPTH = 100;
@@ -49,7 +50,7 @@ function check(value: unknown, path: string, ancestors: Set<object>, depth: numb
     try {
       json = (obj as { toJSON(): unknown }).toJSON();
     } catch (err) {
-      return fail(`toJSON() threw ${err instanceof Error ? err.message : String(err)}`);
+      return fail(`toJSON() threw ${describeError(err)}`);
     }
     if (json !== obj) {
       return check(json, path, ancestors, depth, option);

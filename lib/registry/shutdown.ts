@@ -5,6 +5,7 @@
  */
 import { InvalidOptionError } from '../errors';
 import { isLogger, noopLogger, type Logger } from '../logger';
+import { describeError, describeValue } from './util';
 
 /** Anything with a `close()`: a `Registration`, a `DurableLease`, the client. */
 export interface Closable {
@@ -65,7 +66,7 @@ export function installShutdownHandlers(closables: readonly Closable[], options:
     throw new InvalidOptionError('signals', 'must be a non-empty array of signal names such as "SIGTERM"');
   }
   if (typeof timeoutMs !== 'number' || !Number.isFinite(timeoutMs) || timeoutMs <= 0) {
-    throw new InvalidOptionError('timeoutMs', `must be a positive number of ms, got ${String(timeoutMs)}`);
+    throw new InvalidOptionError('timeoutMs', `must be a positive number of ms, got ${describeValue(timeoutMs)}`);
   }
   if (typeof exitOpt !== 'boolean' && typeof exitOpt !== 'function') {
     throw new InvalidOptionError('exit', 'must be a boolean or a function');
@@ -139,7 +140,7 @@ async function closeAll(closables: readonly Closable[], timeoutMs: number, log: 
       }
     } catch (err) {
       failed.push(i);
-      log.warn({ index: i, err: err instanceof Error ? err.message : String(err) }, 'close failed');
+      log.warn({ index: i, err: describeError(err) }, 'close failed');
     } finally {
       clearTimeout(timer);
     }

@@ -118,10 +118,33 @@ export const deadlineIn = (ms: number): { deadline: number } => ({ deadline: Dat
 export const idempotent = <T extends object>(options: T): T =>
   Object.assign(options, { [Symbol.for('etcd3-resilient.retryWrites')]: true });
 
-/** A short, secret-free description of an error for logs and event payloads. */
+/** A short, secret-free description of an error for logs and event payloads. Never throws. */
 export function describeError(err: unknown): string {
   if (err instanceof Error) {
     return `${err.name}: ${err.message}`;
   }
-  return String(err);
+  return describeValue(err);
+}
+
+/**
+ * Describes any value for an error message without calling its `toString()` (which
+ * may throw, e.g. on a null-prototype object, or print something secret): numbers
+ * and booleans as such, strings quoted and truncated, anything else by kind.
+ */
+export function describeValue(value: unknown): string {
+  switch (typeof value) {
+    case 'number':
+    case 'boolean':
+    case 'bigint':
+    case 'undefined':
+      return String(value);
+    case 'string':
+      return JSON.stringify(value.length > 60 ? `${value.slice(0, 60)}…` : value);
+    case 'symbol':
+      return 'a symbol';
+    case 'function':
+      return 'a function';
+    default:
+      return value === null ? 'null' : Array.isArray(value) ? 'an array' : 'an object';
+  }
 }

@@ -84,6 +84,18 @@ describe('register() validation (typed errors, before any write)', () => {
     rejects({ lease: { callTimeoutMs: -1 } }, 'callTimeoutMs');
   });
 
+  it('reports values whose String() throws (null-prototype objects) as typed errors, not TypeErrors', () => {
+    const np = () => Object.create(null);
+    rejects({ ttlSeconds: np() }, 'ttlSeconds');
+    rejects({ lease: { keepaliveIntervalMs: np() } }, 'keepaliveIntervalMs');
+    rejects({ lease: { writeConcurrency: np() } }, 'writeConcurrency');
+    rejects({ lease: { backoff: { initialDelayMs: np() } } }, 'backoff.initialDelayMs');
+    rejects({ healthCheck: { fn: () => true, intervalMs: np() } }, 'healthCheck.intervalMs');
+    rejects({ healthCheck: { fn: () => true, timeoutMs: np() } }, 'healthCheck.timeoutMs');
+    rejects({ codec: { encode: () => { throw np(); }, decode: () => undefined } }, 'codec');
+    rejects({ metadata: { d: { toJSON: () => { throw np(); } } } }, 'metadata');
+  });
+
   it('rejects something that is not an etcd3 client', () => {
     expect(() => register({} as any, base)).toThrow(InvalidOptionError);
   });

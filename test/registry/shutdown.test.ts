@@ -76,5 +76,6 @@ describe('installShutdownHandlers', () => {
     expect(() => installShutdownHandlers([{} as any])).toThrow(InvalidOptionError);
     expect(() => installShutdownHandlers([], { signals: [] })).toThrow(InvalidOptionError);
     expect(() => installShutdownHandlers([], { timeoutMs: 0 })).toThrow(InvalidOptionError);
+    expect(() => installShutdownHandlers([], { timeoutMs: Object.create(null) })).toThrow(InvalidOptionError);
   });
 });
