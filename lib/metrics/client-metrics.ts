@@ -4,33 +4,8 @@
  * channel state per endpoint).
  */
 import type { IDisposable } from 'cockatiel';
-import type { Etcd3 } from '../client';
-import type { ChannelState } from '../channel/state';
-import type { BreakerState } from '../pool/endpoint';
 import type { MetricSet } from './metric-set';
-
-/** What the metrics read from a client: our `Etcd3` has all of it. */
-export type InstrumentableClient = Pick<
-  Etcd3,
-  'onCall' | 'onRetry' | 'onRebuild' | 'onBreakerStateChange' | 'health'
->;
-
-/** Every channel state, so `channel_state{state}` has a 0 or 1 for each. */
-export const CHANNEL_STATES: readonly ChannelState[] = ['IDLE', 'CONNECTING', 'READY', 'TRANSIENT_FAILURE', 'SHUTDOWN'];
-
-/**
- * Value of `breaker_state`: 0 closed, 1 half-open, 2 open. An isolated breaker
- * (calls blocked on purpose) counts as open.
- */
-export const BREAKER_STATE_VALUES: Record<BreakerState, number> = {
-  closed: 0,
-  'half-open': 1,
-  open: 2,
-  isolated: 2,
-};
-
-/** Default buckets of `call_duration_seconds`, in seconds (1 ms .. 10 s; the default deadline is 5 s). */
-export const CALL_DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+import { BREAKER_STATE_VALUES, CHANNEL_STATES, type InstrumentableClient } from './types';
 
 /** Creates the client metrics in `set` and subscribes to `client`'s events. */
 export function instrumentClient(client: InstrumentableClient, set: MetricSet, buckets: number[]): IDisposable[] {

@@ -3,8 +3,8 @@
  */
 export { instrument } from './prometheus';
 export type { InstrumentOptions, Instrumentation } from './prometheus';
-export type { InstrumentableClient } from './client-metrics';
-export { BREAKER_STATE_VALUES, CALL_DURATION_BUCKETS, CHANNEL_STATES } from './client-metrics';
-export type { InstrumentableDiscovery, InstrumentableRegistration } from './service-metrics';
-export { OUTAGE_BUCKETS } from './service-metrics';
+export type {
+  InstrumentableClient, InstrumentableDiscovery, InstrumentableRegistration, MetricsRegistry,
+} from './types';
+export { BREAKER_STATE_VALUES, CALL_DURATION_BUCKETS, CHANNEL_STATES, OUTAGE_BUCKETS } from './types';
 export { MetricsUnavailableError } from './errors';

@@ -6,15 +6,19 @@
 import type { IDisposable } from 'cockatiel';
 import type { Registry } from 'prom-client';
 import { InvalidOptionError } from '../errors';
-import { CALL_DURATION_BUCKETS, instrumentClient, type InstrumentableClient } from './client-metrics';
+import { instrumentClient } from './client-metrics';
 import { assertMetricPrefix, MetricSet } from './metric-set';
 import { loadPromClient } from './prom-loader';
-import { ServiceMetrics, type InstrumentableDiscovery, type InstrumentableRegistration } from './service-metrics';
+import { ServiceMetrics } from './service-metrics';
+import {
+  CALL_DURATION_BUCKETS, type InstrumentableClient, type InstrumentableDiscovery, type InstrumentableRegistration,
+  type MetricsRegistry,
+} from './types';
 
 /** Options of {@link instrument}. */
 export interface InstrumentOptions {
-  /** prom-client registry the metrics are registered in. Defaults to prom-client's global `register`. */
-  registry?: Registry;
+  /** prom-client `Registry` the metrics are registered in. Defaults to prom-client's global `register`. */
+  registry?: MetricsRegistry;
   /** Prefix of every metric name. Defaults to `'etcd3_resilient_'`. */
   prefix?: string;
   /** Buckets of `call_duration_seconds`, in seconds. Defaults to 1 ms .. 10 s ({@link CALL_DURATION_BUCKETS}). */
@@ -28,7 +32,7 @@ export interface InstrumentOptions {
 /** What {@link instrument} returns. */
 export interface Instrumentation {
   /** The registry the metrics live in. */
-  readonly registry: Registry;
+  readonly registry: MetricsRegistry;
   /** Follows a `register()` handle: `registration_*` metrics. Dispose the result to stop. */
   addRegistration(registration: InstrumentableRegistration): IDisposable;
   /** Follows a `discover()` handle: `discovery_*` metrics. Dispose the result to stop. */
@@ -87,7 +91,7 @@ export function instrument(client: InstrumentableClient, options: InstrumentOpti
     throw new InvalidOptionError('client', "must be etcd3-resilient's Etcd3 (with onCall, onRetry, ... and health())");
   }
   const prom = loadPromClient();
-  const set = new MetricSet(prom, options.registry ?? (prom.register as Registry), prefix);
+  const set = new MetricSet(prom, (options.registry ?? prom.register) as Registry, prefix);
   let subs: IDisposable[] = [];
   let services: ServiceMetrics;
   try {

@@ -4,17 +4,8 @@
  * instances discovered, re-lists and watch resumes.
  */
 import type { IDisposable } from 'cockatiel';
-import type { Discovery } from '../discovery/discovery';
-import type { Registration } from '../registry/register';
 import type { MetricSet } from './metric-set';
-
-/** What the metrics read from a registration. */
-export type InstrumentableRegistration = Pick<Registration, 'instance' | 'state' | 'onLost' | 'onRestored'>;
-/** What the metrics read from a discovery. */
-export type InstrumentableDiscovery = Pick<Discovery, 'service' | 'stats' | 'onResync'>;
-
-/** Buckets of `registration_outage_seconds`, in seconds. */
-export const OUTAGE_BUCKETS = [0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600];
+import { OUTAGE_BUCKETS, type InstrumentableDiscovery, type InstrumentableRegistration } from './types';
 
 /** @internal Registration and discovery metrics of one `instrument()` call. */
 export class ServiceMetrics {
