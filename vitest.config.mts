@@ -10,6 +10,8 @@ export default defineConfig({
           name: 'unit',
           include: ['test/**/*.test.ts'],
           environment: 'node',
+          // Unit tests first, then integration: the two use different worker limits.
+          sequence: { groupOrder: 0 },
         },
       },
       {
@@ -23,6 +25,7 @@ export default defineConfig({
           // Integration files start their own etcd processes; two at a time keeps a
           // 2-core CI machine responsive enough for timing assertions.
           maxWorkers: 2,
+          sequence: { groupOrder: 1 },
           fileParallelism: true,
         },
       },
