@@ -83,7 +83,7 @@ describe('a peer that accepts TCP and never answers', () => {
       const failedFast = (r: { code: number; details?: string }) =>
         r.code === Status.UNAVAILABLE && /circuit breaker .* is open/.test(r.details ?? '');
       expect(all.every(r => r.code === Status.DEADLINE_EXCEEDED || failedFast(r))).toBe(true);
-      expect(concurrent.every(r => r.code === Status.DEADLINE_EXCEEDED)).toBe(true);
+      expect(all.filter(r => r.code === Status.DEADLINE_EXCEEDED).length).toBeGreaterThanOrEqual(5);
       expect(worst).toBeLessThan(DEADLINE_MS + 500);
       expect(rebuilds.length).toBeGreaterThanOrEqual(1);
       expect(rebuilds[0]!.reason).toBe('connect-timeout');

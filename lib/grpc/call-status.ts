@@ -21,11 +21,16 @@ export function neverSent(status: Pick<StatusObject, 'code' | 'details'>): boole
 
 /**
  * True if another attempt is allowed: UNAVAILABLE, and either the method is
- * idempotent or the attempt never reached a server. DEADLINE_EXCEEDED is never
+ * idempotent or the attempt never reached a server; or, for an idempotent method
+ * only, CANCELLED by the server side (a server shutting down resets its streams),
+ * never a cancel of our own (`Cancelled on client`). DEADLINE_EXCEEDED is never
  * retried (the call's deadline covers every attempt).
  */
 export function isRetryable(status: Pick<StatusObject, 'code' | 'details'>, idempotent: boolean): boolean {
-  return status.code === Status.UNAVAILABLE && (idempotent || neverSent(status));
+  if (status.code === Status.UNAVAILABLE) {
+    return idempotent || neverSent(status);
+  }
+  return idempotent && status.code === Status.CANCELLED && !/Cancelled on client/.test(status.details ?? '');
 }
 
 /**

@@ -190,7 +190,7 @@ class Host implements CallHost, GrpcClientResilience {
           err => (err instanceof AttemptFailedError ? err.deadline : undefined),
         ),
       },
-    );
+    ).dangerouslyUnref(); // a backoff must not keep the process alive
     retryPolicy.onRetry(e => {
       const failed = 'error' in e && e.error instanceof AttemptFailedError ? e.error : undefined;
       const method = failed?.method ?? '';

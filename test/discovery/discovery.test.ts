@@ -263,6 +263,8 @@ describe('discover()', () => {
             else etcd.compact();
             await new Promise(r => setImmediate(r));
           }
+          // Every step changed the service's keys, so the discovery has caught up once it applied the last revision.
+          await until(() => d.stats().revision >= etcd.revision, 3000, 'catch-up');
           const sorted = (m: Map<string, string>) => JSON.stringify([...m].sort());
           await until(() => sorted(snapshotMap(d)) === sorted(expected(etcd)), 3000, 'convergence');
           expect(replay(changes)).toEqual(expected(etcd));

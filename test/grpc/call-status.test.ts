@@ -25,8 +25,14 @@ describe('call status classification', () => {
     },
   );
 
+  it('retries a server-side cancel only for idempotent methods, never our own cancel', () => {
+    expect(isRetryable({ code: S.CANCELLED, details: 'Call cancelled' }, true)).toBe(true);
+    expect(isRetryable({ code: S.CANCELLED, details: 'Call cancelled' }, false)).toBe(false);
+    expect(isRetryable({ code: S.CANCELLED, details: 'Cancelled on client' }, true)).toBe(false);
+  });
+
   it('never retries other codes, even for idempotent methods', () => {
-    for (const code of [S.DEADLINE_EXCEEDED, S.INTERNAL, S.NOT_FOUND, S.CANCELLED, S.UNKNOWN]) {
+    for (const code of [S.DEADLINE_EXCEEDED, S.INTERNAL, S.NOT_FOUND, S.UNKNOWN]) {
       expect(isRetryable({ code, details: 'No connection established' }, true)).toBe(false);
     }
   });
