@@ -16,7 +16,7 @@ import type { Namespace } from 'etcd3';
 import { createClient, type Etcd3 } from '../lib/client';
 import { discover, type Discovery } from '../lib/discovery/discovery';
 import { poolOf } from '../lib/discovery/etcd3-access';
-import { watchHubStats } from '../lib/discovery/watch-hub';
+import { watchHubStats } from '../lib/discovery/hub-registry';
 import { goNamingCodec } from '../lib/registry/record';
 import { startEtcd } from '../lib/testing';
 

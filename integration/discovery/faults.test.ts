@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createClient } from '../../lib/client';
 import { discover, type Discovery } from '../../lib/discovery/discovery';
 import { poolOf } from '../../lib/discovery/etcd3-access';
-import { watchHubFor, watchHubStats } from '../../lib/discovery/watch-hub';
+import { watchHubFor, watchHubStats } from '../../lib/discovery/hub-registry';
 import { noopLogger } from '../../lib/logger';
 import { etcdctl, startEtcd, startProxy, type EtcdCluster, type FaultProxy } from '../../lib/testing';
 import { recordChanges, replay } from '../../test/discovery/helpers';

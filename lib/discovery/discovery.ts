@@ -21,7 +21,8 @@ import { listPrefix } from './list';
 import { limitListing } from './list-limiter';
 import { resolveDiscoveryOptions, type DiscoveryOptions, type ResolvedDiscoveryOptions } from './options';
 import { SafeEventEmitter } from './safe-emitter';
-import { watchHubFor, type HubWatch, type WatchHub } from './watch-hub';
+import { watchHubFor } from './hub-registry';
+import type { HubWatch, WatchHub } from './watch-hub';
 
 /** Payload of {@link Discovery.onUpdated}. */
 export interface InstanceUpdate {

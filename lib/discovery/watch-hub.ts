@@ -18,50 +18,11 @@ import { ExponentialBackoff, type IBackoff } from 'cockatiel';
 import { ClientClosedError as Etcd3ClientClosedError, type IWatchRequest, type IWatchResponse } from 'etcd3';
 import type { Logger } from '../logger';
 import { openWatchStream, type OpenedWatchStream } from './etcd3-access';
+import { StallDetector, type WatchTiming } from './stall-detector';
+import type { HubWatch, WatchHubOptions, WatchHubStats, WatchTarget } from './watch-types';
 
-/** A watch as the hub sees it; implemented by its owner (a discovery). */
-export interface WatchTarget {
-  /** First key of the range, namespace included. */
-  readonly key: Buffer;
-  /** End of the range (exclusive), namespace included. */
-  readonly rangeEnd: Buffer;
-  /** Revision to (re)start from; asked each time the watch is created. */
-  startRevision(): number;
-  /** A response with events, or a per-watch progress notification (no events). */
-  onResponse(res: IWatchResponse): void;
-  /** The server cancelled the watch (compaction, error); the hub has forgotten it. */
-  onCanceled(res: IWatchResponse): void;
-  /** The stream broke or stalled; the watch will be re-created on a new stream. */
-  onDisconnected(err: Error): void;
-}
-
-/** Timing of one attached watch; the hub uses the smallest values. */
-export interface WatchTiming {
-  readonly stallTimeoutMs: number;
-  readonly progressTimeoutMs: number;
-}
-
-/** Counters, for tests and the scale script. */
-export interface WatchHubStats {
-  /** Streams opened so far. */
-  streamsOpened: number;
-  /** 1 while a stream is open, else 0. */
-  streamsOpen: number;
-  /** Watches attached (created or waiting to be). */
-  watches: number;
-  progressRequests: number;
-  stalls: number;
-  /** Stream failures (including stalls). */
-  failures: number;
-}
-
-/** Options of a hub; fixed by the first discovery that uses the pool. */
-export interface WatchHubOptions {
-  readonly requireLeader: boolean;
-  readonly retryInitialDelayMs: number;
-  readonly retryMaxDelayMs: number;
-  readonly logger: Logger;
-}
+export type { WatchTiming } from './stall-detector';
+export type { HubWatch, WatchHubOptions, WatchHubStats, WatchTarget } from './watch-types';
 
 const enum Phase {
   Idle,
@@ -77,12 +38,6 @@ interface Sub {
   /** etcd's watch id while created on the current stream, else null. */
   id: string | null;
   detached: boolean;
-}
-
-/** A watch attached to a hub. */
-export interface HubWatch {
-  /** Cancels the watch (idempotent). */
-  detach(): void;
 }
 
 const PROGRESS_WATCH_ID = '-1';
@@ -102,10 +57,7 @@ export class WatchHub {
   private backoffFactory: ExponentialBackoff<unknown>;
   private backoff: IBackoff<unknown>;
   private reconnectTimer: NodeJS.Timeout | undefined;
-  private stallTimer: NodeJS.Timeout | undefined;
-  private lastActivity = 0;
-  /** `Date.now()` when the unanswered progress request was sent, if one is. */
-  private probeSentAt: number | undefined;
+  private readonly stall: StallDetector;
   private readonly log: Logger;
   private readonly counters: WatchHubStats = {
     streamsOpened: 0, streamsOpen: 0, watches: 0, progressRequests: 0, stalls: 0, failures: 0,
@@ -121,6 +73,15 @@ export class WatchHub {
       maxDelay: options.retryMaxDelayMs,
     });
     this.backoff = this.backoffFactory.next();
+    this.stall = new StallDetector(
+      () => this.timing(),
+      idleMs => {
+        this.counters.progressRequests++;
+        this.log.debug({ idleMs }, 'watch stream quiet; sending a progress request');
+        this.write({ progress_request: {} });
+      },
+      (idleMs, progressTimeoutMs) => this.stalled(idleMs, progressTimeoutMs),
+    );
   }
 
   /** A copy of the counters. */
@@ -181,9 +142,7 @@ export class WatchHub {
           .on('data', (res: IWatchResponse) => this.onData(gen, res))
           .on('error', (err: Error) => this.fail(gen, err, true))
           .on('end', () => this.fail(gen, new Error('etcd ended the watch stream'), false));
-        this.lastActivity = Date.now();
-        this.probeSentAt = undefined;
-        this.scheduleStallCheck(gen, this.timing().stallTimeoutMs);
+        this.stall.start();
         this.creating = false;
         this.sendNextCreate();
       },
@@ -195,8 +154,7 @@ export class WatchHub {
     if (gen !== this.generation) {
       return;
     }
-    this.lastActivity = Date.now();
-    this.probeSentAt = undefined;
+    this.stall.activity();
     if (res.created) {
       this.onCreated(res);
       return;
@@ -322,52 +280,25 @@ export class WatchHub {
       opened.stream.on('error', noop);
       opened.stream.cancel();
     }
-    clearTimeout(this.stallTimer);
+    this.stall.stop();
     clearTimeout(this.reconnectTimer);
-    this.stallTimer = this.reconnectTimer = undefined;
-    this.probeSentAt = undefined;
+    this.reconnectTimer = undefined;
     this.byId.clear();
     this.creating = false;
   }
 
-  private scheduleStallCheck(gen: number, delayMs: number): void {
-    clearTimeout(this.stallTimer);
-    this.stallTimer = setTimeout(() => this.checkStall(gen), Math.max(1, delayMs));
-    this.stallTimer.unref();
-  }
-
-  private checkStall(gen: number): void {
-    if (gen !== this.generation || this.phase !== Phase.Open) {
+  /** The stream went silent and did not answer a progress request: report it and re-open. */
+  private stalled(idleMs: number, progressTimeoutMs: number): void {
+    if (this.phase !== Phase.Open) {
       return;
     }
-    const { stallTimeoutMs, progressTimeoutMs } = this.timing();
-    const now = Date.now();
-    if (this.probeSentAt !== undefined) {
-      const waited = now - this.probeSentAt;
-      if (waited < progressTimeoutMs) {
-        this.scheduleStallCheck(gen, progressTimeoutMs - waited);
-        return;
-      }
-      this.counters.stalls++;
-      const idleMs = now - this.lastActivity;
-      this.log.warn({ idleMs, watches: this.subs.size }, 'watch stream stalled (progress request unanswered); re-opening it');
-      const err = Object.assign(
-        new Error(`14 UNAVAILABLE: etcd watch stream stalled: no answer to a progress request within ${progressTimeoutMs} ms`),
-        { code: 14, details: 'etcd watch stream stalled' },
-      );
-      this.fail(gen, err, true);
-      return;
-    }
-    const idle = now - this.lastActivity;
-    if (idle < stallTimeoutMs) {
-      this.scheduleStallCheck(gen, stallTimeoutMs - idle);
-      return;
-    }
-    this.probeSentAt = now;
-    this.counters.progressRequests++;
-    this.log.debug({ idleMs: idle }, 'watch stream quiet; sending a progress request');
-    this.write({ progress_request: {} });
-    this.scheduleStallCheck(gen, progressTimeoutMs);
+    this.counters.stalls++;
+    this.log.warn({ idleMs, watches: this.subs.size }, 'watch stream stalled (progress request unanswered); re-opening it');
+    const err = Object.assign(
+      new Error(`14 UNAVAILABLE: etcd watch stream stalled: no answer to a progress request within ${progressTimeoutMs} ms`),
+      { code: 14, details: 'etcd watch stream stalled' },
+    );
+    this.fail(this.generation, err, true);
   }
 
   private timing(): WatchTiming {
@@ -402,33 +333,4 @@ export class WatchHub {
       this.log.error({ err }, 'watch callback threw');
     }
   }
-}
-
-const hubs = new WeakMap<object, Map<boolean, WatchHub>>();
-
-/** The hub of `pool` (one per pool and `requireLeader` setting), created on first use. */
-export function watchHubFor(pool: object, options: WatchHubOptions): WatchHub {
-  let byLeader = hubs.get(pool);
-  if (!byLeader) {
-    byLeader = new Map();
-    hubs.set(pool, byLeader);
-  }
-  let hub = byLeader.get(options.requireLeader);
-  if (!hub) {
-    hub = new WatchHub(pool, options);
-    byLeader.set(options.requireLeader, hub);
-  }
-  return hub;
-}
-
-/** Counters of the hubs of `pool`, summed; zeros if it has none. */
-export function watchHubStats(pool: object): WatchHubStats {
-  const total: WatchHubStats = { streamsOpened: 0, streamsOpen: 0, watches: 0, progressRequests: 0, stalls: 0, failures: 0 };
-  for (const hub of hubs.get(pool)?.values() ?? []) {
-    const s = hub.stats();
-    for (const k of Object.keys(total) as Array<keyof WatchHubStats>) {
-      total[k] += s[k];
-    }
-  }
-  return total;
 }
