@@ -24,6 +24,8 @@ export interface AttemptMarks {
   hang?: boolean;
   /** gRPC status code, if the error came from gRPC. */
   grpcCode?: number;
+  /** We cancelled the attempt because its endpoint's channels were rebuilt. */
+  rebuilt?: boolean;
 }
 
 const MARKS = Symbol.for('etcd3-resilient.attempt');
@@ -66,7 +68,7 @@ export function isEndpointFailure(err: unknown): boolean {
 
 /** True if the error is worth another try of a call that may be repeated. */
 export function isTransient(err: unknown): boolean {
-  return neverSent(err) || isEndpointFailure(err);
+  return neverSent(err) || isEndpointFailure(err) || marksOf(err)?.rebuilt === true;
 }
 
 /** True if the endpoint's connection itself looks broken (worth a rebuild). */

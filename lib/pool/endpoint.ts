@@ -97,6 +97,8 @@ export class Endpoint {
   /** Watches of the current generation's channels, with the client each belongs to. */
   private readonly watches = new Map<ServiceName, ChannelWatch & { client: Client }>();
   private readonly streams = new Set<Cancellable>();
+  /** Unary calls in flight on the current generation; cancelled with it. */
+  private calls = new Set<Cancellable>();
   private readonly rebuildBackoffFactory: ExponentialBackoff<unknown>;
   private rebuildBackoff?: IBackoff<unknown>;
   private lastRebuildAt = 0;
@@ -227,6 +229,15 @@ export class Endpoint {
     stream.once('end', forget);
   }
 
+  /** Tracks a unary call until `untrackCall`, so that a rebuild or close cancels it. */
+  trackCall(call: Cancellable): void {
+    this.calls.add(call);
+  }
+
+  untrackCall(call: Cancellable): void {
+    this.calls.delete(call);
+  }
+
   /** Records a failure seen on this endpoint (already counted by the breaker if it ran under it). */
   recordFailure(err: unknown): void {
     this.lastError = describeError(err);
@@ -299,12 +310,16 @@ export class Endpoint {
   private closeGeneration(host: Host): void {
     const watches = [...this.watches.values()];
     const streams = [...this.streams];
+    const calls = this.calls;
+    this.calls = new Set();
     this.watches.clear();
     this.streams.clear();
     for (const w of watches) {
       w.stop();
     }
-    for (const s of streams) {
+    // Calls and streams still waiting on the old connection end now (reads are retried
+    // on the new one) instead of at their deadline; grpc-js would let them run on.
+    for (const s of [...streams, ...calls]) {
       s.cancel();
     }
     host.resetAllServices();

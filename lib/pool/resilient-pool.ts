@@ -276,13 +276,22 @@ export class ResilientPool implements ICallable<Endpoint> {
     const connectBy = call.safe ? attemptEnd : Math.min(call.deadline, now + this.options.connectTimeoutMs);
     return ep.waitReady(call.service, connectBy - now).then(async client => {
       const metadata = call.method === 'authenticate' ? new Metadata() : await this.auth.metadata(call.deadline);
+      const generation = ep.generation;
       return new Promise<T>((resolve, reject) => {
-        (client as any)[call.method](
+        const pending = (client as any)[call.method](
           call.payload,
           metadata,
           { ...call.callOptions, deadline: attemptEnd },
-          (err: RawGrpcError | null, res: T) => (err ? reject(this.attemptError(ep, call, err, attemptEnd)) : resolve(res)),
+          (err: RawGrpcError | null, res: T) => {
+            ep.untrackCall(pending);
+            if (err) {
+              reject(this.attemptError(ep, call, err, attemptEnd, generation !== ep.generation));
+            } else {
+              resolve(res);
+            }
+          },
         );
+        ep.trackCall(pending);
       });
     }, err => {
       ep.recordFailure(err);
@@ -291,7 +300,7 @@ export class ResilientPool implements ICallable<Endpoint> {
     });
   }
 
-  private attemptError(ep: Endpoint, call: CallState, raw: RawGrpcError, attemptEnd: number): Error {
+  private attemptError(ep: Endpoint, call: CallState, raw: RawGrpcError, attemptEnd: number, rebuiltSince: boolean): Error {
     const hang = raw.code === Status.DEADLINE_EXCEEDED && attemptEnd < call.deadline;
     const err = castGrpcError(raw);
     // An invalid (expired) token is rejected before anything is applied: refresh and resend.
@@ -299,7 +308,9 @@ export class ResilientPool implements ICallable<Endpoint> {
     if (authRejected) {
       this.auth.invalidate();
     }
-    mark(err, { sent: !rawNeverSent(raw) && !authRejected, hang, grpcCode: raw.code });
+    // We cancelled it ourselves when its channels were rebuilt: a read is worth resending.
+    const rebuilt = rebuiltSince && raw.code === Status.CANCELLED;
+    mark(err, { sent: !rawNeverSent(raw) && !authRejected, hang, grpcCode: raw.code, rebuilt });
     if (isEndpointFailure(err)) {
       ep.recordFailure(err);
       this.lastCause = err;
