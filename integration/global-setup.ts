@@ -34,6 +34,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
     try {
       const leftovers = await auditRunDir(runDir);
       if (leftovers.length > 0) {
+        // vitest 4 reports a teardown error but still exits 0: make the run fail.
+        process.exitCode = 1;
         throw new Error(
           `integration run left etcd resources behind (now cleaned up):\n  ${leftovers.join('\n  ')}`,
         );

@@ -3,7 +3,7 @@
  * audit finds and kills what a crashed worker left behind, and the vitest global
  * setup/teardown fails the run when that happens.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -14,30 +14,54 @@ import { expectNothingLeft } from './helpers';
 
 afterAll(() => expectNothingLeft());
 
+/** Polls `cond` every 10 ms for at most `ms`; resolves to its final value. */
+async function eventually(cond: () => boolean, ms = 2000): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (!cond() && Date.now() < deadline) await new Promise(r => setTimeout(r, 10));
+  return cond();
+}
+
 const FIXTURE = path.join(__dirname, 'fixtures', 'leave-etcd-running.ts');
 
-/** Runs the fixture in a child Node process; resolves with what it printed and how it ended. */
-function runFixture(mode: 'natural' | 'crash', env: NodeJS.ProcessEnv = process.env) {
-  return new Promise<{ pid: number; dataDir: string; code: number | null; signal: string | null }>(
-    (resolve, reject) => {
-      const child = spawn(process.execPath, ['--import', 'tsx', FIXTURE, mode], {
-        env,
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      let out = '';
-      let err = '';
-      child.stdout.on('data', d => (out += d));
-      child.stderr.on('data', d => (err += d));
-      const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-      child.on('error', reject);
+interface FixtureRun {
+  pid: number;
+  dataDir: string;
+  child: ChildProcess;
+  /** Resolves when the fixture process has exited. */
+  exited: Promise<{ code: number | null; signal: string | null }>;
+}
+
+/** Starts the fixture in a child Node process; resolves once it printed its etcd's pid. */
+function startFixture(mode: 'natural' | 'crash' | 'linger', env = process.env): Promise<FixtureRun> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', FIXTURE, mode], {
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    const exited = new Promise<{ code: number | null; signal: string | null }>(done =>
       child.on('close', (code, signal) => {
         clearTimeout(timer);
-        const line = out.split('\n').find(l => l.startsWith('{'));
-        if (!line) return reject(new Error(`fixture printed no pid (code ${code}): ${err}`));
-        resolve({ ...JSON.parse(line), code, signal });
-      });
-    },
-  );
+        done({ code, signal });
+        reject(new Error(`fixture exited (code ${code}) before printing its pid: ${err}`));
+      }),
+    );
+    child.on('error', reject);
+    child.stderr.on('data', d => (err += d));
+    child.stdout.on('data', d => {
+      out += d;
+      const line = out.split('\n').find(l => l.startsWith('{') && l.endsWith('}'));
+      if (line) resolve({ ...JSON.parse(line), child, exited });
+    });
+  });
+}
+
+/** Runs the fixture to completion. */
+async function runFixture(mode: 'natural' | 'crash', env = process.env) {
+  const run = await startFixture(mode, env);
+  return { ...run, ...(await run.exited) };
 }
 
 describe('cleanup guarantees', () => {
@@ -51,8 +75,33 @@ describe('cleanup guarantees', () => {
   test('a process that forgets stop() still exits by itself, and its exit hook kills etcd', async () => {
     const r = await runFixture('natural');
     expect({ code: r.code, signal: r.signal }).toEqual({ code: 0, signal: null });
-    expect(isPidRunning(r.pid)).toBe(false);
+    expect(await eventually(() => !isPidRunning(r.pid))).toBe(true);
     expect(existsSync(r.dataDir)).toBe(false);
+  });
+
+  test('SIGTERM to a process with a running cluster kills etcd and still terminates it', async () => {
+    const run = await startFixture('linger');
+    expect(isPidRunning(run.pid)).toBe(true);
+    run.child.kill('SIGTERM');
+    expect(await run.exited).toEqual({ code: null, signal: 'SIGTERM' });
+    // The handler sent SIGKILL just before its process ended; the kernel finishes it.
+    expect(await eventually(() => !isPidRunning(run.pid))).toBe(true);
+    expect(existsSync(run.dataDir)).toBe(false);
+  });
+
+  test('auditRunDir waits for a worker that is still shutting down instead of blaming it', async () => {
+    const runDir = mkdtempSync(path.join(os.tmpdir(), 'etcd3r-audit-'));
+    try {
+      const run = await startFixture('linger', { ...process.env, [RUN_DIR_ENV]: runDir });
+      run.child.kill('SIGTERM');
+      // Called at once, as vitest calls the global teardown while workers exit.
+      expect(await auditRunDir(runDir)).toEqual([]);
+      expect(isPidRunning(run.pid)).toBe(false);
+      expect(existsSync(run.dataDir)).toBe(false);
+      await run.exited;
+    } finally {
+      rmSync(runDir, { recursive: true, force: true });
+    }
   });
 
   test('auditRunDir kills the etcd of a crashed (SIGKILLed) process and removes its data dir', async () => {
@@ -95,7 +144,11 @@ describe('cleanup guarantees', () => {
       const dirtyDir = process.env[RUN_DIR_ENV]!;
       const r = await runFixture('crash'); // inherits the new ETCD3R_RUN_DIR
       expect(readdirSync(path.join(dirtyDir, 'pids'))).toEqual([`${r.pid}.json`]);
+      const savedExitCode = process.exitCode;
       const err = await dirtyTeardown().catch(e => e);
+      // The teardown also marks the run as failed (vitest would otherwise exit 0).
+      expect(process.exitCode).toBe(1);
+      process.exitCode = savedExitCode;
       expect(err).toBeInstanceOf(Error);
       expect(err.message).toContain('integration run left etcd resources behind');
       expect(err.message).toContain(`etcd pid ${r.pid}`);

@@ -1,7 +1,8 @@
 /**
  * Bookkeeping that guarantees no etcd process or data dir outlives the test
  * process: every child pid and data dir is tracked here, a synchronous
- * `process.on('exit')` hook kills and removes what is left, and (when
+ * `process.on('exit')` hook (and SIGTERM/SIGINT/SIGHUP handlers) kill and
+ * remove what is left, and (when
  * `ETCD3R_RUN_DIR` is set) a pid file per started process lets the vitest global
  * teardown verify afterwards.
  */
@@ -20,6 +21,8 @@ export const DATA_SUBDIR = 'data';
 /** Contents of a pid file. */
 export interface PidRecord {
   pid: number;
+  /** The Node process that started it (a test worker); its exit triggers the hooks. */
+  ownerPid: number;
   /** Data dir of the etcd member; its path is part of the command line. */
   dataDir: string;
   name: string;
@@ -30,25 +33,47 @@ const livePids = new Set<number>();
 const liveDataDirs = new Set<string>();
 let hookInstalled = false;
 
+/** Synchronously SIGKILLs every tracked child and removes every tracked data dir. */
+function killAllSync(): void {
+  for (const pid of livePids) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+  for (const dir of liveDataDirs) {
+    try {
+      rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
+    } catch {
+      // best effort: the global teardown audit reports what is left
+    }
+  }
+}
+
+/** Signals that end a process by default and that test runners send to their workers. */
+const TERMINATING_SIGNALS: NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP'];
+
+function onSignal(signal: NodeJS.Signals): void {
+  killAllSync();
+  // If nobody else listens, do what the signal would have done without us: terminate.
+  if (process.listenerCount(signal) === 1) {
+    for (const s of TERMINATING_SIGNALS) process.removeListener(s, onSignal);
+    process.kill(process.pid, signal);
+  }
+}
+
+/**
+ * Installs, once, an `exit` hook and handlers for SIGTERM/SIGINT/SIGHUP that kill
+ * what is left. vitest ends its fork workers with SIGTERM, which skips `exit`
+ * hooks; the handler re-raises the signal when it is the only listener, so the
+ * default behaviour (terminate) is unchanged.
+ */
 function installExitHook(): void {
   if (hookInstalled) return;
   hookInstalled = true;
-  process.on('exit', () => {
-    for (const pid of livePids) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
-    for (const dir of liveDataDirs) {
-      try {
-        rmSync(dir, { recursive: true, force: true });
-      } catch {
-        // best effort: a process may still hold it for a moment
-      }
-    }
-  });
+  process.on('exit', killAllSync);
+  for (const s of TERMINATING_SIGNALS) process.on(s, onSignal);
 }
 
 /** The run dir from `ETCD3R_RUN_DIR`, or undefined. */
@@ -64,7 +89,8 @@ export function makeDataDir(label: string): string {
   const run = runDir();
   const parent = run ? path.join(run, DATA_SUBDIR) : os.tmpdir();
   mkdirSync(parent, { recursive: true });
-  const dir = mkdtempSync(path.join(parent, `etcd3r-${label}-`));
+  // The owner's pid in the name lets the audit wait for that process to finish exiting.
+  const dir = mkdtempSync(path.join(parent, `etcd3r-${process.pid}-${label}-`));
   installExitHook();
   liveDataDirs.add(dir);
   return dir;
@@ -77,14 +103,15 @@ export function removeDataDir(dir: string): void {
 }
 
 /** Records a started child: tracked for the exit hook, and a pid file when a run dir is set. */
-export function trackPid(record: PidRecord): void {
+export function trackPid(record: Omit<PidRecord, 'ownerPid'>): void {
   installExitHook();
   livePids.add(record.pid);
   const run = runDir();
   if (run) {
     const dir = path.join(run, PID_SUBDIR);
     mkdirSync(dir, { recursive: true });
-    writeFileSync(path.join(dir, `${record.pid}.json`), JSON.stringify(record));
+    const full: PidRecord = { ...record, ownerPid: process.pid };
+    writeFileSync(path.join(dir, `${record.pid}.json`), JSON.stringify(full));
   }
 }
 

@@ -32,22 +32,48 @@ async function waitGone(pid: number, timeoutMs: number): Promise<boolean> {
   return !isPidRunning(pid);
 }
 
+/** Pid of the process that created a data dir named `etcd3r-<ownerPid>-<member>-XXXXXX`. */
+function dataDirOwner(name: string): number | undefined {
+  const m = /^etcd3r-(\d+)-/.exec(name);
+  return m ? Number(m[1]) : undefined;
+}
+
 /**
  * Kills every recorded etcd process of `runDir` that is still alive and removes
  * every data dir left under it. Resolves to one line per leftover found (empty
  * when the run was clean).
+ *
+ * It first waits up to `ownerGraceMs` (default 5000) for the processes that started
+ * them (test workers) to exit, since their exit and signal hooks clean up: a
+ * runner may call its global teardown while workers are still shutting down.
  */
-export async function auditRunDir(runDir: string): Promise<string[]> {
+export async function auditRunDir(runDir: string, ownerGraceMs = 5000): Promise<string[]> {
   const problems: string[] = [];
   const pidDir = path.join(runDir, PID_SUBDIR);
-  const files = existsSync(pidDir) ? readdirSync(pidDir).filter(f => f.endsWith('.json')) : [];
-  for (const file of files) {
-    let record: PidRecord;
+  const dataDir = path.join(runDir, DATA_SUBDIR);
+  const records: PidRecord[] = [];
+  for (const file of existsSync(pidDir) ? readdirSync(pidDir) : []) {
+    if (!file.endsWith('.json')) continue;
     try {
-      record = JSON.parse(readFileSync(path.join(pidDir, file), 'utf8'));
+      records.push(JSON.parse(readFileSync(path.join(pidDir, file), 'utf8')));
     } catch {
-      continue;
+      // a torn write: its process, if any, shows up as a data dir below
     }
+  }
+  const owners = new Set<number>();
+  for (const r of records) if (r.ownerPid) owners.add(r.ownerPid);
+  for (const entry of existsSync(dataDir) ? readdirSync(dataDir) : []) {
+    const owner = dataDirOwner(entry);
+    if (owner) owners.add(owner);
+  }
+  owners.delete(process.pid);
+  const deadline = Date.now() + ownerGraceMs;
+  for (const owner of owners) await waitGone(owner, Math.max(0, deadline - Date.now()));
+
+  // A SIGKILL sent by an exiting owner takes a moment to finish the process.
+  const graceDeadline = Date.now() + 1000;
+  for (const record of records) {
+    if (isOurProcess(record)) await waitGone(record.pid, Math.max(0, graceDeadline - Date.now()));
     if (!isOurProcess(record)) continue;
     try {
       process.kill(record.pid, 'SIGKILL');
@@ -61,7 +87,6 @@ export async function auditRunDir(runDir: string): Promise<string[]> {
         (gone ? '; killed' : '; could not kill it'),
     );
   }
-  const dataDir = path.join(runDir, DATA_SUBDIR);
   for (const entry of existsSync(dataDir) ? readdirSync(dataDir) : []) {
     const dir = path.join(dataDir, entry);
     rmSync(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 50 });
