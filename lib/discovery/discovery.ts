@@ -10,7 +10,7 @@
  * listed again and only the difference is emitted.
  */
 import type { Event } from 'cockatiel';
-import type { IWatchResponse, Namespace } from 'etcd3';
+import { ClientClosedError as Etcd3ClientClosedError, type IWatchResponse, type Namespace } from 'etcd3';
 import { ExponentialBackoff, type IBackoff } from 'cockatiel';
 import { ClientClosedError } from '../errors';
 import type { Logger } from '../logger';
@@ -52,7 +52,10 @@ export interface DiscoveryStats {
 export class Discovery {
   /** The service discovered. */
   public readonly service: string;
-  /** Resolves once the first listing is applied; rejects with `ClientClosedError` if closed before. */
+  /**
+   * Resolves once the first listing is applied; rejects with `ClientClosedError` if the
+   * discovery (or its etcd client) is closed before.
+   */
   public readonly ready: Promise<void>;
   /** An instance appeared (also fired for each instance of the first listing). */
   public readonly onAdded: Event<ServiceInstance>;
@@ -193,6 +196,11 @@ export class Discovery {
         );
         return;
       } catch (err) {
+        if (err instanceof Etcd3ClientClosedError) {
+          this.log.warn('etcd client closed; discovery stopped');
+          void this.close();
+          return;
+        }
         this.log.warn({ err, retryInMs: Math.round(backoff.duration) }, 'listing the service failed; retrying');
         await this.sleep(backoff.duration);
         backoff = backoff.next(undefined) ?? backoff;

@@ -30,6 +30,8 @@ import { AttemptFailedError, isRetryable, isTargetFailure, makeStatus } from './
 import { ChannelKeeper, type GrpcRebuildEvent, type GrpcStateChangeEvent } from './channel-keeper';
 import { resolveGrpcClientOptions, type GrpcClientOptions, type ResolvedGrpcClientOptions } from './client-options';
 import { resilientInterceptor, type CallHost, type Cancellable } from './resilient-call';
+import { isEtcdResolverRegistered } from './resolver';
+import { InvalidOptionError } from '../errors';
 
 /** A circuit breaker's state. */
 export type GrpcBreakerState = 'closed' | 'open' | 'half-open' | 'isolated';
@@ -99,7 +101,9 @@ export type ServiceClientConstructor<T extends Client> = new (
 /**
  * Creates a resilient client of `ServiceClient` for `target` (any grpc-js target:
  * `etcd:///orders` once `registerEtcdResolver` ran, `dns:///host:port`, `host:port`).
- * Throws `InvalidOptionError` for a bad option, or grpc-js's error for a bad target.
+ * Throws `InvalidOptionError` for a bad option, for an `etcd:` target before
+ * `registerEtcdResolver` was called, or for an invalid `etcd:` target; grpc-js's error
+ * for another bad target.
  *
  * @example
  * ```ts
@@ -116,6 +120,10 @@ export function createGrpcClient<T extends Client>(
   options: GrpcClientOptions = {},
 ): ResilientGrpcClient<T> {
   const opts = resolveGrpcClientOptions(options);
+  if (/^etcd:/.test(target) && !isEtcdResolverRegistered('etcd')) {
+    // Without it grpc-js would treat the target as a DNS name and fail every call later.
+    throw new InvalidOptionError('target', `"${target}" needs the etcd resolver: call registerEtcdResolver(etcdClient) first`);
+  }
   const log = opts.logger.child({ component: 'grpc-client', target });
   const keeper = new ChannelKeeper(target, opts.credentials, channelOptionsFor(opts), {
     connectTimeoutMs: opts.connectTimeoutMs,

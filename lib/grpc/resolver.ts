@@ -181,6 +181,11 @@ function installedResolver(scheme: string): ResolverConstructor | undefined {
   }
 }
 
+/** True while at least one {@link registerEtcdResolver} registration serves `scheme`. */
+export function isEtcdResolverRegistered(scheme = 'etcd'): boolean {
+  return (stacks.get(scheme)?.length ?? 0) > 0;
+}
+
 /**
  * Registers the `etcd:` resolver (or `options.scheme`) with grpc-js, backed by
  * `client`. Channels created afterwards with `etcd:///<service>` discover

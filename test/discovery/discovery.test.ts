@@ -1,4 +1,5 @@
 import fc from 'fast-check';
+import { ClientClosedError as Etcd3ClientClosedError } from 'etcd3';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { discover, type Discovery } from '../../lib/discovery/discovery';
 import { emptyResult, InstanceSet } from '../../lib/discovery/instance-set';
@@ -229,6 +230,15 @@ describe('discover()', () => {
     await new Promise(r => setTimeout(r, 20));
     expect(changes).toEqual([]);
     expect(etcd2.opened[0]!.cancelled).toBe(true);
+  });
+
+  it('stops (ready rejects) when the etcd client was closed, instead of retrying forever', async () => {
+    const etcd = new FakeEtcd();
+    etcd.listError = new Etcd3ClientClosedError('KV');
+    const d = start(etcd);
+    await expect(d.ready).rejects.toBeInstanceOf(ClientClosedError);
+    await new Promise(r => setTimeout(r, 20));
+    expect(etcd.rangeCalls).toBe(1);
   });
 
   it('rejects bad arguments before any I/O', () => {

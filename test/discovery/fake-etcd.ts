@@ -125,6 +125,8 @@ export class FakeEtcd {
   replayOnCreate = 0;
   /** The next this-many list (range) calls fail. */
   failLists = 0;
+  /** When set, every list call fails with this error (e.g. etcd3's ClientClosedError). */
+  listError: Error | undefined;
   /** The next this-many stream opens fail. */
   failOpens = 0;
   readonly markFailed: Array<{ code?: number; message: string }> = [];
@@ -237,6 +239,9 @@ class FakeRange {
   async exec(): Promise<any> {
     this.etcd.rangeCalls++;
     await Promise.resolve();
+    if (this.etcd.listError) {
+      throw this.etcd.listError;
+    }
     if (this.etcd.failLists > 0) {
       this.etcd.failLists--;
       throw Object.assign(new Error('14 UNAVAILABLE: list failed'), { code: 14 });

@@ -198,6 +198,10 @@ describe('createGrpcClient', () => {
     expect([grpc.status.CANCELLED, grpc.status.UNAVAILABLE]).toContain(err.code);
   });
 
+  it('refuses an etcd: target before the etcd resolver is registered', () => {
+    expect(() => createGrpcClient(EchoClient, 'etcd:///echo')).toThrow(/registerEtcdResolver/);
+  });
+
   it('rejects bad options', () => {
     expect(() => createGrpcClient(EchoClient, '127.0.0.1:1', { callTimeoutMs: 0 })).toThrow(InvalidOptionError);
     expect(() => createGrpcClient(EchoClient, '127.0.0.1:1', { retry: { initialDelayMs: 10, maxDelayMs: 5 } })).toThrow(InvalidOptionError);
