@@ -25,6 +25,22 @@ async function put(endpoints: string | string[], key: string, value: string): Pr
   expect(r.code, r.stderr).toBe(0);
 }
 
+/**
+ * Polls a serializable (member-local) read until the member has applied `value`,
+ * for at most 5 s; resolves to what it last read.
+ */
+async function localValue(url: string, key: string, value: string): Promise<string> {
+  const deadline = Date.now() + 5000;
+  let last = '';
+  do {
+    const r = await etcdctl(url, ['get', key, '--print-value-only', '--consistency=s']);
+    last = r.stdout.trim();
+    if (last === value) break;
+    await new Promise(resolve => setTimeout(resolve, 50));
+  } while (Date.now() < deadline);
+  return last;
+}
+
 afterAll(() => expectNothingLeft(seenPids));
 
 describe('single node', () => {
@@ -151,13 +167,16 @@ describe('3-member cluster', () => {
     expect(statuses[leader.index]!.memberId).toBe(statuses[0]!.leaderId);
 
     await put(cluster.endpoints, 'shared', 'abc');
-    for (const m of cluster.members) expect(await get(m.clientUrl, 'shared', true)).toBe('abc');
+    // A follower applies a committed write a moment later: poll its local read.
+    for (const m of cluster.members) expect(await localValue(m.clientUrl, 'shared', 'abc')).toBe('abc');
   });
 
   test.each([0, 1, 2])('member %i: kill + restart keeps its identity and data', async i => {
     const m = cluster.member(i);
     const id = (await memberStatus(m.clientUrl)).memberId;
     await put(cluster.endpoints, `before-${i}`, `v${i}`);
+    // The member has applied (so persisted) the key before it is killed.
+    expect(await localValue(m.clientUrl, `before-${i}`, `v${i}`)).toBe(`v${i}`);
     const pid = m.pid!;
     await m.kill();
     expect(isPidAlive(pid)).toBe(false);
@@ -169,6 +188,7 @@ describe('3-member cluster', () => {
     await m.restart();
     remember(cluster);
     expect((await memberStatus(m.clientUrl)).memberId).toBe(id);
+    // Served from its own data dir right after restart (serializable = local read).
     expect(await get(m.clientUrl, `before-${i}`, true)).toBe(`v${i}`);
     expect(await get(m.clientUrl, `during-${i}`)).toBe(`d${i}`);
   });
