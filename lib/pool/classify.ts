@@ -55,20 +55,41 @@ export function neverSent(err: unknown): boolean {
   return m !== undefined && !m.sent;
 }
 
-/** True for failures that say something about the endpoint (network, overload, hang), not the request. */
+/**
+ * True for failures that count against the endpoint's breaker: no connection, a
+ * broken transport, overload. Not counted here:
+ * - errors from etcd itself (`etcdserver: ...`, e.g. no leader, leader changed):
+ *   the member answered, and during an election every member says so;
+ * - a call that ran out of time (attempt timeout or deadline): it may be waiting on
+ *   the cluster (a write during an election) or on a slow link. The pool probes the
+ *   endpoint after such a call and counts a failure only if the probe goes
+ *   unanswered too, so a frozen member still opens its breaker;
+ * - calls we cancelled ourselves.
+ */
 export function isEndpointFailure(err: unknown): boolean {
   if (typeof err !== 'object' || err === null) {
     return false;
   }
-  if ((err as { neverSent?: boolean }).neverSent === true || marksOf(err)?.hang) {
+  if ((err as { neverSent?: boolean }).neverSent === true) {
     return true;
   }
-  return isRecoverableError(err as Error) && marksOf(err)?.grpcCode !== Status.CANCELLED;
+  const m = marksOf(err);
+  if (m?.hang || m?.grpcCode === Status.DEADLINE_EXCEEDED || m?.grpcCode === Status.CANCELLED) {
+    return false;
+  }
+  return isRecoverableError(err as Error) && !/etcdserver:/.test((err as Error).message ?? '');
 }
 
 /** True if the error is worth another try of a call that may be repeated. */
 export function isTransient(err: unknown): boolean {
-  return neverSent(err) || isEndpointFailure(err) || marksOf(err)?.rebuilt === true;
+  if (neverSent(err)) {
+    return true;
+  }
+  const m = marksOf(err);
+  if (m?.hang || m?.rebuilt) {
+    return true;
+  }
+  return typeof err === 'object' && err !== null && isRecoverableError(err as Error) && m?.grpcCode !== Status.CANCELLED;
 }
 
 /** True if the endpoint's connection itself looks broken (worth a rebuild). */

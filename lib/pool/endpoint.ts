@@ -25,7 +25,7 @@ import { watchChannel, type ChannelWatch } from '../channel/state-watcher';
 import { ChannelState, stateName } from '../channel/state';
 import type { Logger } from '../logger';
 import type { ResolvedOptions } from '../options';
-import { describeError, isEndpointFailure } from './classify';
+import { describeError, isEndpointFailure, neverSent } from './classify';
 import { connectFailure } from './connect-failure';
 
 export type ServiceName = keyof typeof Services;
@@ -90,10 +90,19 @@ export class Endpoint {
    * frozen or cut off. Cleared by an answered probe or a fresh connection.
    */
   public suspect = false;
+  /**
+   * Round-trip estimate in ms: the fastest HTTP/2 handshake seen on this endpoint (a
+   * minimum filter, so a handshake that waited on a frozen peer does not count). 0 until
+   * measured. Stretches attempt and probe timeouts on slow links.
+   */
+  public latencyMs = 0;
+  private connectingAt = 0;
 
   private host: Host;
   /** `Date.now()` when the breaker last opened. */
   private openedAt = 0;
+  /** The breaker opened because the endpoint could not be reached (not because calls failed). */
+  private openedForConnectivity = false;
   /** Watches of the current generation's channels, with the client each belongs to. */
   private readonly watches = new Map<ServiceName, ChannelWatch & { client: Client }>();
   private readonly streams = new Set<Cancellable>();
@@ -129,8 +138,9 @@ export class Endpoint {
       initialDelay: options.rebuild.initialBackoffMs,
       maxDelay: options.rebuild.maxBackoffMs,
     });
-    this.breaker.onBreak(() => {
+    this.breaker.onBreak(reason => {
       this.openedAt = Date.now();
+      this.openedForConnectivity = 'error' in reason && neverSent(reason.error);
     });
     this.host = this.newHost();
     this.dial();
@@ -347,6 +357,14 @@ export class Endpoint {
               }
             });
           }
+          if (service === 'KV' && to === 'CONNECTING') {
+            this.connectingAt = Date.now();
+          }
+          if (service === 'KV' && to === 'READY' && from === 'CONNECTING' && this.connectingAt > 0) {
+            // The TCP and HTTP/2 handshakes take about a round trip or two.
+            const ms = Date.now() - this.connectingAt;
+            this.latencyMs = this.latencyMs === 0 ? ms : Math.min(this.latencyMs, ms);
+          }
           if (to === 'READY') {
             this.connectError = undefined;
             // A connection came up: the next rebuild, if any, starts from the first delay.
@@ -357,9 +375,11 @@ export class Endpoint {
               clearTimeout(this.rebuildTimer);
               this.rebuildTimer = undefined;
             }
-            if (this.breaker.state === CircuitState.Open) {
-              // The server completed a fresh HTTP/2 handshake: let calls probe it now
-              // instead of failing fast until the half-open delay ends.
+            if (this.breaker.state === CircuitState.Open && this.openedForConnectivity) {
+              // It opened because the endpoint was unreachable, and the server has just
+              // completed a fresh HTTP/2 handshake: let calls through now instead of failing
+              // fast until the half-open delay ends. (A breaker opened by failing calls on a
+              // working connection waits for its half-open probe as usual.)
               this.breaker.isolate().dispose();
             }
           }

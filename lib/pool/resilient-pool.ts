@@ -26,7 +26,7 @@ import {
   describeError, isEndpointFailure, isTransient, mark, marksOf, neverSent, rawNeverSent,
   suggestsBrokenConnection, type RawGrpcError,
 } from './classify';
-import { Endpoint, type ServiceName } from './endpoint';
+import { Endpoint, NotConnectedError, type ServiceName } from './endpoint';
 import { guardStaleToken } from './stale-token-guard';
 
 /** Emitted before a retry round. */
@@ -197,9 +197,11 @@ export class ResilientPool implements ICallable<Endpoint> {
       return; // we cancelled it ourselves (rebuild or close)
     }
     const err = mark(castGrpcError(error), { sent: true, grpcCode: raw.code });
-    if (isEndpointFailure(err)) {
+    if (isTransient(err)) {
       resource.recordFailure(err);
       this.lastCause = err;
+    }
+    if (isEndpointFailure(err)) {
       resource.breaker.execute(() => { throw err; }).catch(() => undefined);
     }
     if (suggestsBrokenConnection(raw)) {
@@ -272,7 +274,10 @@ export class ResilientPool implements ICallable<Endpoint> {
     if (now >= call.deadline) {
       return Promise.reject(new DeadlineExceededError(call.method, call.timeoutMs, false, this.lastCause));
     }
-    const attemptEnd = call.safe ? Math.min(call.deadline, now + this.options.attemptTimeoutMs) : call.deadline;
+    // A slow link (measured round trips) stretches the attempt timeout: a read must not
+    // time out on every member of a healthy but distant cluster.
+    const attemptMs = Math.max(this.options.attemptTimeoutMs, 3 * ep.latencyMs);
+    const attemptEnd = call.safe ? Math.min(call.deadline, now + attemptMs) : call.deadline;
     const connectBy = call.safe ? attemptEnd : Math.min(call.deadline, now + this.options.connectTimeoutMs);
     return ep.waitReady(call.service, connectBy - now).then(async client => {
       const metadata = call.method === 'authenticate' ? new Metadata() : await this.auth.metadata(call.deadline);
@@ -311,7 +316,9 @@ export class ResilientPool implements ICallable<Endpoint> {
     // We cancelled it ourselves when its channels were rebuilt: a read is worth resending.
     const rebuilt = rebuiltSince && raw.code === Status.CANCELLED;
     mark(err, { sent: !rawNeverSent(raw) && !authRejected, hang, grpcCode: raw.code, rebuilt });
-    if (isEndpointFailure(err)) {
+    if (isTransient(err) && !rebuilt) {
+      // Seen in health() and deprioritised for a while; only isEndpointFailure() errors
+      // also count against the breaker (the breaker.execute around the attempt does that).
       ep.recordFailure(err);
       this.lastCause = err;
     }
@@ -335,14 +342,21 @@ export class ResilientPool implements ICallable<Endpoint> {
     this.probing.add(ep);
     ep.suspect = true;
     const client = ep.client('Maintenance') as any;
-    client.status({}, new Metadata(), { deadline: Date.now() + this.options.attemptTimeoutMs }, (err: RawGrpcError | null) => {
+    // A live connection answers a status call within a round trip; allow for slow links.
+    const timeoutMs = Math.max(this.options.attemptTimeoutMs / 2, 3 * ep.latencyMs);
+    client.status({}, new Metadata(), { deadline: Date.now() + timeoutMs }, (err: RawGrpcError | null) => {
       this.probing.delete(ep);
       if (!err || (err.code !== Status.DEADLINE_EXCEEDED && err.code !== Status.UNAVAILABLE)) {
-        ep.suspect = false; // it answered: the call was just slow
-      } else {
-        this.log.warn({ endpoint: ep.url, err: describeError(err) }, 'endpoint does not answer; rebuilding its channels');
-        ep.requestRebuild('hang');
+        ep.suspect = false; // it answered: the call was just slow, or waiting on the cluster
+        return;
       }
+      // The member itself does not answer: that is a hang, and counts against its breaker.
+      const failure = new NotConnectedError(ep.url, `no answer to a status probe within ${timeoutMs} ms`);
+      ep.recordFailure(failure);
+      this.lastCause = failure;
+      ep.breaker.execute(() => { throw failure; }).catch(() => undefined);
+      this.log.warn({ endpoint: ep.url, err: describeError(err) }, 'endpoint does not answer; rebuilding its channels');
+      ep.requestRebuild('hang');
     });
   }
 

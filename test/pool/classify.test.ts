@@ -89,9 +89,15 @@ describe('isEndpointFailure: counts against the endpoint (its breaker)', () => {
     expect(isEndpointFailure(castGrpcError(raw(Status.RESOURCE_EXHAUSTED, 'too many requests')))).toBe(true);
   });
 
-  test('a hang and a failed connect do', () => {
-    expect(isEndpointFailure(mark(new Error('slow'), { sent: true, hang: true }))).toBe(true);
+  test('a failed connect does; a hang or a deadline does not by itself (the probe decides)', () => {
     expect(isEndpointFailure(new NotConnectedError('http://a:1', 'down'))).toBe(true);
+    expect(isEndpointFailure(mark(new Error('slow'), { sent: true, hang: true }))).toBe(false);
+    expect(isEndpointFailure(mark(castGrpcError(raw(Status.DEADLINE_EXCEEDED, 'Deadline exceeded')), { sent: true, grpcCode: Status.DEADLINE_EXCEEDED }))).toBe(false);
+  });
+
+  test('an etcd-level UNAVAILABLE (no leader, election) does not: the member answered', () => {
+    expect(isEndpointFailure(mark(castGrpcError(raw(Status.UNAVAILABLE, 'etcdserver: no leader')), { sent: true, grpcCode: Status.UNAVAILABLE }))).toBe(false);
+    expect(isTransient(mark(castGrpcError(raw(Status.UNAVAILABLE, 'etcdserver: no leader')), { sent: true, grpcCode: Status.UNAVAILABLE }))).toBe(true);
   });
 
   test('errors about the request, not the endpoint, do not', () => {

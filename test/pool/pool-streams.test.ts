@@ -96,7 +96,7 @@ describe('markFailed', () => {
     await waitUntil(() => ep.breakerState === 'open', 'the breaker opened');
   });
 
-  test('an UNAVAILABLE that etcd answered (no leader) counts but keeps the channels', async () => {
+  test('an UNAVAILABLE that etcd answered (no leader) is recorded, but keeps the channels and the breaker closed', async () => {
     const fake = await FakeEtcd.start();
     cleanup.push(() => fake.close());
     const p = pool([fake.url]);
@@ -106,6 +106,7 @@ describe('markFailed', () => {
     await new Promise(r => setTimeout(r, 50));
     expect(ep.lastError).toMatch(/no leader/);
     expect(ep.rebuilds).toBe(0);
+    expect(ep.breakerState).toBe('closed');
   });
 
   test('a stream we cancelled ourselves (rebuild, close) is not a failure', async () => {
