@@ -26,6 +26,7 @@ export * from './registry';
 export { discover, Discovery } from './discovery/discovery';
 export type { DiscoveryStats, InstanceUpdate, ResyncEvent } from './discovery/discovery';
 export type { DiscoveryOptions } from './discovery/options';
+export type { InvalidRecord } from './discovery/instance-set';
 export { goNamingCodec } from './registry/record';
 export type { RecordCodec, ServiceInstance } from './registry/record';
 
@@ -33,4 +34,16 @@ export type { RecordCodec, ServiceInstance } from './registry/record';
 export { registerEtcdResolver } from './grpc/resolver';
 export type { EtcdResolverOptions } from './grpc/resolver';
 export { createGrpcClient } from './grpc/create-client';
-export type { GrpcClientHealth, GrpcRetryEvent, ResilientGrpcClient } from './grpc/create-client';
+export type {
+  GrpcBreakerState, GrpcClientHealth, GrpcClientResilience, GrpcRetryEvent, ResilientGrpcClient,
+  ServiceClientConstructor,
+} from './grpc/create-client';
+export type { GrpcClientOptions } from './grpc/client-options';
+export type { GrpcRebuildEvent, GrpcStateChangeEvent } from './grpc/channel-keeper';
+
+// Prometheus metrics (needs the optional peer dependency prom-client when used).
+export { instrument, MetricsUnavailableError } from './metrics';
+export type {
+  InstrumentOptions, Instrumentation, InstrumentableClient, InstrumentableDiscovery,
+  InstrumentableRegistration, MetricsRegistry,
+} from './metrics';
