@@ -13,6 +13,7 @@ import { resolveOptions, type ResilientEtcdOptions, type ResolvedOptions } from 
 import { syncEndpoints } from './pool/auto-sync';
 import { Endpoint, type BreakerState, type EndpointHealth, type RebuildEvent } from './pool/endpoint';
 import { ResilientPool, type CallEvent, type RetryEvent } from './pool/resilient-pool';
+import { installOrphanSubchannelFix } from './pool/orphan-subchannel-fix';
 
 /** Emitted when an endpoint's KV channel changes state. */
 export interface StateChangeEvent {
@@ -87,6 +88,8 @@ export class Etcd3 extends BaseEtcd3 {
     super(etcd3Options as IOptions);
     this.settings = settings;
     this.log = settings.logger.child({ component: 'etcd3-resilient' });
+    // grpc-js would otherwise keep connections of channels closed during an outage forever.
+    installOrphanSubchannelFix();
     const creds = channelCredentials(settings);
     const channelOptions = keepaliveChannelOptions(settings.keepalive, settings.etcd3.grpcOptions);
     this.resilient = new ResilientPool(settings, url => this.endpoint(url, creds, channelOptions));
