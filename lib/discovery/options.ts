@@ -1,6 +1,7 @@
 /**
  * Options of {@link discover}, their defaults and validation.
  */
+import { describeValue } from '../registry/util';
 import { InvalidOptionError } from '../errors';
 import { isLogger, noopLogger, type Logger } from '../logger';
 import { assertPrefix, assertServiceName, DEFAULT_PREFIX, goNamingCodec, type RecordCodec } from '../registry/record';
@@ -106,7 +107,7 @@ type NumericKey = 'stallTimeoutMs' | 'progressTimeoutMs' | 'pageSize' | 'retryIn
 function positiveInt(options: DiscoveryOptions, key: NumericKey, min: number): number {
   const value = options[key] ?? DISCOVERY_DEFAULTS[key];
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > 2_147_483_647) {
-    throw new InvalidOptionError(key, `must be an integer from ${min} to 2147483647, got ${String(value)}`);
+    throw new InvalidOptionError(key, `must be an integer from ${min} to 2147483647, got ${describeValue(value)}`);
   }
   return value;
 }
