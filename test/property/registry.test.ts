@@ -153,10 +153,6 @@ describe('discover()', () => {
   });
 });
 
-// Known bugs (reported): these validators build their error message with `String(value)`,
-// which throws a TypeError for a null-prototype object, so the caller gets a TypeError
-// instead of InvalidOptionError. Each case is expected to fail until fixed; then turn
-// `test.fails` into `test`.
 // Once bugs: validators printed values with String(), which throws for a null-prototype
 // object, so callers got a TypeError instead of InvalidOptionError.
 describe('null-prototype option values give InvalidOptionError, not TypeError', () => {
