@@ -79,6 +79,8 @@ export class EtcdMemberProcess implements EtcdMember {
   /** Invariant: `child` is set iff the process was spawned and its 'exit' has not fired. */
   private child: ChildProcess | undefined;
   private exited: Promise<void> = Promise.resolve();
+  /** Resolves when the current process's stderr pipe has closed (all output read). */
+  private stderrDone: Promise<unknown> = Promise.resolve();
   private frozen = false;
   /** Operations currently awaiting the child; while > 0 the child keeps the event loop alive. */
   private holds = 0;
@@ -125,6 +127,7 @@ export class EtcdMemberProcess implements EtcdMember {
       throw new EtcdStartError(`could not spawn ${this.cfg.etcdBin}`, this.stderr.tail());
     }
     child.stderr!.on('data', d => this.stderr.push(d));
+    this.stderrDone = new Promise(resolve => child.stderr!.once('close', resolve));
     this.exited = new Promise(resolve =>
       child.once('exit', (code, signal) => {
         untrackPid(child.pid!);
@@ -178,6 +181,8 @@ export class EtcdMemberProcess implements EtcdMember {
     await this.hold(async () => {
       for (;;) {
         if (!this.child) {
+          // 'exit' can come before the last stderr chunk: let the pipe drain (bounded).
+          await Promise.race([this.stderrDone, sleep(500)]);
           throw new EtcdStartError(
             `etcd member ${this.name} exited before it became healthy`,
             this.stderr.tail(),

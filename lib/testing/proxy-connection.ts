@@ -73,7 +73,7 @@ export class ProxyConnection {
   upstream: net.Socket | undefined;
   private readonly toServer: Lane;
   private readonly toClient: Lane;
-  /** Set once either side is gone and the close was propagated (or swallowed by a blackhole). */
+  /** Set once that side's socket has closed. */
   private upstreamGone = false;
   private clientGone = false;
   /** Set when that side sent FIN (possibly swallowed by a blackhole). */
@@ -130,10 +130,6 @@ export class ProxyConnection {
       if (hadError && !this.toClient.blackholed) this.destroySide(this.client, true);
       this.maybeGone();
     });
-  }
-
-  get connected(): boolean {
-    return this.upstream !== undefined;
   }
 
   /** Drops bytes in `direction` (no FIN, no RST) until {@link pass}. */
