@@ -18,19 +18,26 @@
  * (options, call kind, retry and breaker policies, endpoint order, readiness check,
  * auth metadata). It cannot see grpc-js's own cost of the per-attempt deadline we set.
  *
+ * Our client is measured as users run it: lib/ is first compiled with tsc (to
+ * .tmp/bench-dist) and loaded from there. Run from source under tsx instead it costs
+ * several µs more per op, which has nothing to do with the library (BENCH_SOURCE=1
+ * does that anyway).
+ *
  * etcd's data dir goes to /dev/shm when it exists (BENCH_DISK=1 keeps the default temp
  * dir): on a real disk every put waits for an fsync, which hides the client's cost and
  * adds noise that has nothing to do with the client.
  *
  * Env: BENCH_SECONDS, BENCH_ROUNDS, BENCH_WORKERS, BENCH_WARMUP_SECONDS (default 2),
- * BENCH_DISK=1, BENCH_JSON=1 (prints a JSON summary as the last line).
+ * BENCH_DISK=1, BENCH_SOURCE=1, BENCH_JSON=1 (prints a JSON summary as the last line).
  */
+import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import * as os from 'node:os';
+import * as path from 'node:path';
 import { connectivityState } from '@grpc/grpc-js';
 import { Etcd3 as RawEtcd3 } from 'etcd3';
 import { Host } from 'etcd3/lib/connection-pool';
-import { createClient } from '../lib/client';
+import type { createClient as CreateClient } from '../lib/client';
 import { startEtcd } from '../lib/testing';
 
 /** What the benchmark uses of a client; both etcd3's `Etcd3` and ours fit. */
@@ -85,6 +92,23 @@ const KEYS_PER_WORKER = 8;
 /** Hard cap on ops one worker may do in one round (bounds memory and the loop). */
 const MAX_OPS_PER_WORKER = 1_000_000;
 const VALUE = 'v'.repeat(64);
+
+/** Compiles lib/ with tsc and loads our `createClient` from the output (see the header). */
+function loadCreateClient(): typeof CreateClient {
+  if (process.env.BENCH_SOURCE === '1') {
+    return require('../lib/client').createClient;
+  }
+  const root = path.resolve(__dirname, '..');
+  const outDir = path.join(root, '.tmp', 'bench-dist');
+  execFileSync(
+    process.execPath,
+    [require.resolve('typescript/bin/tsc'), '-p', path.join(root, 'tsconfig.build.json'), '--outDir', outDir],
+    { stdio: 'inherit', timeout: 120_000 },
+  );
+  return require(path.join(outDir, 'lib', 'client.js')).createClient;
+}
+
+const createClient = loadCreateClient();
 
 /** Linux clock ticks per second of /proc/<pid>/stat times (USER_HZ, 100 on every mainstream kernel). */
 const USER_HZ = 100;
@@ -239,7 +263,8 @@ async function endToEnd() {
   const loadBefore = os.loadavg()[0];
   try {
     console.log(
-      `Part 1: etcd ${cluster.endpoints[0]} (data on ${tmpfs ? 'tmpfs' : 'disk'}); ${WORKERS} workers, ` +
+      `Part 1: etcd ${cluster.endpoints[0]} (data on ${tmpfs ? "tmpfs" : "disk"}), our client from ` +
+        `${process.env.BENCH_SOURCE === "1" ? "source (tsx)" : "compiled lib"}; ${WORKERS} workers, ` +
         `50/50 put/get, ${SECONDS} s rounds, ${ROUNDS} pairs (alternating), ${WARMUP_SECONDS} s warm-up each`,
     );
     if (WARMUP_SECONDS > 0) {
