@@ -20,6 +20,7 @@ function isOurProcess(record: PidRecord): boolean {
   if (!isPidRunning(record.pid)) return false;
   const cmd = cmdline(record.pid);
   // A recycled pid belongs to someone else: only claim it if it runs on our data dir.
+  // (An empty command line means it is already exiting after a SIGKILL.)
   return cmd === undefined ? existsSync('/proc') === false : cmd.includes(record.dataDir);
 }
 
@@ -80,7 +81,7 @@ export async function auditRunDir(runDir: string, ownerGraceMs = 5000): Promise<
     } catch {
       // exited meanwhile
     }
-    const gone = await waitGone(record.pid, 5000);
+    const gone = await waitGone(record.pid, 10_000);
     problems.push(
       `etcd pid ${record.pid} (member ${record.name}, data dir ${record.dataDir}) ` +
         'was still running' +
