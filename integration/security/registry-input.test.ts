@@ -120,12 +120,9 @@ describe('garbage under a service prefix', () => {
 });
 
 describe('keys that are not UTF-8', () => {
-  // Known bug (reported): discovery turns keys into strings with UTF-8 decoding, so
-  // distinct byte keys collapse into one id ("\ufffd"): one record hides the other, and
-  // deleting one removes the instance although the other is still registered. Either
-  // fix (report such keys as invalid records, or keep them apart) makes this pass; then
-  // turn `test.fails` into `test`.
-  test.fails('records whose ids differ only in invalid UTF-8 bytes are never merged into one', async () => {
+  // Discovery once decoded keys lossily, so distinct byte keys collapsed into one id
+  // ("\ufffd"): one record hid the other. Such keys are now reported as invalid records.
+  test('records whose ids differ only in invalid UTF-8 bytes are never merged into one', async () => {
     const service = unique('utf8');
     const base = Buffer.from(servicePrefix('', service));
     const keyA = Buffer.concat([base, Buffer.from([0xff])]);
@@ -133,12 +130,15 @@ describe('keys that are not UTF-8', () => {
     await client.put(keyA).value(JSON.stringify({ Op: 0, Addr: '10.0.0.1:1', Metadata: null }));
     await client.put(keyB).value(JSON.stringify({ Op: 0, Addr: '10.0.0.2:1', Metadata: null }));
     const d = discover(client, service);
+    const invalid: string[] = [];
+    d.onInvalidRecord(r => invalid.push(r.key));
     try {
       await d.ready;
       const addrs = () => d.snapshot().map(i => i.addr).sort();
       const listed = addrs();
-      // Both shown (kept apart) or neither (both reported invalid); never one for two.
-      expect(listed.length === 0 || listed.length === 2).toBe(true);
+      // Neither is shown: both are reported, separately, as invalid records.
+      expect(listed).toEqual([]);
+      expect(new Set(invalid).size).toBe(2);
       await client.delete().key(keyA);
       await new Promise(resolve => setTimeout(resolve, 300));
       expect(addrs()).toEqual(listed.filter(a => a !== '10.0.0.1:1'));

@@ -16,7 +16,7 @@ import { ClientClosedError } from '../errors';
 import type { Logger } from '../logger';
 import { servicePrefix, type ServiceInstance } from '../registry/record';
 import { namespacePrefixOf, poolOf, prefixEnd } from './etcd3-access';
-import { emptyResult, InstanceSet, type ApplyResult, type InvalidRecord } from './instance-set';
+import { emptyResult, InstanceSet, keyText, type ApplyResult, type InvalidRecord } from './instance-set';
 import { listPrefix } from './list';
 import { limitListing } from './list-limiter';
 import { resolveDiscoveryOptions, type DiscoveryOptions, type ResolvedDiscoveryOptions } from './options';
@@ -227,7 +227,7 @@ export class Discovery {
         (out as { duplicates: number }).duplicates++;
         continue;
       }
-      const key = ev.kv.key.subarray(this.nsLength).toString();
+      const key = keyText(ev.kv.key.subarray(this.nsLength));
       const isDelete = String(ev.type).toUpperCase() === 'DELETE';
       this.set.apply(key, isDelete ? undefined : ev.kv.value.toString(), rev, out);
       highest = Math.max(highest, rev);

@@ -10,6 +10,7 @@
  * - An event whose mod revision is at or below the one already applied for its key
  *   changes nothing (a replayed or duplicated event).
  */
+import { InvalidRecordError } from '../errors';
 import { idFromKey, type RecordCodec, type ServiceInstance } from '../registry/record';
 
 /** One change of the discovered set. */
@@ -140,6 +141,9 @@ export class InstanceSet {
 
   private decode(key: string, value: string, id: string, out: ApplyResult): ServiceInstance | undefined {
     try {
+      if (key.includes(NOT_UTF8)) {
+        throw new InvalidRecordError(key, 'key is not valid UTF-8');
+      }
       const instance = this.codec.decode(key, value, this.service, id);
       if (!instance || typeof instance.addr !== 'string') {
         throw new TypeError('codec returned no instance');
@@ -168,6 +172,21 @@ export class InstanceSet {
       this.cached = undefined;
     }
   }
+}
+
+/** Marks a key that is not valid UTF-8: a lone surrogate never occurs in a decoded valid key. */
+const NOT_UTF8 = '\uD800';
+
+/**
+ * A key's text, lossless: valid UTF-8 as is; otherwise the lossy text plus a marker and
+ * the raw bytes in hex, so two keys that differ only in invalid bytes stay distinct
+ * (and are reported as invalid records instead of merging into one instance).
+ */
+export function keyText(key: Buffer): string {
+  const text = key.toString();
+  return Buffer.byteLength(text) === key.length && Buffer.from(text).equals(key)
+    ? text
+    : `${text}${NOT_UTF8}${key.toString('hex')}`;
 }
 
 /** A fresh, empty {@link ApplyResult} to collect into. */

@@ -4,7 +4,7 @@
  * page of 10,000 records would approach grpc-js's 4 MiB default message limit).
  */
 import type { Namespace } from 'etcd3';
-import type { RawRecord } from './instance-set';
+import { keyText, type RawRecord } from './instance-set';
 import { prefixEnd } from './etcd3-access';
 
 /** A consistent listing: the records and the revision they were read at. */
@@ -35,7 +35,7 @@ export async function listPrefix(client: Namespace, keyPrefix: string, pageSize:
     const res = await builder.exec();
     revision ??= String(res.header.revision);
     for (const kv of res.kvs) {
-      records.push({ key: kv.key.toString(), value: kv.value.toString(), modRevision: Number(kv.mod_revision) });
+      records.push({ key: keyText(kv.key), value: kv.value.toString(), modRevision: Number(kv.mod_revision) });
     }
     const last = res.kvs[res.kvs.length - 1];
     if (!res.more || !last) {
