@@ -2,6 +2,7 @@
  * Our `Etcd3` as a drop-in: etcd3's API over our pool, events, health(), close().
  * Against fake etcd gRPC servers (test/fakes/fake-etcd.ts).
  */
+import { status as Status } from '@grpc/grpc-js';
 import { ClientClosedError, Etcd3 as BaseEtcd3, GRPCUnavailableError } from 'etcd3';
 import { afterEach, describe, expect, test } from 'vitest';
 import { Etcd3, createClient } from '../../lib/client';
@@ -109,7 +110,8 @@ describe('events', () => {
 
   test('onRetry fires before each retry round; onBreakerStateChange when a breaker opens', async () => {
     const [a] = await fakes(1);
-    a.on('KV.range', () => unavailable('etcdserver: leader changed'));
+    // An overloaded endpoint: counts against its breaker, and does not ask for a rebuild.
+    a.on('KV.range', () => ({ code: Status.RESOURCE_EXHAUSTED, details: 'too many requests' }));
     const c = client({
       hosts: a.url,
       retry: { maxAttempts: 2, initialDelayMs: 1, maxDelayMs: 5 },
