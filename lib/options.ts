@@ -7,6 +7,7 @@ import { X509Certificate } from 'node:crypto';
 import { Channel, credentials as grpcCredentials } from '@grpc/grpc-js';
 import { createSecureContext } from 'node:tls';
 import type { IOptions } from 'etcd3';
+import { booleanOption, describeValue, numberOption } from './validate';
 import { InvalidOptionError } from './errors';
 import { isLogger, Logger, noopLogger } from './logger';
 
@@ -140,34 +141,34 @@ export function resolveOptions(input: ResilientEtcdOptions = {}): ResolvedOption
   if (input.logger !== undefined && !isLogger(input.logger)) {
     throw new InvalidOptionError('logger', 'must be a pino-compatible logger (error/warn/info/debug/child)');
   }
-  const callTimeoutMs = ms('callTimeoutMs', input.callTimeoutMs, 5000, 1);
+  const callTimeoutMs = numberOption('callTimeoutMs', input.callTimeoutMs, 5000, { min: 1 });
   const resolved: ResolvedOptions = {
     etcd3: {} as IOptions,
     hosts,
     callTimeoutMs,
-    attemptTimeoutMs: ms('attemptTimeoutMs', input.attemptTimeoutMs, Math.min(1000, callTimeoutMs), 1),
-    connectTimeoutMs: ms('connectTimeoutMs', input.connectTimeoutMs ?? input.dialTimeout, 3000, 1),
+    attemptTimeoutMs: numberOption('attemptTimeoutMs', input.attemptTimeoutMs, Math.min(1000, callTimeoutMs), { min: 1 }),
+    connectTimeoutMs: numberOption('connectTimeoutMs', input.connectTimeoutMs ?? input.dialTimeout, 3000, { min: 1 }),
     keepalive: {
-      timeMs: ms('keepalive.timeMs', keepalive.timeMs, 6000, 5000),
-      timeoutMs: ms('keepalive.timeoutMs', keepalive.timeoutMs, 4000, 1),
-      permitWithoutCalls: bool('keepalive.permitWithoutCalls', keepalive.permitWithoutCalls, false),
+      timeMs: numberOption('keepalive.timeMs', keepalive.timeMs, 6000, { min: 5000 }),
+      timeoutMs: numberOption('keepalive.timeoutMs', keepalive.timeoutMs, 4000, { min: 1 }),
+      permitWithoutCalls: booleanOption('keepalive.permitWithoutCalls', keepalive.permitWithoutCalls, false),
     },
     retry: {
-      maxAttempts: int('retry.maxAttempts', retry.maxAttempts, 4, 0, 100),
-      initialDelayMs: ms('retry.initialDelayMs', retry.initialDelayMs, 50, 0),
-      maxDelayMs: ms('retry.maxDelayMs', retry.maxDelayMs, 1000, 0),
+      maxAttempts: numberOption('retry.maxAttempts', retry.maxAttempts, 4, { min: 0, max: 100, integer: true }),
+      initialDelayMs: numberOption('retry.initialDelayMs', retry.initialDelayMs, 50, { min: 0 }),
+      maxDelayMs: numberOption('retry.maxDelayMs', retry.maxDelayMs, 1000, { min: 0 }),
     },
     breaker: {
-      consecutiveFailures: int('breaker.consecutiveFailures', breaker.consecutiveFailures, 3, 1, 1000),
-      halfOpenAfterMs: ms('breaker.halfOpenAfterMs', breaker.halfOpenAfterMs, 2000, 1),
+      consecutiveFailures: numberOption('breaker.consecutiveFailures', breaker.consecutiveFailures, 3, { min: 1, max: 1000, integer: true }),
+      halfOpenAfterMs: numberOption('breaker.halfOpenAfterMs', breaker.halfOpenAfterMs, 2000, { min: 1 }),
     },
     rebuild: {
-      transientFailureMs: ms('rebuild.transientFailureMs', rebuild.transientFailureMs, 1000, 0),
-      initialBackoffMs: ms('rebuild.initialBackoffMs', rebuild.initialBackoffMs, 100, 0),
-      maxBackoffMs: ms('rebuild.maxBackoffMs', rebuild.maxBackoffMs, 5000, 0),
+      transientFailureMs: numberOption('rebuild.transientFailureMs', rebuild.transientFailureMs, 1000, { min: 0 }),
+      initialBackoffMs: numberOption('rebuild.initialBackoffMs', rebuild.initialBackoffMs, 100, { min: 0 }),
+      maxBackoffMs: numberOption('rebuild.maxBackoffMs', rebuild.maxBackoffMs, 5000, { min: 0 }),
     },
-    autoSyncIntervalMs: ms('autoSyncIntervalMs', input.autoSyncIntervalMs, 0, 0),
-    closeTimeoutMs: ms('closeTimeoutMs', input.closeTimeoutMs, 2000, 1),
+    autoSyncIntervalMs: numberOption('autoSyncIntervalMs', input.autoSyncIntervalMs, 0, { min: 0 }),
+    closeTimeoutMs: numberOption('closeTimeoutMs', input.closeTimeoutMs, 2000, { min: 1 }),
     logger: input.logger ?? noopLogger,
   };
   if (resolved.retry.maxDelayMs < resolved.retry.initialDelayMs) {
@@ -204,7 +205,7 @@ function resolveHosts(hosts: unknown): string[] {
     if (typeof h !== 'string' || !/^(https?:\/\/)?(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9._-]+)(:\d{1,5})?\/?$/.test(h)) {
       // A URL may carry credentials (`http://user:password@host`): never echo them.
       const shown = typeof h === 'string' ? h.replace(/^([A-Za-z][A-Za-z0-9+.-]*:\/\/)?.*@/s, '$1***@') : h;
-      throw new InvalidOptionError('hosts', `each host must be [http(s)://]host[:port], got ${show(shown)}`);
+      throw new InvalidOptionError('hosts', `each host must be [http(s)://]host[:port], got ${describeValue(shown)}`);
     }
   }
   const secure = list.filter(h => h.startsWith('https://')).length;
@@ -215,51 +216,6 @@ function resolveHosts(hosts: unknown): string[] {
     throw new InvalidOptionError('hosts', 'must not contain duplicates');
   }
   return list.map(h => h.replace(/\/$/, ''));
-}
-
-function ms(name: string, value: unknown, def: number, min: number): number {
-  if (value === undefined) {
-    return def;
-  }
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > 2 ** 31 - 1) {
-    throw new InvalidOptionError(name, `must be a finite number of milliseconds >= ${min}, got ${show(value)}`);
-  }
-  return value;
-}
-
-function int(name: string, value: unknown, def: number, min: number, max: number): number {
-  if (value === undefined) {
-    return def;
-  }
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw new InvalidOptionError(name, `must be an integer in ${min}..${max}, got ${show(value)}`);
-  }
-  return value;
-}
-
-function bool(name: string, value: unknown, def: boolean): boolean {
-  if (value === undefined) {
-    return def;
-  }
-  if (typeof value !== 'boolean') {
-    throw new InvalidOptionError(name, `must be a boolean, got ${typeof value}`);
-  }
-  return value;
-}
-
-/**
- * A short, never-throwing rendering of a user value for error messages: numbers and
- * strings (truncated) as they are, anything else by its type. `String()` and
- * `JSON.stringify()` throw for null-prototype objects, BigInts and cycles.
- */
-function show(value: unknown): string {
-  if (typeof value === 'number' || typeof value === 'boolean') {
-    return String(value);
-  }
-  if (typeof value === 'string') {
-    return JSON.stringify(value.length > 100 ? `${value.slice(0, 100)}…` : value);
-  }
-  return value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value;
 }
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);

@@ -1,7 +1,7 @@
 /**
  * Options of {@link discover}, their defaults and validation.
  */
-import { describeValue } from '../registry/util';
+import { numberOption } from '../validate';
 import { InvalidOptionError } from '../errors';
 import { isLogger, noopLogger, type Logger } from '../logger';
 import { assertPrefix, assertServiceName, DEFAULT_PREFIX, goNamingCodec, type RecordCodec } from '../registry/record';
@@ -105,9 +105,5 @@ export function resolveDiscoveryOptions(service: unknown, options: DiscoveryOpti
 type NumericKey = 'stallTimeoutMs' | 'progressTimeoutMs' | 'pageSize' | 'retryInitialDelayMs' | 'retryMaxDelayMs';
 
 function positiveInt(options: DiscoveryOptions, key: NumericKey, min: number): number {
-  const value = options[key] ?? DISCOVERY_DEFAULTS[key];
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > 2_147_483_647) {
-    throw new InvalidOptionError(key, `must be an integer from ${min} to 2147483647, got ${describeValue(value)}`);
-  }
-  return value;
+  return numberOption(key, options[key], DISCOVERY_DEFAULTS[key], { min, integer: true });
 }

@@ -2,6 +2,7 @@
  * Options of {@link createGrpcClient}, their defaults and validation. Names and
  * units follow the etcd client's options (`callTimeoutMs`, `keepalive.timeMs`, ...).
  */
+import { booleanOption, numberOption } from '../validate';
 import { ChannelCredentials, credentials as grpcCredentials, type ChannelOptions, type Interceptor } from '@grpc/grpc-js';
 import { InvalidOptionError } from '../errors';
 import { isLogger, noopLogger, type Logger } from '../logger';
@@ -114,29 +115,29 @@ export function resolveGrpcClientOptions(input: GrpcClientOptions = {}): Resolve
     credentials: input.credentials ?? grpcCredentials.createInsecure(),
     channelOptions: group('channelOptions', input.channelOptions),
     interceptors,
-    callTimeoutMs: num('callTimeoutMs', input.callTimeoutMs, 5000, 1),
+    callTimeoutMs: numberOption('callTimeoutMs', input.callTimeoutMs, 5000, { min: 1, integer: true }),
     idempotentMethods: new Set(methods),
     keepalive: {
-      timeMs: num('keepalive.timeMs', keepalive.timeMs, 30_000, 1),
-      timeoutMs: num('keepalive.timeoutMs', keepalive.timeoutMs, 10_000, 1),
-      permitWithoutCalls: bool('keepalive.permitWithoutCalls', keepalive.permitWithoutCalls, false),
+      timeMs: numberOption('keepalive.timeMs', keepalive.timeMs, 30_000, { min: 1, integer: true }),
+      timeoutMs: numberOption('keepalive.timeoutMs', keepalive.timeoutMs, 10_000, { min: 1, integer: true }),
+      permitWithoutCalls: booleanOption('keepalive.permitWithoutCalls', keepalive.permitWithoutCalls, false),
     },
     retry: {
-      maxAttempts: num('retry.maxAttempts', retry.maxAttempts, 3, 0, 100),
-      initialDelayMs: num('retry.initialDelayMs', retry.initialDelayMs, 50, 0),
-      maxDelayMs: num('retry.maxDelayMs', retry.maxDelayMs, 1000, 0),
+      maxAttempts: numberOption('retry.maxAttempts', retry.maxAttempts, 3, { min: 0, max: 100, integer: true }),
+      initialDelayMs: numberOption('retry.initialDelayMs', retry.initialDelayMs, 50, { min: 0, integer: true }),
+      maxDelayMs: numberOption('retry.maxDelayMs', retry.maxDelayMs, 1000, { min: 0, integer: true }),
     },
     breaker: breaker && {
-      consecutiveFailures: num('breaker.consecutiveFailures', breaker.consecutiveFailures, 5, 1, 10_000),
-      halfOpenAfterMs: num('breaker.halfOpenAfterMs', breaker.halfOpenAfterMs, 5000, 1),
+      consecutiveFailures: numberOption('breaker.consecutiveFailures', breaker.consecutiveFailures, 5, { min: 1, max: 10_000, integer: true }),
+      halfOpenAfterMs: numberOption('breaker.halfOpenAfterMs', breaker.halfOpenAfterMs, 5000, { min: 1, integer: true }),
     },
-    connectTimeoutMs: num('connectTimeoutMs', input.connectTimeoutMs, 5000, 1),
+    connectTimeoutMs: numberOption('connectTimeoutMs', input.connectTimeoutMs, 5000, { min: 1, integer: true }),
     rebuild: {
-      transientFailureMs: num('rebuild.transientFailureMs', rebuild.transientFailureMs, 5000, 0),
-      initialBackoffMs: num('rebuild.initialBackoffMs', rebuild.initialBackoffMs, 200, 0),
-      maxBackoffMs: num('rebuild.maxBackoffMs', rebuild.maxBackoffMs, 10_000, 0),
+      transientFailureMs: numberOption('rebuild.transientFailureMs', rebuild.transientFailureMs, 5000, { min: 0, integer: true }),
+      initialBackoffMs: numberOption('rebuild.initialBackoffMs', rebuild.initialBackoffMs, 200, { min: 0, integer: true }),
+      maxBackoffMs: numberOption('rebuild.maxBackoffMs', rebuild.maxBackoffMs, 10_000, { min: 0, integer: true }),
     },
-    closeTimeoutMs: num('closeTimeoutMs', input.closeTimeoutMs, 5000, 0),
+    closeTimeoutMs: numberOption('closeTimeoutMs', input.closeTimeoutMs, 5000, { min: 0, integer: true }),
     logger: input.logger ?? noopLogger,
   };
   if (resolved.retry.maxDelayMs < resolved.retry.initialDelayMs) {
@@ -148,18 +149,3 @@ export function resolveGrpcClientOptions(input: GrpcClientOptions = {}): Resolve
   return resolved;
 }
 
-function num(name: string, value: unknown, def: number, min: number, max = 2_147_483_647): number {
-  const v = value ?? def;
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
-    throw new InvalidOptionError(name, `must be an integer from ${min} to ${max}, got ${String(v)}`);
-  }
-  return v;
-}
-
-function bool(name: string, value: unknown, def: boolean): boolean {
-  const v = value ?? def;
-  if (typeof v !== 'boolean') {
-    throw new InvalidOptionError(name, `must be a boolean, got ${typeof v}`);
-  }
-  return v;
-}

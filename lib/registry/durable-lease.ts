@@ -3,6 +3,7 @@
  * when it is lost it is granted again and every key attached to it is written
  * again, with jittered backoff and no retry limit until `close()`.
  */
+import { retryWrites } from '../pool/call-kind';
 import { ClientClosedError, EtcdLeaseInvalidError, type Namespace } from 'etcd3';
 import { EventEmitter, isBrokenCircuitError, type Event, type IDisposable } from 'cockatiel';
 import { NoEndpointAvailableError } from '../errors';
@@ -10,7 +11,7 @@ import { noopLogger, type Logger } from '../logger';
 import { LeasedKeys, type KeyHealCause, type LeasedKeyState } from './leased-keys';
 import { resolveLeaseOptions, type DurableLeaseOptions, type ResolvedLeaseOptions } from './lease-options';
 import { LeaseRenewer } from './lease-renewer';
-import { Backoff, deadlineIn, describeError, idempotent, safeEmit } from './util';
+import { Backoff, deadlineIn, describeError, safeEmit } from './util';
 import { Waker } from './waker';
 
 export type { DurableLeaseOptions } from './lease-options';
@@ -290,7 +291,7 @@ export class DurableLease {
    */
   private async grantOnce(): Promise<{ res: { ID: string; TTL: string } } | { err: unknown } | 'superseded'> {
     const attempt = this.client.leaseClient
-      .leaseGrant({ TTL: this.opts.ttlSeconds }, idempotent(deadlineIn(this.opts.callTimeoutMs)))
+      .leaseGrant({ TTL: this.opts.ttlSeconds }, retryWrites(deadlineIn(this.opts.callTimeoutMs)))
       .then(res => ({ res }), (err: unknown) => ({ err }));
     const seen = this.reconnects;
     const superseded = this.reconnectWaker

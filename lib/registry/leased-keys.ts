@@ -3,11 +3,12 @@
  * and one loop that makes it so (puts under the current lease, deletes of
  * detached keys), with bounded concurrency and jittered backoff on failure.
  */
+import { retryWrites } from '../pool/call-kind';
 import { ClientClosedError, EtcdLeaseInvalidError, type Namespace } from 'etcd3';
 import { EventEmitter, type Event } from 'cockatiel';
 import type { Logger } from '../logger';
 import type { ResolvedLeaseOptions } from './lease-options';
-import { Backoff, deadlineIn, describeError, idempotent, runLimited, safeEmit } from './util';
+import { Backoff, deadlineIn, describeError, runLimited, safeEmit } from './util';
 import { Waker } from './waker';
 
 /** Why a key was healed: someone else deleted it, or put another value or lease on it. */
@@ -250,7 +251,7 @@ export class LeasedKeys {
 
   private async write(e: Entry, leaseId: string | undefined, gen: number): Promise<void> {
     // Re-putting our own value under our lease, or deleting our key again, is harmless.
-    const options = idempotent(deadlineIn(this.opts.callTimeoutMs));
+    const options = retryWrites(deadlineIn(this.opts.callTimeoutMs));
     if (e.desired === 'absent') {
       const res = await this.client.delete().key(e.key).options(options).exec();
       e.revision = Math.max(e.revision, Number(res.header.revision));

@@ -7,6 +7,7 @@
  * so Go services using the official `etcd:///` resolver and Node services using this
  * library find each other.
  */
+import { describeValue } from '../validate';
 import { InvalidOptionError, InvalidRecordError } from '../errors';
 
 /** One live instance of a service, as registered in etcd. */
@@ -56,7 +57,7 @@ export const goNamingCodec: RecordCodec = {
     }
     const { Op, Addr, Metadata } = parsed as Record<string, unknown>;
     if (Op !== undefined && Op !== GoOp.Add) {
-      throw new InvalidRecordError(key, `unsupported Op ${describe(typeof Op === 'string' ? Op : JSON.stringify(Op) ?? typeof Op)}`);
+      throw new InvalidRecordError(key, `unsupported Op ${describeValue(typeof Op === 'string' ? Op : JSON.stringify(Op) ?? typeof Op)}`);
     }
     if (typeof Addr !== 'string' || !isValidAddress(Addr)) {
       throw new InvalidRecordError(key, 'Addr is missing or not host:port');
@@ -77,7 +78,7 @@ export function assertServiceName(service: unknown, option = 'service'): asserts
   if (typeof service !== 'string' || service.length === 0 || service.length > 200 || !SERVICE.test(service)) {
     throw new InvalidOptionError(
       option,
-      `must be 1-200 characters of [A-Za-z0-9._-] in '/'-separated segments, got ${describe(service)}`,
+      `must be 1-200 characters of [A-Za-z0-9._-] in '/'-separated segments, got ${describeValue(service)}`,
     );
   }
 }
@@ -85,14 +86,14 @@ export function assertServiceName(service: unknown, option = 'service'): asserts
 /** Validates an instance id (one key segment of `[A-Za-z0-9._:@-]`, ≤ 200 chars). */
 export function assertInstanceId(id: unknown, option = 'id'): asserts id is string {
   if (typeof id !== 'string' || !SEGMENT.test(id)) {
-    throw new InvalidOptionError(option, `must be 1-200 characters of [A-Za-z0-9._:@-], got ${describe(id)}`);
+    throw new InvalidOptionError(option, `must be 1-200 characters of [A-Za-z0-9._:@-], got ${describeValue(id)}`);
   }
 }
 
 /** Validates a key prefix: empty, or printable and ending in `/`. */
 export function assertPrefix(prefix: unknown, option = 'prefix'): asserts prefix is string {
   if (typeof prefix !== 'string' || prefix.length > 200 || (prefix !== '' && !/^[\x21-\x7e]*\/$/.test(prefix))) {
-    throw new InvalidOptionError(option, `must be '' or printable ASCII ending in '/', got ${describe(prefix)}`);
+    throw new InvalidOptionError(option, `must be '' or printable ASCII ending in '/', got ${describeValue(prefix)}`);
   }
 }
 
@@ -109,7 +110,7 @@ export function isValidAddress(addr: string): boolean {
 /** Validates an address (`host:port`). */
 export function assertAddress(addr: unknown, option = 'addr'): asserts addr is string {
   if (typeof addr !== 'string' || !isValidAddress(addr)) {
-    throw new InvalidOptionError(option, `must be host:port with a port in 1-65535, got ${describe(addr)}`);
+    throw new InvalidOptionError(option, `must be host:port with a port in 1-65535, got ${describeValue(addr)}`);
   }
 }
 
@@ -132,11 +133,4 @@ export function idFromKey(prefix: string, service: string, key: string): string 
   const id = key.slice(p.length);
   // Lenient on read: other writers (Go, OpenIM) use ids such as `[::1]:8080`.
   return id.length > 0 && id.length <= 1000 && !id.includes('/') ? id : undefined;
-}
-
-function describe(value: unknown): string {
-  if (typeof value === 'string') {
-    return JSON.stringify(value.length > 60 ? `${value.slice(0, 60)}…` : value);
-  }
-  return typeof value;
 }

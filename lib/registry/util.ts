@@ -3,6 +3,7 @@
  * backoff on top of cockatiel, listener-safe event emission and bounded
  * concurrency. Internal; not exported from the package.
  */
+import { describeValue } from '../validate';
 import { ExponentialBackoff, type EventEmitter, type IBackoff } from 'cockatiel';
 import type { Logger } from '../logger';
 
@@ -110,13 +111,6 @@ export async function runLimited<T>(
 /** `{ deadline }` call options `ms` from now. */
 export const deadlineIn = (ms: number): { deadline: number } => ({ deadline: Date.now() + ms });
 
-/**
- * Marks call options as safe to retry after they were sent (our client's
- * `retryWrites()` marker; etcd3 ignores it). Used for writes whose repetition is
- * harmless: re-putting our own value, deleting our own key, granting a lease.
- */
-export const idempotent = <T extends object>(options: T): T =>
-  Object.assign(options, { [Symbol.for('etcd3-resilient.retryWrites')]: true });
 
 /** A short, secret-free description of an error for logs and event payloads. Never throws. */
 export function describeError(err: unknown): string {
@@ -126,25 +120,4 @@ export function describeError(err: unknown): string {
   return describeValue(err);
 }
 
-/**
- * Describes any value for an error message without calling its `toString()` (which
- * may throw, e.g. on a null-prototype object, or print something secret): numbers
- * and booleans as such, strings quoted and truncated, anything else by kind.
- */
-export function describeValue(value: unknown): string {
-  switch (typeof value) {
-    case 'number':
-    case 'boolean':
-    case 'bigint':
-    case 'undefined':
-      return String(value);
-    case 'string':
-      return JSON.stringify(value.length > 60 ? `${value.slice(0, 60)}…` : value);
-    case 'symbol':
-      return 'a symbol';
-    case 'function':
-      return 'a function';
-    default:
-      return value === null ? 'null' : Array.isArray(value) ? 'an array' : 'an object';
-  }
-}
+export { describeValue };
