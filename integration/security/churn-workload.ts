@@ -40,11 +40,11 @@ export interface ChurnOptions {
 const sleep = (ms: number) => new Promise<void>(resolve => setTimeout(resolve, ms));
 
 /** Settles `p` within `ms`, never throwing; records the outcome in `stats`. */
-async function settle(p: PromiseLike<unknown>, ms: number, stats: ChurnStats): Promise<boolean> {
+async function settle(p: { then(onOk: (v: any) => any, onErr?: (e: any) => any): any }, ms: number, stats: ChurnStats): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<'timeout'>(resolve => (timer = setTimeout(() => resolve('timeout'), ms)));
   try {
-    const r = await Promise.race([Promise.resolve(p).then(() => 'ok' as const), timeout]);
+    const r = await Promise.race([new Promise((resolve, reject) => p.then(resolve, reject)).then(() => 'ok' as const), timeout]);
     if (r === 'ok') stats.ok++;
     return r === 'ok';
   } catch (err) {

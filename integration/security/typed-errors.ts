@@ -8,8 +8,8 @@ import { isBrokenCircuitError, isTaskCancelledError } from 'cockatiel';
 import * as etcd3 from 'etcd3';
 import { isResilientEtcdError } from '../../lib/errors';
 
-const etcd3Classes = Object.values(etcd3).filter(
-  (v): v is new (...args: any[]) => Error => typeof v === 'function' && v.prototype instanceof Error,
+const etcd3Classes = (Object.values(etcd3) as unknown[]).filter(
+  (v): v is new (...args: any[]) => Error => typeof v === 'function' && (v as { prototype?: unknown }).prototype instanceof Error,
 );
 
 /** True if `err` is an error the library means to throw. */
