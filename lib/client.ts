@@ -88,6 +88,9 @@ export class Etcd3 extends BaseEtcd3 {
     super(etcd3Options as IOptions);
     this.settings = settings;
     this.log = settings.logger.child({ component: 'etcd3-resilient' });
+    if (settings.etcd3.auth && !settings.hosts[0].startsWith('https://')) {
+      this.log.warn('auth is configured over plaintext http://: the password and tokens cross the network in clear');
+    }
     // grpc-js would otherwise keep connections of channels closed during an outage forever.
     installOrphanSubchannelFix();
     const creds = channelCredentials(settings);

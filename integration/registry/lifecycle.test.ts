@@ -152,6 +152,9 @@ describe('registration lifecycle', () => {
     const again = net.createServer(s => s.destroy());
     await new Promise<void>(r => again.listen(port, '127.0.0.1', r));
     const backMs = await waitFor(async () => (await read(observer, reg.key)) !== null, 4 * intervalMs, 20);
+    // The observer can read the record before the put's reply reaches the registering
+    // client, which emits onPublished only then.
+    await waitFor(() => events.length >= 3, 2000, 10);
     again.close();
     console.log(`[registry lifecycle] listener closed: withdrawn after ${withdrawnMs} ms; listening again: back after ${backMs} ms (interval ${intervalMs} ms)`);
     expect(withdrawnMs).toBeLessThanOrEqual(2 * intervalMs);

@@ -29,7 +29,6 @@ function isLocalRefusal(err: unknown): boolean {
   return err instanceof NoEndpointAvailableError || isBrokenCircuitError(err);
 }
 
-const NEVER = new Promise<never>(() => undefined);
 
 /** Lifecycle of a {@link DurableLease}. */
 export type DurableLeaseState =
@@ -296,7 +295,7 @@ export class DurableLease {
     const seen = this.reconnects;
     const superseded = this.reconnectWaker
       .sleep(this.opts.callTimeoutMs + 1000)
-      .then(() => (this.reconnects !== seen ? ('superseded' as const) : NEVER));
+      .then(() => (this.reconnects !== seen ? ('superseded' as const) : new Promise<never>(() => undefined)));
     const outcome = await Promise.race([attempt, superseded]);
     if (outcome === 'superseded') {
       void attempt.then(o => {
