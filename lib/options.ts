@@ -59,7 +59,7 @@ export interface RebuildOptions {
   transientFailureMs?: number;
   /** First delay between two rebuilds of one endpoint. Defaults to 100. */
   initialBackoffMs?: number;
-  /** Largest delay between two rebuilds of one endpoint (jittered). Defaults to 5000. */
+  /** Largest delay between two rebuilds of one endpoint (jittered). Defaults to 3000. */
   maxBackoffMs?: number;
 }
 
@@ -79,7 +79,7 @@ export interface ResilientEtcdOptions extends Partial<IOptions> {
   /**
    * How long a channel may stay CONNECTING before it is rebuilt, and the longest a
    * call waits for a connection. etcd3's `dialTimeout`, if set, is used as this.
-   * Defaults to 3000 (3 s).
+   * Defaults to 2000 (2 s).
    */
   connectTimeoutMs?: number;
   /** gRPC keepalive. User `grpcOptions` keys `grpc.keepalive_*` win over these. */
@@ -147,7 +147,7 @@ export function resolveOptions(input: ResilientEtcdOptions = {}): ResolvedOption
     hosts,
     callTimeoutMs,
     attemptTimeoutMs: numberOption('attemptTimeoutMs', input.attemptTimeoutMs, Math.min(1000, callTimeoutMs), { min: 1 }),
-    connectTimeoutMs: numberOption('connectTimeoutMs', input.connectTimeoutMs ?? input.dialTimeout, 3000, { min: 1 }),
+    connectTimeoutMs: numberOption('connectTimeoutMs', input.connectTimeoutMs ?? input.dialTimeout, 2000, { min: 1 }),
     keepalive: {
       timeMs: numberOption('keepalive.timeMs', keepalive.timeMs, 6000, { min: 5000 }),
       timeoutMs: numberOption('keepalive.timeoutMs', keepalive.timeoutMs, 4000, { min: 1 }),
@@ -165,7 +165,7 @@ export function resolveOptions(input: ResilientEtcdOptions = {}): ResolvedOption
     rebuild: {
       transientFailureMs: numberOption('rebuild.transientFailureMs', rebuild.transientFailureMs, 1000, { min: 0 }),
       initialBackoffMs: numberOption('rebuild.initialBackoffMs', rebuild.initialBackoffMs, 100, { min: 0 }),
-      maxBackoffMs: numberOption('rebuild.maxBackoffMs', rebuild.maxBackoffMs, 5000, { min: 0 }),
+      maxBackoffMs: numberOption('rebuild.maxBackoffMs', rebuild.maxBackoffMs, 3000, { min: 0 }),
     },
     autoSyncIntervalMs: numberOption('autoSyncIntervalMs', input.autoSyncIntervalMs, 0, { min: 0 }),
     closeTimeoutMs: numberOption('closeTimeoutMs', input.closeTimeoutMs, 2000, { min: 1 }),

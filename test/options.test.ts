@@ -20,11 +20,11 @@ describe('resolveOptions defaults', () => {
     expect(r.hosts).toEqual(['127.0.0.1:2379']);
     expect(r.callTimeoutMs).toBe(5000);
     expect(r.attemptTimeoutMs).toBe(1000);
-    expect(r.connectTimeoutMs).toBe(3000);
+    expect(r.connectTimeoutMs).toBe(2000);
     expect(r.keepalive).toEqual({ timeMs: 6000, timeoutMs: 4000, permitWithoutCalls: false });
     expect(r.retry).toEqual({ maxAttempts: 4, initialDelayMs: 50, maxDelayMs: 1000 });
     expect(r.breaker).toEqual({ consecutiveFailures: 3, halfOpenAfterMs: 2000 });
-    expect(r.rebuild).toEqual({ transientFailureMs: 1000, initialBackoffMs: 100, maxBackoffMs: 5000 });
+    expect(r.rebuild).toEqual({ transientFailureMs: 1000, initialBackoffMs: 100, maxBackoffMs: 3000 });
     expect(r.autoSyncIntervalMs).toBe(0);
     expect(r.closeTimeoutMs).toBe(2000);
     expect(r.logger).toBe(noopLogger);
