@@ -197,9 +197,12 @@ export class Endpoint {
 
   /**
    * Resolves once `service`'s channel is READY, within `timeoutMs`; kicks it to
-   * connect if IDLE. Follows rebuilds. Rejects with `NotConnectedError`.
+   * connect if IDLE. Follows rebuilds. Rejects with `NotConnectedError`. With
+   * `failFast`, also rejects as soon as the channel is in TRANSIENT_FAILURE (its last
+   * connection attempt failed, e.g. refused): for a caller that has other endpoints
+   * to try, waiting out the reconnect backoff here would only delay the call.
    */
-  waitReady(service: ServiceName, timeoutMs: number): Promise<Client> {
+  waitReady(service: ServiceName, timeoutMs: number, failFast = false): Promise<Client> {
     const first = this.client(service);
     if (first.getChannel().getConnectivityState(true) === connectivityState.READY) {
       return Promise.resolve(first);
@@ -218,6 +221,9 @@ export class Endpoint {
         }
         if (Date.now() >= deadline) {
           return reject(new NotConnectedError(this.url, `channel ${stateName(state)} after ${timeoutMs} ms`, this.connectError ?? this.lastError));
+        }
+        if (failFast && state === connectivityState.TRANSIENT_FAILURE) {
+          return reject(new NotConnectedError(this.url, 'connection failed (TRANSIENT_FAILURE)', this.connectError ?? this.lastError));
         }
         try {
           channel.watchConnectivityState(state, deadline, () => check());

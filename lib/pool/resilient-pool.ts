@@ -166,13 +166,12 @@ export class ResilientPool implements ICallable<Endpoint> {
       metadata.set('hasleader', 'true');
     }
     let lastErr: unknown;
-    for (const ep of this.order()) {
-      if (!ep.available) {
-        continue;
-      }
+    const candidates = this.order().filter(ep => ep.available);
+    for (const [i, ep] of candidates.entries()) {
       let client: Client;
       try {
-        client = await ep.breaker.execute(() => ep.waitReady(service, this.options.connectTimeoutMs));
+        const failFast = i < candidates.length - 1; // as in round()
+        client = await ep.breaker.execute(() => ep.waitReady(service, this.options.connectTimeoutMs, failFast));
       } catch (err) {
         ep.recordFailure(err);
         lastErr = this.lastCause = err;
@@ -242,13 +241,13 @@ export class ResilientPool implements ICallable<Endpoint> {
   private async round<T>(call: CallState): Promise<T> {
     let lastErr: unknown;
     let tried = 0;
-    for (const ep of this.order()) {
-      if (!ep.available) {
-        continue;
-      }
+    const candidates = this.order().filter(ep => ep.available);
+    for (const ep of candidates) {
       tried++;
+      // Only the last candidate waits out a failed connection; the others give way at once.
+      const failFast = tried < candidates.length;
       try {
-        return await ep.breaker.execute(() => this.attempt<T>(ep, call));
+        return await ep.breaker.execute(() => this.attempt<T>(ep, call, failFast));
       } catch (err) {
         lastErr = withCall(err, call);
         if (!this.worthAnotherTry(call, err)) {
@@ -268,7 +267,7 @@ export class ResilientPool implements ICallable<Endpoint> {
     throw lastErr;
   }
 
-  private attempt<T>(ep: Endpoint, call: CallState): Promise<T> {
+  private attempt<T>(ep: Endpoint, call: CallState, failFast = false): Promise<T> {
     call.endpoint = ep;
     const now = Date.now();
     if (now >= call.deadline) {
@@ -279,7 +278,7 @@ export class ResilientPool implements ICallable<Endpoint> {
     const attemptMs = Math.max(this.options.attemptTimeoutMs, 3 * ep.latencyMs);
     const attemptEnd = call.safe ? Math.min(call.deadline, now + attemptMs) : call.deadline;
     const connectBy = call.safe ? attemptEnd : Math.min(call.deadline, now + this.options.connectTimeoutMs);
-    return ep.waitReady(call.service, connectBy - now).then(async client => {
+    return ep.waitReady(call.service, connectBy - now, failFast).then(async client => {
       const metadata = call.method === 'authenticate' ? new Metadata() : await this.auth.metadata(call.deadline);
       const generation = ep.generation;
       return new Promise<T>((resolve, reject) => {

@@ -61,15 +61,15 @@ export class FakeEtcd {
     public readonly port: number,
   ) {}
 
-  /** Starts a fake on a free port of 127.0.0.1. */
-  static async start(): Promise<FakeEtcd> {
+  /** Starts a fake on 127.0.0.1:`port` (default: a free port). */
+  static async start(port = 0): Promise<FakeEtcd> {
     const server = new grpc.Server();
-    const port = await new Promise<number>((resolve, reject) =>
-      server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) =>
+    const bound = await new Promise<number>((resolve, reject) =>
+      server.bindAsync(`127.0.0.1:${port}`, grpc.ServerCredentials.createInsecure(), (err, p) =>
         err ? reject(err) : resolve(p),
       ),
     );
-    const fake = new FakeEtcd(server, port);
+    const fake = new FakeEtcd(server, bound);
     for (const service of SERVICES) {
       const impl: grpc.UntypedServiceImplementation = {};
       for (const [name, method] of Object.entries<any>(etcdserverpb[service].service)) {

@@ -9,6 +9,7 @@ import type { ResilientPool } from '../../lib/pool/resilient-pool';
 import { FakeEtcd } from '../fakes/fake-etcd';
 import { allReady, makePool, timed, waitUntil } from '../fakes/pool-harness';
 import { startSilentServer } from '../fakes/silent-server';
+import { freePort } from '../../lib/testing/ports';
 
 const cleanup: Array<() => unknown> = [];
 afterEach(async () => {
@@ -49,6 +50,16 @@ describe('withConnection', () => {
     const p = pool([silent.url, fake.url]);
     const { value } = await timed(() => p.withConnection('Watch', ({ resource }) => resource.url));
     expect(value).toBe(fake.url);
+  });
+
+  test('skips an endpoint that refuses connections at once', async () => {
+    const dead = await freePort();
+    const fake = await FakeEtcd.start();
+    cleanup.push(() => fake.close());
+    const p = pool([`http://127.0.0.1:${dead}`, fake.url], { connectTimeoutMs: 2000 });
+    const { value, ms } = await timed(() => p.withConnection('Watch', ({ resource }) => resource.url));
+    expect(value).toBe(fake.url);
+    expect(ms).toBeLessThan(1000);
   });
 
   test('no endpoint connects: NoEndpointAvailableError with the cause', async () => {

@@ -104,15 +104,39 @@ describe('a write that failed after it was sent is not retried', () => {
 });
 
 describe('a write that never reached a server is tried on another endpoint', () => {
-  test('first endpoint refuses connections: the Put goes to the second, once', async () => {
+  test('first endpoint refuses connections: the Put goes to the second at once, sent once', async () => {
     const dead = await freePort();
     const [b] = await fakes(1);
-    const p = pool([`http://127.0.0.1:${dead}`, b.url]);
+    const p = pool([`http://127.0.0.1:${dead}`, b.url], { connectTimeoutMs: 2000 });
     // Called at once: neither endpoint is connected yet, so the round starts with the first.
     const { error, ms } = await timed(() => p.exec('KV', 'put', putReq()));
     expect(error).toBeUndefined();
     expect(b.count('KV.put')).toBe(1);
-    expect(ms).toBeLessThan(300 + 1000);
+    // A refused connection is known within milliseconds: no waiting out connectTimeoutMs.
+    expect(ms).toBeLessThan(1000);
+    expect(p.endpoints[0].lastError).toMatch(/ECONNREFUSED|Not connected/);
+  });
+
+  test('two endpoints refuse connections: the Put still reaches the third well within its deadline', async () => {
+    const dead = await Promise.all([freePort(), freePort()]);
+    const [c] = await fakes(1);
+    const p = pool([...dead.map(d => `http://127.0.0.1:${d}`), c.url], { callTimeoutMs: 3000, connectTimeoutMs: 2000 });
+    const { error, ms } = await timed(() => p.exec('KV', 'put', putReq()));
+    expect(error).toBeUndefined();
+    expect(c.count('KV.put')).toBe(1);
+    expect(ms).toBeLessThan(1000);
+  });
+
+  test('the only endpoint refuses connections: the Put waits for it to come up, within connectTimeoutMs', async () => {
+    const port = await freePort();
+    const p = pool([`http://127.0.0.1:${port}`], { callTimeoutMs: 5000, connectTimeoutMs: 4000 });
+    const pending = timed(() => p.exec('KV', 'put', putReq()));
+    await new Promise(r => setTimeout(r, 300));
+    const late = await FakeEtcd.start(port);
+    cleanup.push(() => late.close());
+    const { error } = await pending;
+    expect(error).toBeUndefined();
+    expect(late.count('KV.put')).toBe(1);
   });
 
   test('first endpoint accepts TCP but never speaks HTTP/2: after connectTimeoutMs the Put goes on', async () => {
