@@ -90,6 +90,8 @@ export class Endpoint {
    * frozen or cut off. Cleared by an answered probe or a fresh connection.
    */
   public suspect = false;
+  /** `Date.now()` of the last successful unary call or probe on this endpoint. */
+  public lastAnswerAt = 0;
   /**
    * Round-trip estimate in ms: the fastest HTTP/2 handshake seen on this endpoint (a
    * minimum filter, so a handshake that waited on a frozen peer does not count). 0 until

@@ -224,7 +224,13 @@ export class ResilientPool implements ICallable<Endpoint> {
   }
 
   /** Endpoints, best first; rotated so that load spreads over equally good ones. */
-  order(): Endpoint[] {
+  /**
+   * Endpoints, best first; rotated so that load spreads over equally good ones. For a
+   * write (`forWrite`), an endpoint that has not answered anything for a while ranks
+   * after one that just did: a write sent to a member that froze silently cannot be
+   * taken back, while a read there only costs one attempt timeout and reveals it.
+   */
+  order(forWrite = false): Endpoint[] {
     const eps = this.endpoints;
     if (eps.length === 1) {
       return eps;
@@ -233,15 +239,20 @@ export class ResilientPool implements ICallable<Endpoint> {
     const rotated = eps.slice(start).concat(eps.slice(0, start));
     const now = Date.now();
     const recent = this.options.breaker.halfOpenAfterMs;
+    const fresh = this.options.attemptTimeoutMs;
     const score = (ep: Endpoint) =>
-      (ep.available ? 0 : 8) + (ep.suspect ? 4 : 0) + (ep.ready ? 0 : 2) + (now - ep.lastFailureAt < recent ? 1 : 0);
+      (ep.available ? 0 : 8) +
+      (ep.suspect ? 4 : 0) +
+      (ep.ready ? 0 : 2) +
+      (now - ep.lastFailureAt < recent ? 1 : 0) +
+      (forWrite && now - ep.lastAnswerAt > fresh ? 1 : 0);
     return rotated.sort((a, b) => score(a) - score(b));
   }
 
   private async round<T>(call: CallState): Promise<T> {
     let lastErr: unknown;
     let tried = 0;
-    const candidates = this.order().filter(ep => ep.available);
+    const candidates = this.order(!call.safe).filter(ep => ep.available);
     for (const ep of candidates) {
       tried++;
       // Only the last candidate waits out a failed connection; the others give way at once.
@@ -291,6 +302,7 @@ export class ResilientPool implements ICallable<Endpoint> {
             if (err) {
               reject(this.attemptError(ep, call, err, attemptEnd, generation !== ep.generation));
             } else {
+              ep.lastAnswerAt = Date.now();
               resolve(res);
             }
           },
@@ -347,6 +359,7 @@ export class ResilientPool implements ICallable<Endpoint> {
       this.probing.delete(ep);
       if (!err || (err.code !== Status.DEADLINE_EXCEEDED && err.code !== Status.UNAVAILABLE)) {
         ep.suspect = false; // it answered: the call was just slow, or waiting on the cluster
+        ep.lastAnswerAt = Date.now();
         return;
       }
       // The member itself does not answer: that is a hang, and counts against its breaker.

@@ -9,6 +9,7 @@ interface Stub {
   ready: boolean;
   suspect: boolean;
   lastFailureAt: number;
+  lastAnswerAt: number;
   close(): void;
 }
 
@@ -18,6 +19,7 @@ const stub = (url: string, over: Partial<Stub> = {}): Stub => ({
   ready: true,
   suspect: false,
   lastFailureAt: 0,
+  lastAnswerAt: 0,
   close: () => undefined,
   ...over,
 });
@@ -61,6 +63,18 @@ describe('ResilientPool.order', () => {
   test('a failure older than halfOpenAfterMs no longer counts', () => {
     const p = poolOf([stub('old:1', { lastFailureAt: 100_000 - 1000 }), stub('b:1')]);
     expect(urls(p.order())).toEqual(['old:1', 'b:1']);
+  });
+
+  test('a write prefers endpoints that answered within the attempt timeout; a read does not care', () => {
+    const p = poolOf([
+      stub('silent:1', { lastAnswerAt: 100_000 - 5000 }), // maybe frozen: nothing heard for 5 s
+      stub('fresh:1', { lastAnswerAt: 100_000 - 200 }),
+    ]);
+    for (let i = 0; i < 4; i++) {
+      expect(urls(p.order(true))).toEqual(['fresh:1', 'silent:1']);
+    }
+    const readFirsts = Array.from({ length: 4 }, () => urls(p.order(false))[0]);
+    expect(new Set(readFirsts)).toEqual(new Set(['silent:1', 'fresh:1']));
   });
 
   test('a single endpoint is returned as is', () => {
