@@ -4,10 +4,10 @@
  */
 import { credentials as grpcCredentials, type ChannelCredentials } from '@grpc/grpc-js';
 import { EventEmitter, ExponentialBackoff, type Event } from 'cockatiel';
-import { Etcd3 as BaseEtcd3, type ILeaseOptions, type IOptions, type Lease, type Namespace } from 'etcd3';
+import { Etcd3 as BaseEtcd3, type ILeaseOptions, type IOptions, type WatchBuilder, type Lease, type Namespace } from 'etcd3';
 import { keepaliveChannelOptions } from './channel/keepalive';
 import type { ChannelState } from './channel/state';
-import { installPool, watchersOf } from './etcd3-internals';
+import { installPool, watchersOf, watchResumingExactly } from './etcd3-internals';
 import type { Logger } from './logger';
 import { resolveOptions, type ResilientEtcdOptions, type ResolvedOptions } from './options';
 import { syncEndpoints } from './pool/auto-sync';
@@ -140,9 +140,19 @@ export class Etcd3 extends BaseEtcd3 {
     return lease;
   }
 
-  /** etcd3's `namespace()`; its watchers are ended when the client closes. */
+  /**
+   * etcd3's `watch()`. Its watchers resume exactly after a reconnect: from the last
+   * delivered event, never past events still in flight (etcd3 alone can skip some).
+   */
+  override watch(): WatchBuilder {
+    return watchResumingExactly(this, super.watch);
+  }
+
+  /** etcd3's `namespace()`; its watchers resume exactly and end when the client closes. */
   override namespace(prefix: string | Buffer): Namespace {
     const ns = super.namespace(prefix);
+    const watch = ns.watch;
+    ns.watch = () => watchResumingExactly(ns, watch);
     this.namespaces.add(ns);
     return ns;
   }
