@@ -1,6 +1,6 @@
 /**
  * The fault matrix: each fault as a {@link FaultSpec}. Durations are chosen to be
- * longer than every timeout involved (deadline 5 s, keepalive 10 s + 5 s) where
+ * longer than every timeout involved (deadline 5 s, keepalive 6 s + 4 s) where
  * that matters, and short enough for the whole matrix to finish in < 10 min.
  */
 import type { EtcdMember } from '../../lib/testing';
