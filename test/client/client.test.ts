@@ -4,27 +4,16 @@
  */
 import { status as Status } from '@grpc/grpc-js';
 import { ClientClosedError, Etcd3 as BaseEtcd3, GRPCUnavailableError } from 'etcd3';
-import { afterEach, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { Etcd3, createClient } from '../../lib/client';
 import { InvalidOptionError } from '../../lib/errors';
 import type { ResilientEtcdOptions } from '../../lib/options';
 import { retryWrites } from '../../lib/pool/call-kind';
-import { FakeEtcd, unavailable } from '../fakes/fake-etcd';
-import { timed, waitUntil } from '../fakes/pool-harness';
+import { unavailable } from '../fakes/fake-etcd';
+import { timed, waitUntil, withCleanup } from '../fakes/pool-harness';
 import { startSilentServer } from '../fakes/silent-server';
 
-const cleanup: Array<() => unknown> = [];
-afterEach(async () => {
-  for (const fn of cleanup.splice(0).reverse()) {
-    await fn();
-  }
-});
-
-async function fakes(n: number): Promise<FakeEtcd[]> {
-  const list = await Promise.all(Array.from({ length: n }, () => FakeEtcd.start()));
-  cleanup.push(() => Promise.all(list.map(f => f.close())));
-  return list;
-}
+const { cleanup, fakes } = withCleanup();
 
 function client(options: ResilientEtcdOptions): Etcd3 {
   const c = createClient({ callTimeoutMs: 3000, attemptTimeoutMs: 300, ...options });

@@ -3,10 +3,12 @@
  * for tests against {@link FakeEtcd} servers; plus small bounded helpers.
  */
 import { credentials } from '@grpc/grpc-js';
+import { afterEach } from 'vitest';
 import { keepaliveChannelOptions } from '../../lib/channel/keepalive';
 import { resolveOptions, type ResilientEtcdOptions } from '../../lib/options';
 import { Endpoint } from '../../lib/pool/endpoint';
 import { ResilientPool } from '../../lib/pool/resilient-pool';
+import { FakeEtcd } from './fake-etcd';
 
 export function makePool(hosts: string[], options: ResilientEtcdOptions = {}): ResilientPool {
   const resolved = resolveOptions({ ...options, hosts });
@@ -42,3 +44,22 @@ export async function timed<T>(fn: () => Promise<T>): Promise<{ value?: T; error
 
 export const putReq = (key = 'k', value = 'v') => ({ key: Buffer.from(key), value: Buffer.from(value) });
 export const rangeReq = (key = 'k') => ({ key: Buffer.from(key) });
+
+/**
+ * Registers an `afterEach` that runs the returned `cleanup` functions, last first, and
+ * returns `fakes(n)`, which starts n {@link FakeEtcd} servers closed by that cleanup.
+ */
+export function withCleanup(): { cleanup: Array<() => unknown>; fakes(n: number): Promise<FakeEtcd[]> } {
+  const cleanup: Array<() => unknown> = [];
+  afterEach(async () => {
+    for (const fn of cleanup.splice(0).reverse()) {
+      await fn();
+    }
+  });
+  const fakes = async (n: number) => {
+    const list = await Promise.all(Array.from({ length: n }, () => FakeEtcd.start()));
+    cleanup.push(() => Promise.all(list.map(f => f.close())));
+    return list;
+  };
+  return { cleanup, fakes };
+}

@@ -3,25 +3,14 @@
  * and close() ends calls with ClientClosedError.
  */
 import { ClientClosedError, GRPCDeadlineExceededError, GRPCUnavailableError } from 'etcd3';
-import { afterEach, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { DeadlineExceededError, NoEndpointAvailableError } from '../../lib/errors';
 import type { ResilientPool } from '../../lib/pool/resilient-pool';
-import { FakeEtcd, HANG, unavailable } from '../fakes/fake-etcd';
-import { allReady, makePool, putReq, rangeReq, timed } from '../fakes/pool-harness';
+import { HANG, unavailable } from '../fakes/fake-etcd';
+import { allReady, makePool, putReq, rangeReq, timed, withCleanup } from '../fakes/pool-harness';
 import { startSilentServer } from '../fakes/silent-server';
 
-const cleanup: Array<() => unknown> = [];
-afterEach(async () => {
-  for (const fn of cleanup.splice(0).reverse()) {
-    await fn();
-  }
-});
-
-async function fakes(n: number): Promise<FakeEtcd[]> {
-  const list = await Promise.all(Array.from({ length: n }, () => FakeEtcd.start()));
-  cleanup.push(() => Promise.all(list.map(f => f.close())));
-  return list;
-}
+const { cleanup, fakes } = withCleanup();
 
 function pool(hosts: string[], options = {}): ResilientPool {
   const p = makePool(hosts, { callTimeoutMs: 3000, attemptTimeoutMs: 200, connectTimeoutMs: 200, ...options });

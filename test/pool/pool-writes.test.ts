@@ -5,26 +5,15 @@
  */
 import { status as Status } from '@grpc/grpc-js';
 import { GRPCDeadlineExceededError, GRPCInternalError, GRPCUnavailableError, GRPCUnknownError } from 'etcd3';
-import { afterEach, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { retryWrites } from '../../lib/pool/call-kind';
 import type { ResilientPool } from '../../lib/pool/resilient-pool';
 import { freePort } from '../../lib/testing/ports';
 import { FakeEtcd, HANG, unavailable, type Reply } from '../fakes/fake-etcd';
-import { allReady, makePool, putReq, timed } from '../fakes/pool-harness';
+import { allReady, makePool, putReq, timed, withCleanup } from '../fakes/pool-harness';
 import { startSilentServer, type SilentServer } from '../fakes/silent-server';
 
-const cleanup: Array<() => unknown> = [];
-afterEach(async () => {
-  for (const fn of cleanup.splice(0).reverse()) {
-    await fn();
-  }
-});
-
-async function fakes(n: number): Promise<FakeEtcd[]> {
-  const list = await Promise.all(Array.from({ length: n }, () => FakeEtcd.start()));
-  cleanup.push(() => Promise.all(list.map(f => f.close())));
-  return list;
-}
+const { cleanup, fakes } = withCleanup();
 
 function pool(hosts: string[], options = {}): ResilientPool {
   const p = makePool(hosts, { callTimeoutMs: 3000, attemptTimeoutMs: 300, connectTimeoutMs: 300, ...options });
