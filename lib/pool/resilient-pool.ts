@@ -116,11 +116,6 @@ export class ResilientPool implements ICallable<Endpoint> {
     });
   }
 
-  /** The last endpoint failure seen, for error messages. */
-  get lastFailure(): unknown {
-    return this.lastCause;
-  }
-
   async exec<T>(service: ServiceName, method: string, payload: unknown, options?: CallOptions): Promise<T> {
     if (this.mockImpl) {
       return this.mockImpl.exec<T>(service, method, payload, options);
