@@ -313,7 +313,6 @@ export class Endpoint {
     if (this.closed) {
       return;
     }
-    this.lastRebuildAt = Date.now();
     // Swap first: callbacks that fire while the old channels close must see the new host.
     const old = this.host;
     this.generation++;
@@ -321,6 +320,9 @@ export class Endpoint {
     this.host = this.newHost();
     this.closeGeneration(old);
     this.dial();
+    // The backoff spaces rebuilds from the end of this one (closing many streams can take
+    // a few ms on a busy machine), so rebuilds are never closer together than the delay.
+    this.lastRebuildAt = Date.now();
     this.log.info({ reason, generation: this.generation }, 'channel rebuilt');
     this.rebuildEmitter.emit({ endpoint: this.url, reason, generation: this.generation });
   }
