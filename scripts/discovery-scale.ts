@@ -10,6 +10,7 @@
  * The functions are also used by
  * integration/discovery/scale.test.ts.
  */
+import { etcdMetric } from '../lib/testing/etcd-metrics';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import type { Namespace } from 'etcd3';
@@ -55,18 +56,6 @@ export function heapMiB(): number {
   return process.memoryUsage().heapUsed / 1024 / 1024;
 }
 
-/** Sum of an etcd Prometheus metric (optionally only lines containing `labels`). */
-export async function etcdMetric(endpoint: string, name: string, labels = ''): Promise<number> {
-  const text = await (await fetch(`${endpoint}/metrics`, { signal: AbortSignal.timeout(5000) })).text();
-  let sum = 0;
-  for (const line of text.split('\n')) {
-    const next = line[name.length];
-    if (line.startsWith(name) && (next === '{' || next === ' ') && line.includes(labels)) {
-      sum += Number(line.slice(line.lastIndexOf(' ') + 1));
-    }
-  }
-  return sum;
-}
 
 /** Result of {@link measureLargeService}. */
 export interface LargeServiceResult {

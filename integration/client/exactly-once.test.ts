@@ -4,27 +4,23 @@
  * delivers every event exactly once.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createClient, type Etcd3 } from '../../lib';
-import { startEtcd, startProxy, type EtcdCluster, type FaultProxy } from '../../lib/testing';
-import { sleep, waitFor } from './helpers';
+import type { Etcd3 } from '../../lib';
+import type { EtcdCluster, FaultProxy } from '../../lib/testing';
+import { sleep, startProxiedNode, waitFor, type ProxiedNode } from './helpers';
 
 describe('exactly once under faults', () => {
+  let node: ProxiedNode;
   let cluster: EtcdCluster;
   let proxy: FaultProxy;
   let client: Etcd3;
   let observer: Etcd3;
 
   beforeAll(async () => {
-    cluster = await startEtcd({ members: 1 });
-    proxy = await startProxy({ target: cluster.endpoints[0] });
-    client = createClient({ hosts: proxy.endpoint });
-    observer = createClient({ hosts: cluster.endpoints });
+    node = await startProxiedNode();
+    ({ cluster, proxy, client, observer } = node);
   });
   afterAll(async () => {
-    await client?.close();
-    await observer?.close();
-    await proxy?.close();
-    await cluster?.stop();
+    await node?.close();
   });
 
   it('no write is applied twice while connections are reset and the member restarts', async () => {

@@ -1,4 +1,7 @@
 /** Small helpers shared by the client's integration tests. */
+import { createClient, type Etcd3 } from '../../lib';
+import { startEtcd, startProxy, type EtcdCluster, type FaultProxy } from '../../lib/testing';
+
 export const sleep = (ms: number) => new Promise<void>(r => setTimeout(r, ms));
 
 /** Runs `fn`, returning its outcome and how long it took; never throws. */
@@ -30,4 +33,35 @@ export function settledWithin<T>(p: Promise<T>, ms: number): Promise<'settled' |
     p.then(() => 'settled' as const, () => 'settled' as const),
     sleep(ms).then(() => 'pending' as const),
   ]);
+}
+
+/**
+ * A single etcd member, our client reaching it through a fault proxy, and an observer
+ * client connected directly (unaffected by the proxy's faults).
+ */
+export interface ProxiedNode {
+  cluster: EtcdCluster;
+  proxy: FaultProxy;
+  client: Etcd3;
+  observer: Etcd3;
+  close(): Promise<void>;
+}
+
+export async function startProxiedNode(): Promise<ProxiedNode> {
+  const cluster = await startEtcd({ members: 1 });
+  const proxy = await startProxy({ target: cluster.endpoints[0] });
+  const client = createClient({ hosts: proxy.endpoint });
+  const observer = createClient({ hosts: cluster.endpoints });
+  return {
+    cluster,
+    proxy,
+    client,
+    observer,
+    async close() {
+      await client.close();
+      await observer.close();
+      await proxy.close();
+      await cluster.stop();
+    },
+  };
 }

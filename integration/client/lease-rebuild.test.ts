@@ -3,27 +3,22 @@
  * keepalive stream is cancelled with its channel and resumes on the new one.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createClient, type Etcd3 } from '../../lib';
-import { startEtcd, startProxy, type EtcdCluster, type FaultProxy } from '../../lib/testing';
-import { sleep } from './helpers';
+import type { Etcd3 } from '../../lib';
+import type { FaultProxy } from '../../lib/testing';
+import { sleep, startProxiedNode, type ProxiedNode } from './helpers';
 
 describe('lease across rebuilds', () => {
-  let cluster: EtcdCluster;
+  let node: ProxiedNode;
   let proxy: FaultProxy;
   let client: Etcd3;
   let observer: Etcd3;
 
   beforeAll(async () => {
-    cluster = await startEtcd({ members: 1 });
-    proxy = await startProxy({ target: cluster.endpoints[0] });
-    client = createClient({ hosts: proxy.endpoint });
-    observer = createClient({ hosts: cluster.endpoints });
+    node = await startProxiedNode();
+    ({ proxy, client, observer } = node);
   });
   afterAll(async () => {
-    await client?.close();
-    await observer?.close();
-    await proxy?.close();
-    await cluster?.stop();
+    await node?.close();
   });
 
   it('keeps a 3 s lease and its key alive through repeated connection resets', async () => {

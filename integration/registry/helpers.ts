@@ -27,15 +27,4 @@ export async function read(observer: Namespace, key: string): Promise<string | n
   }
 }
 
-/** Sums every sample of Prometheus metric `name` on etcd's `/metrics` whose labels contain `labels`. */
-export async function etcdMetric(endpoint: string, name: string, labels = ''): Promise<number> {
-  const text = await (await fetch(`${endpoint}/metrics`, { signal: AbortSignal.timeout(5000) })).text();
-  let sum = 0;
-  for (const line of text.split('\n')) {
-    const next = line[name.length];
-    if (line.startsWith(name) && (next === '{' || next === ' ') && line.includes(labels)) {
-      sum += Number(line.slice(line.lastIndexOf(' ') + 1));
-    }
-  }
-  return sum;
-}
+export { etcdMetric } from '../../lib/testing/etcd-metrics';

@@ -28,3 +28,4 @@ export {
 export { auditRunDir } from './run-audit';
 export { generateTestCerts } from './certs';
 export type { CertPair, TestCerts, GenerateCertsOptions } from './certs';
+export { etcdMetric } from './etcd-metrics';
