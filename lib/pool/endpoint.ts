@@ -247,6 +247,13 @@ export class Endpoint {
     stream.once('end', forget);
   }
 
+  /** Counts a failure against the breaker for a failure seen outside a call it ran. */
+  countFailure(err: unknown): void {
+    this.breaker.execute(() => {
+      throw err;
+    }).catch(() => undefined);
+  }
+
   /** Tracks a unary call until `untrackCall`, so that a rebuild or close cancels it. */
   trackCall(call: Cancellable): void {
     this.calls.add(call);

@@ -168,8 +168,8 @@ export class ResilientPool implements ICallable<Endpoint> {
         const failFast = i < candidates.length - 1; // as in round()
         client = await ep.breaker.execute(() => ep.waitReady(service, this.options.connectTimeoutMs, failFast));
       } catch (err) {
-        ep.recordFailure(err);
-        lastErr = this.lastCause = err;
+        this.noteFailure(ep, err);
+        lastErr = err;
         continue;
       }
       const result = await fn({ resource: ep, client, metadata });
@@ -192,11 +192,10 @@ export class ResilientPool implements ICallable<Endpoint> {
     }
     const err = mark(castGrpcError(error), { sent: true, grpcCode: raw.code });
     if (isTransient(err)) {
-      resource.recordFailure(err);
-      this.lastCause = err;
+      this.noteFailure(resource, err);
     }
     if (isEndpointFailure(err)) {
-      resource.breaker.execute(() => { throw err; }).catch(() => undefined);
+      resource.countFailure(err);
     }
     if (suggestsBrokenConnection(raw)) {
       resource.requestRebuild('stream unavailable');
@@ -218,7 +217,6 @@ export class ResilientPool implements ICallable<Endpoint> {
     }
   }
 
-  /** Endpoints, best first; rotated so that load spreads over equally good ones. */
   /**
    * Endpoints, best first; rotated so that load spreads over equally good ones. For a
    * write (`forWrite`), an endpoint that has not answered anything for a while ranks
@@ -305,8 +303,7 @@ export class ResilientPool implements ICallable<Endpoint> {
         ep.trackCall(pending);
       });
     }, err => {
-      ep.recordFailure(err);
-      this.lastCause = err;
+      this.noteFailure(ep, err);
       throw err;
     });
   }
@@ -325,8 +322,7 @@ export class ResilientPool implements ICallable<Endpoint> {
     if (isTransient(err) && !rebuilt) {
       // Seen in health() and deprioritised for a while; only isEndpointFailure() errors
       // also count against the breaker (the breaker.execute around the attempt does that).
-      ep.recordFailure(err);
-      this.lastCause = err;
+      this.noteFailure(ep, err);
     }
     if (suggestsBrokenConnection(raw)) {
       ep.requestRebuild('call unavailable');
@@ -359,12 +355,17 @@ export class ResilientPool implements ICallable<Endpoint> {
       }
       // The member itself does not answer: that is a hang, and counts against its breaker.
       const failure = new NotConnectedError(ep.url, `no answer to a status probe within ${timeoutMs} ms`);
-      ep.recordFailure(failure);
-      this.lastCause = failure;
-      ep.breaker.execute(() => { throw failure; }).catch(() => undefined);
+      this.noteFailure(ep, failure);
+      ep.countFailure(failure);
       this.log.warn({ endpoint: ep.url, err: describeError(err) }, 'endpoint does not answer; rebuilding its channels');
       ep.requestRebuild('hang');
     });
+  }
+
+  /** Remembers a failure: on the endpoint (health, ordering) and as the pool's last cause. */
+  private noteFailure(ep: Endpoint, err: unknown): void {
+    ep.recordFailure(err);
+    this.lastCause = err;
   }
 
   /** Within a round: may the call go on to the next endpoint after `err`? */
