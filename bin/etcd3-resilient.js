@@ -5,7 +5,11 @@ let cli;
 try {
   cli = require('../dist/lib/cli/main.js');
 } catch (err) {
-  if (err && err.code === 'MODULE_NOT_FOUND' && String(err.message).includes('dist/lib/cli/main.js')) {
+  if (
+    err &&
+    err.code === 'MODULE_NOT_FOUND' &&
+    String(err.message).includes('dist/lib/cli/main.js')
+  ) {
     process.stderr.write('etcd3-resilient: dist/ is missing; run `npm run build` first.\n');
     process.exit(1);
   }

@@ -69,7 +69,12 @@ console.log(JSON.stringify({
 
 describe('package exports (built dist/)', () => {
   test('dist/ is built', () => {
-    for (const f of ['dist/lib/index.js', 'dist/lib/testing/index.js', 'dist/esm/index.mjs', 'dist/esm/testing.mjs']) {
+    for (const f of [
+      'dist/lib/index.js',
+      'dist/lib/testing/index.js',
+      'dist/esm/index.mjs',
+      'dist/esm/testing.mjs',
+    ]) {
       expect(existsSync(path.join(root, f)), `${f} missing: run \`npm run build\``).toBe(true);
     }
   });
@@ -89,7 +94,12 @@ describe('package exports (built dist/)', () => {
       esmStartEtcd: 'function',
       esmStartProxy: 'function',
     });
-    expect(r.same).toEqual({ Etcd3: true, startEtcd: true, defaultMain: true, defaultTesting: true });
+    expect(r.same).toEqual({
+      Etcd3: true,
+      startEtcd: true,
+      defaultMain: true,
+      defaultTesting: true,
+    });
     // Every CommonJS export is a named ESM export, and nothing else is.
     expect(r.keys.esmMain).toEqual(r.keys.cjsMain);
     expect(r.keys.esmTesting).toEqual(r.keys.cjsTesting);

@@ -4,14 +4,26 @@
  */
 import { credentials as grpcCredentials, type ChannelCredentials } from '@grpc/grpc-js';
 import { EventEmitter, ExponentialBackoff, type Event } from 'cockatiel';
-import { Etcd3 as BaseEtcd3, type ILeaseOptions, type IOptions, type WatchBuilder, type Lease, type Namespace } from 'etcd3';
+import {
+  Etcd3 as BaseEtcd3,
+  type ILeaseOptions,
+  type IOptions,
+  type WatchBuilder,
+  type Lease,
+  type Namespace,
+} from 'etcd3';
 import { keepaliveChannelOptions } from './channel/keepalive';
 import type { ChannelState } from './channel/state';
 import { installPool, watchersOf, watchResumingExactly } from './etcd3-internals';
 import type { Logger } from './logger';
 import { resolveOptions, type ResilientEtcdOptions, type ResolvedOptions } from './options';
 import { syncEndpoints } from './pool/auto-sync';
-import { Endpoint, type BreakerState, type EndpointHealth, type RebuildEvent } from './pool/endpoint';
+import {
+  Endpoint,
+  type BreakerState,
+  type EndpointHealth,
+  type RebuildEvent,
+} from './pool/endpoint';
 import { ResilientPool, type CallEvent, type RetryEvent } from './pool/resilient-pool';
 import { installOrphanSubchannelFix } from './pool/orphan-subchannel-fix';
 
@@ -82,14 +94,17 @@ export class Etcd3 extends BaseEtcd3 {
       faultHandling: {
         ...settings.etcd3.faultHandling,
         watchBackoff:
-          settings.etcd3.faultHandling?.watchBackoff ?? new ExponentialBackoff({ initialDelay: 50, maxDelay: 3000 }),
+          settings.etcd3.faultHandling?.watchBackoff ??
+          new ExponentialBackoff({ initialDelay: 50, maxDelay: 3000 }),
       },
     };
     super(etcd3Options as IOptions);
     this.settings = settings;
     this.log = settings.logger.child({ component: 'etcd3-resilient' });
     if (settings.etcd3.auth && !settings.hosts[0].startsWith('https://')) {
-      this.log.warn('auth is configured over plaintext http://: the password and tokens cross the network in clear');
+      this.log.warn(
+        'auth is configured over plaintext http://: the password and tokens cross the network in clear',
+      );
     }
     // grpc-js would otherwise keep connections of channels closed during an outage forever.
     installOrphanSubchannelFix();
@@ -113,7 +128,9 @@ export class Etcd3 extends BaseEtcd3 {
     const endpoints = this.resilient.endpoints.map(ep => ep.health());
     return {
       closed: this.closing !== undefined,
-      healthy: this.closing === undefined && endpoints.some(e => e.channelState === 'READY' && e.breakerState === 'closed'),
+      healthy:
+        this.closing === undefined &&
+        endpoints.some(e => e.channelState === 'READY' && e.breakerState === 'closed'),
       endpoints,
     };
   }
@@ -123,7 +140,12 @@ export class Etcd3 extends BaseEtcd3 {
     const result = await syncEndpoints(
       this.resilient as any,
       new Set(this.settings.hosts),
-      url => this.endpoint(url, channelCredentials(this.settings), keepaliveChannelOptions(this.settings.keepalive, this.settings.etcd3.grpcOptions)),
+      url =>
+        this.endpoint(
+          url,
+          channelCredentials(this.settings),
+          keepaliveChannelOptions(this.settings.keepalive, this.settings.etcd3.grpcOptions),
+        ),
       this.settings.attemptTimeoutMs,
       this.log,
     );
@@ -173,7 +195,9 @@ export class Etcd3 extends BaseEtcd3 {
   private async shutdown(): Promise<void> {
     clearInterval(this.syncTimer);
     const watchers = [this, ...this.namespaces].flatMap(ns => watchersOf(ns));
-    const bounded = new Promise<void>(resolve => setTimeout(resolve, this.settings.closeTimeoutMs).unref());
+    const bounded = new Promise<void>(resolve =>
+      setTimeout(resolve, this.settings.closeTimeoutMs).unref(),
+    );
     await Promise.race([Promise.allSettled(watchers.map(w => w.cancel())), bounded]);
     for (const lease of this.leases) {
       if (!lease.revoked()) {
@@ -224,5 +248,7 @@ function channelCredentials(settings: ResolvedOptions): ChannelCredentials {
   if (c) {
     return grpcCredentials.createSsl(c.rootCertificate, c.privateKey, c.certChain);
   }
-  return settings.hosts[0].startsWith('https://') ? grpcCredentials.createSsl() : grpcCredentials.createInsecure();
+  return settings.hosts[0].startsWith('https://')
+    ? grpcCredentials.createSsl()
+    : grpcCredentials.createInsecure();
 }

@@ -106,7 +106,9 @@ export class InvalidRecordError extends ResilientEtcdError {
     message: string,
   ) {
     // Keys come from etcd, written by anyone: keep the message bounded.
-    super(`Invalid record at ${JSON.stringify(key.length > 200 ? `${key.slice(0, 200)}…` : key)}: ${message}`);
+    super(
+      `Invalid record at ${JSON.stringify(key.length > 200 ? `${key.slice(0, 200)}…` : key)}: ${message}`,
+    );
   }
 }
 

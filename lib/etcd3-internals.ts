@@ -59,7 +59,11 @@ export function resumeExactly<W extends object>(watcher: W): W {
   if (!request || typeof w.updateRevision !== 'function') {
     return watcher; // unexpected shape: keep etcd3's behaviour
   }
-  w.updateRevision = (res: { created?: boolean; header?: { revision?: string }; events?: Array<{ kv: { mod_revision: string } }> }) => {
+  w.updateRevision = (res: {
+    created?: boolean;
+    header?: { revision?: string };
+    events?: Array<{ kv: { mod_revision: string } }>;
+  }) => {
     const events = res.events ?? [];
     let next: bigint;
     if (events.length > 0) {
@@ -79,7 +83,10 @@ export function resumeExactly<W extends object>(watcher: W): W {
 }
 
 /** Patches `ns.watch()` so that every watcher it builds resumes exactly (see {@link resumeExactly}). */
-export function watchResumingExactly<N extends Namespace>(ns: N, watch: () => ReturnType<Namespace['watch']>): ReturnType<Namespace['watch']> {
+export function watchResumingExactly<N extends Namespace>(
+  ns: N,
+  watch: () => ReturnType<Namespace['watch']>,
+): ReturnType<Namespace['watch']> {
   const builder = watch.call(ns);
   const b = builder as any;
   if (typeof b.watcher === 'function') {

@@ -8,15 +8,24 @@ export * from 'etcd3';
 export { Etcd3, createClient } from './client';
 export type { BreakerEvent, HealthSnapshot, StateChangeEvent } from './client';
 export type {
-  BreakerOptions, KeepaliveOptions, RebuildOptions, ResilientEtcdOptions, RetryOptions,
+  BreakerOptions,
+  KeepaliveOptions,
+  RebuildOptions,
+  ResilientEtcdOptions,
+  RetryOptions,
 } from './options';
 export type { BreakerState, EndpointHealth, RebuildEvent } from './pool/endpoint';
 export type { CallEvent, RetryEvent } from './pool/resilient-pool';
 export type { ChannelState } from './channel/state';
 export { retryWrites } from './pool/call-kind';
 export {
-  DeadlineExceededError, InvalidOptionError, InvalidRecordError, NoEndpointAvailableError,
-  ResilientEtcdError, ShutdownTimeoutError, isResilientEtcdError,
+  DeadlineExceededError,
+  InvalidOptionError,
+  InvalidRecordError,
+  NoEndpointAvailableError,
+  ResilientEtcdError,
+  ShutdownTimeoutError,
+  isResilientEtcdError,
 } from './errors';
 export type { Logger } from './logger';
 export type { Event, IDisposable } from 'cockatiel';
@@ -35,7 +44,11 @@ export { registerEtcdResolver } from './grpc/resolver';
 export type { EtcdResolverOptions } from './grpc/resolver';
 export { createGrpcClient } from './grpc/create-client';
 export type {
-  GrpcBreakerState, GrpcClientHealth, GrpcClientResilience, GrpcRetryEvent, ResilientGrpcClient,
+  GrpcBreakerState,
+  GrpcClientHealth,
+  GrpcClientResilience,
+  GrpcRetryEvent,
+  ResilientGrpcClient,
   ServiceClientConstructor,
 } from './grpc/create-client';
 export type { GrpcClientOptions } from './grpc/client-options';
@@ -44,6 +57,10 @@ export type { GrpcRebuildEvent, GrpcStateChangeEvent } from './grpc/channel-keep
 // Prometheus metrics (needs the optional peer dependency prom-client when used).
 export { instrument, MetricsUnavailableError } from './metrics';
 export type {
-  InstrumentOptions, Instrumentation, InstrumentableClient, InstrumentableDiscovery,
-  InstrumentableRegistration, MetricsRegistry,
+  InstrumentOptions,
+  Instrumentation,
+  InstrumentableClient,
+  InstrumentableDiscovery,
+  InstrumentableRegistration,
+  MetricsRegistry,
 } from './metrics';

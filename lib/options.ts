@@ -119,8 +119,16 @@ export interface ResolvedOptions {
 
 const DEFAULT_HOST = '127.0.0.1:2379';
 const OWN_KEYS = [
-  'callTimeoutMs', 'attemptTimeoutMs', 'connectTimeoutMs', 'keepalive', 'retry', 'breaker',
-  'rebuild', 'autoSyncIntervalMs', 'closeTimeoutMs', 'logger',
+  'callTimeoutMs',
+  'attemptTimeoutMs',
+  'connectTimeoutMs',
+  'keepalive',
+  'retry',
+  'breaker',
+  'rebuild',
+  'autoSyncIntervalMs',
+  'closeTimeoutMs',
+  'logger',
 ] as const;
 
 /** Fills defaults and validates; throws {@link InvalidOptionError} on the first bad field. */
@@ -139,32 +147,67 @@ export function resolveOptions(input: ResilientEtcdOptions = {}): ResolvedOption
     }
   }
   if (input.logger !== undefined && !isLogger(input.logger)) {
-    throw new InvalidOptionError('logger', 'must be a pino-compatible logger (error/warn/info/debug/child)');
+    throw new InvalidOptionError(
+      'logger',
+      'must be a pino-compatible logger (error/warn/info/debug/child)',
+    );
   }
   const callTimeoutMs = numberOption('callTimeoutMs', input.callTimeoutMs, 5000, { min: 1 });
   const resolved: ResolvedOptions = {
     etcd3: {} as IOptions,
     hosts,
     callTimeoutMs,
-    attemptTimeoutMs: numberOption('attemptTimeoutMs', input.attemptTimeoutMs, Math.min(1000, callTimeoutMs), { min: 1 }),
-    connectTimeoutMs: numberOption('connectTimeoutMs', input.connectTimeoutMs ?? input.dialTimeout, 2000, { min: 1 }),
+    attemptTimeoutMs: numberOption(
+      'attemptTimeoutMs',
+      input.attemptTimeoutMs,
+      Math.min(1000, callTimeoutMs),
+      { min: 1 },
+    ),
+    connectTimeoutMs: numberOption(
+      'connectTimeoutMs',
+      input.connectTimeoutMs ?? input.dialTimeout,
+      2000,
+      { min: 1 },
+    ),
     keepalive: {
       timeMs: numberOption('keepalive.timeMs', keepalive.timeMs, 6000, { min: 5000 }),
       timeoutMs: numberOption('keepalive.timeoutMs', keepalive.timeoutMs, 4000, { min: 1 }),
-      permitWithoutCalls: booleanOption('keepalive.permitWithoutCalls', keepalive.permitWithoutCalls, false),
+      permitWithoutCalls: booleanOption(
+        'keepalive.permitWithoutCalls',
+        keepalive.permitWithoutCalls,
+        false,
+      ),
     },
     retry: {
-      maxAttempts: numberOption('retry.maxAttempts', retry.maxAttempts, 4, { min: 0, max: 100, integer: true }),
+      maxAttempts: numberOption('retry.maxAttempts', retry.maxAttempts, 4, {
+        min: 0,
+        max: 100,
+        integer: true,
+      }),
       initialDelayMs: numberOption('retry.initialDelayMs', retry.initialDelayMs, 50, { min: 0 }),
       maxDelayMs: numberOption('retry.maxDelayMs', retry.maxDelayMs, 1000, { min: 0 }),
     },
     breaker: {
-      consecutiveFailures: numberOption('breaker.consecutiveFailures', breaker.consecutiveFailures, 3, { min: 1, max: 1000, integer: true }),
-      halfOpenAfterMs: numberOption('breaker.halfOpenAfterMs', breaker.halfOpenAfterMs, 2000, { min: 1 }),
+      consecutiveFailures: numberOption(
+        'breaker.consecutiveFailures',
+        breaker.consecutiveFailures,
+        3,
+        { min: 1, max: 1000, integer: true },
+      ),
+      halfOpenAfterMs: numberOption('breaker.halfOpenAfterMs', breaker.halfOpenAfterMs, 2000, {
+        min: 1,
+      }),
     },
     rebuild: {
-      transientFailureMs: numberOption('rebuild.transientFailureMs', rebuild.transientFailureMs, 1000, { min: 0 }),
-      initialBackoffMs: numberOption('rebuild.initialBackoffMs', rebuild.initialBackoffMs, 100, { min: 0 }),
+      transientFailureMs: numberOption(
+        'rebuild.transientFailureMs',
+        rebuild.transientFailureMs,
+        1000,
+        { min: 0 },
+      ),
+      initialBackoffMs: numberOption('rebuild.initialBackoffMs', rebuild.initialBackoffMs, 100, {
+        min: 0,
+      }),
       maxBackoffMs: numberOption('rebuild.maxBackoffMs', rebuild.maxBackoffMs, 3000, { min: 0 }),
     },
     autoSyncIntervalMs: numberOption('autoSyncIntervalMs', input.autoSyncIntervalMs, 0, { min: 0 }),
@@ -181,7 +224,10 @@ export function resolveOptions(input: ResilientEtcdOptions = {}): ResolvedOption
     const { username, password } = input.auth ?? ({} as any);
     if (typeof username !== 'string' || username === '' || typeof password !== 'string') {
       // Never echo the password back.
-      throw new InvalidOptionError('auth', 'must be { username: non-empty string, password: string }');
+      throw new InvalidOptionError(
+        'auth',
+        'must be { username: non-empty string, password: string }',
+      );
     }
   }
   if (input.credentials !== undefined && !Buffer.isBuffer(input.credentials?.rootCertificate)) {
@@ -202,10 +248,17 @@ function resolveHosts(hosts: unknown): string[] {
     throw new InvalidOptionError('hosts', 'must be a host string or a non-empty array of them');
   }
   for (const h of list) {
-    if (typeof h !== 'string' || !/^(https?:\/\/)?(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9._-]+)(:\d{1,5})?\/?$/.test(h)) {
+    if (
+      typeof h !== 'string' ||
+      !/^(https?:\/\/)?(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9._-]+)(:\d{1,5})?\/?$/.test(h)
+    ) {
       // A URL may carry credentials (`http://user:password@host`): never echo them.
-      const shown = typeof h === 'string' ? h.replace(/^([A-Za-z][A-Za-z0-9+.-]*:\/\/)?.*@/s, '$1***@') : h;
-      throw new InvalidOptionError('hosts', `each host must be [http(s)://]host[:port], got ${describeValue(shown)}`);
+      const shown =
+        typeof h === 'string' ? h.replace(/^([A-Za-z][A-Za-z0-9+.-]*:\/\/)?.*@/s, '$1***@') : h;
+      throw new InvalidOptionError(
+        'hosts',
+        `each host must be [http(s)://]host[:port], got ${describeValue(shown)}`,
+      );
     }
   }
   const secure = list.filter(h => h.startsWith('https://')).length;
@@ -218,7 +271,8 @@ function resolveHosts(hosts: unknown): string[] {
   return list.map(h => h.replace(/\/$/, ''));
 }
 
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
 const hasMethod = (v: unknown, m: string) => isObject(v) && typeof v[m] === 'function';
 
 /**
@@ -234,20 +288,29 @@ function validatePassThrough(input: ResilientEtcdOptions): void {
       }
     }
     if ((c.privateKey === undefined) !== (c.certChain === undefined)) {
-      throw new InvalidOptionError('credentials', 'privateKey and certChain must be given together');
+      throw new InvalidOptionError(
+        'credentials',
+        'privateKey and certChain must be given together',
+      );
     }
     // Parse now: bad PEM would otherwise throw an OpenSSL error from deep in grpc-js, or
     // (for the CA) only fail every TLS handshake later. OpenSSL's messages hold no key material.
     try {
       new X509Certificate(c.rootCertificate);
     } catch (err) {
-      throw new InvalidOptionError('credentials.rootCertificate', `is not a PEM certificate (${(err as Error).message})`);
+      throw new InvalidOptionError(
+        'credentials.rootCertificate',
+        `is not a PEM certificate (${(err as Error).message})`,
+      );
     }
     if (c.privateKey !== undefined) {
       try {
         createSecureContext({ key: c.privateKey, cert: c.certChain });
       } catch (err) {
-        throw new InvalidOptionError('credentials', `privateKey/certChain are not a matching PEM key and certificate (${(err as Error).message})`);
+        throw new InvalidOptionError(
+          'credentials',
+          `privateKey/certChain are not a matching PEM key and certificate (${(err as Error).message})`,
+        );
       }
     }
   }
@@ -276,11 +339,17 @@ function validatePassThrough(input: ResilientEtcdOptions): void {
     try {
       new Channel('127.0.0.1:1', grpcCredentials.createInsecure(), input.grpcOptions).close();
     } catch (err) {
-      throw new InvalidOptionError('grpcOptions', `rejected by grpc-js: ${String((err as Error)?.message ?? err).slice(0, 200)}`);
+      throw new InvalidOptionError(
+        'grpcOptions',
+        `rejected by grpc-js: ${String((err as Error)?.message ?? err).slice(0, 200)}`,
+      );
     }
   }
   const d: unknown = input.defaultCallOptions;
   if (d !== undefined && typeof d !== 'function' && !isObject(d)) {
-    throw new InvalidOptionError('defaultCallOptions', 'must be call options or a function returning them');
+    throw new InvalidOptionError(
+      'defaultCallOptions',
+      'must be call options or a function returning them',
+    );
   }
 }

@@ -38,7 +38,12 @@ export interface NumberBounds {
 }
 
 /** `value` if it is a finite number within bounds, `def` if undefined; else throws. */
-export function numberOption(name: string, value: unknown, def: number, bounds: NumberBounds): number {
+export function numberOption(
+  name: string,
+  value: unknown,
+  def: number,
+  bounds: NumberBounds,
+): number {
   if (value === undefined) {
     return def;
   }

@@ -40,7 +40,15 @@ import { connectivityState } from '@grpc/grpc-js';
 import { Etcd3 as RawEtcd3 } from 'etcd3';
 import { Host } from 'etcd3/lib/connection-pool';
 import { startEtcd } from '../lib/testing';
-import { summarize, ratiosOf, medianRatios, medianOf, fmt, fmtRatios, type RoundResult } from './bench-stats';
+import {
+  summarize,
+  ratiosOf,
+  medianRatios,
+  medianOf,
+  fmt,
+  fmtRatios,
+  type RoundResult,
+} from './bench-stats';
 
 type Name = 'raw' | 'ours';
 
@@ -82,7 +90,11 @@ const USER_HZ = 100;
 // ---------------------------------------------------------------- client process side
 
 /** One round in this process: WORKERS concurrent loops of put/get for `seconds`. */
-async function round(client: Pick<RawEtcd3, 'get' | 'put'>, seconds: number, label: string): Promise<RoundResult> {
+async function round(
+  client: Pick<RawEtcd3, 'get' | 'put'>,
+  seconds: number,
+  label: string,
+): Promise<RoundResult> {
   const latencies: number[] = [];
   let errors = 0;
   const cpu = process.cpuUsage();
@@ -124,7 +136,8 @@ function installStub(): void {
     close: () => undefined,
   };
   type Callback = (err: null, res: unknown) => void;
-  const answer = (res: unknown) => (_p: unknown, _m: unknown, _o: unknown, cb: Callback) => setImmediate(cb, null, res);
+  const answer = (res: unknown) => (_p: unknown, _m: unknown, _o: unknown, cb: Callback) =>
+    setImmediate(cb, null, res);
   const stub = {
     range: answer({ header: {}, kvs: [], count: '0', more: false }),
     put: answer({ header: {} }),
@@ -166,7 +179,10 @@ class ClientProcess {
       execArgv: process.execArgv, // keeps tsx's loader
     });
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`${spec.client} process did not start`)), WORKER_TIMEOUT_MS);
+      const timer = setTimeout(
+        () => reject(new Error(`${spec.client} process did not start`)),
+        WORKER_TIMEOUT_MS,
+      );
       child.once('error', reject);
       child.once('exit', code => reject(new Error(`${spec.client} process exited with ${code}`)));
       child.once('message', (m: FromWorker) => {
@@ -181,7 +197,10 @@ class ClientProcess {
   round(seconds: number, label: string, serverPid?: number): Promise<RoundResult> {
     const serverCpu = processCpuMicros(serverPid);
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error('round timed out')), seconds * 1000 + WORKER_TIMEOUT_MS);
+      const timer = setTimeout(
+        () => reject(new Error('round timed out')),
+        seconds * 1000 + WORKER_TIMEOUT_MS,
+      );
       this.child.once('message', (m: FromWorker) => {
         clearTimeout(timer);
         if (m.type === 'round') {
@@ -230,7 +249,13 @@ function buildClientModule(): string {
   const outDir = path.join(root, '.tmp', 'bench-dist');
   execFileSync(
     process.execPath,
-    [require.resolve('typescript/bin/tsc'), '-p', path.join(root, 'tsconfig.build.json'), '--outDir', outDir],
+    [
+      require.resolve('typescript/bin/tsc'),
+      '-p',
+      path.join(root, 'tsconfig.build.json'),
+      '--outDir',
+      outDir,
+    ],
     { stdio: 'inherit', timeout: 120_000 },
   );
   return path.join(outDir, 'lib', 'client.js');
@@ -254,11 +279,15 @@ async function alternate(
       log(`round ${String(i + 1).padStart(2)} ${name.padEnd(4)} ${fmt(summarize([r]))}`);
     }
   }
-  const pairRatios = results.raw.map((r, i) => ratiosOf(summarize([r]), summarize([results.ours[i]])));
+  const pairRatios = results.raw.map((r, i) =>
+    ratiosOf(summarize([r]), summarize([results.ours[i]])),
+  );
   return { results, pairs: pairRatios };
 }
 
-async function startClients(spec: Omit<WorkerSpec, 'client'>): Promise<Record<Name, ClientProcess>> {
+async function startClients(
+  spec: Omit<WorkerSpec, 'client'>,
+): Promise<Record<Name, ClientProcess>> {
   const [raw, ours] = await Promise.all([
     ClientProcess.start({ ...spec, client: 'raw' }),
     ClientProcess.start({ ...spec, client: 'ours' }),
@@ -289,7 +318,9 @@ async function endToEnd(clientModule: string) {
     );
     if (WARMUP_SECONDS > 0) {
       for (const name of ['raw', 'ours'] as const) {
-        console.log(`warm-up  ${name.padEnd(4)} ${fmt(summarize([await clients[name].round(WARMUP_SECONDS, name, serverPid)]))}`);
+        console.log(
+          `warm-up  ${name.padEnd(4)} ${fmt(summarize([await clients[name].round(WARMUP_SECONDS, name, serverPid)]))}`,
+        );
       }
     }
     const run = await alternate(clients, SECONDS, ROUNDS, serverPid, line => console.log(line));
@@ -297,7 +328,9 @@ async function endToEnd(clientModule: string) {
     const ours = summarize(run.results.ours);
     const result = { raw, ours, pooled: ratiosOf(raw, ours), median: medianRatios(run.pairs) };
     console.log('');
-    console.log(`load average (1 min) before ${loadBefore.toFixed(2)}, after ${os.loadavg()[0].toFixed(2)}, cores ${os.cpus().length}`);
+    console.log(
+      `load average (1 min) before ${loadBefore.toFixed(2)}, after ${os.loadavg()[0].toFixed(2)}, cores ${os.cpus().length}`,
+    );
     console.log(`raw   ${fmt(raw)}`);
     console.log(`ours  ${fmt(ours)}`);
     console.log(`ours/raw pooled over all rounds: ${fmtRatios(result.pooled)}`);
@@ -321,7 +354,9 @@ async function layersOnly(clientModule: string) {
     const cpu = (n: Name) => medianOf(run.results[n].map(r => r.cpuMicros / r.ops));
     const result = { rawCpuPerOp: cpu('raw'), oursCpuPerOp: cpu('ours') };
     console.log('');
-    console.log('Part 2: client layers only (network stubbed), median CPU per op over 8 pairs of 1 s rounds');
+    console.log(
+      'Part 2: client layers only (network stubbed), median CPU per op over 8 pairs of 1 s rounds',
+    );
     console.log(
       `raw ${result.rawCpuPerOp.toFixed(2)} µs/op, ours ${result.oursCpuPerOp.toFixed(2)} µs/op, ` +
         `difference ${(result.oursCpuPerOp - result.rawCpuPerOp).toFixed(2)} µs/op`,
@@ -340,9 +375,13 @@ async function main(): Promise<void> {
   // machine load, so one pair disturbed by another process cannot decide the outcome.
   const met = e2e.median.throughput >= 0.95 && e2e.median.p99 <= 1.1;
   console.log('');
-  console.log(`targets (median of pairs: throughput >= 0.95, p99 <= 1.1): ${met ? 'met' : 'MISSED'}`);
+  console.log(
+    `targets (median of pairs: throughput >= 0.95, p99 <= 1.1): ${met ? 'met' : 'MISSED'}`,
+  );
   if (process.env.BENCH_JSON === '1') {
-    console.log(JSON.stringify({ workers: WORKERS, seconds: SECONDS, pairs: ROUNDS, ...e2e, layers }));
+    console.log(
+      JSON.stringify({ workers: WORKERS, seconds: SECONDS, pairs: ROUNDS, ...e2e, layers }),
+    );
   }
 }
 

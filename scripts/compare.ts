@@ -15,7 +15,9 @@ async function main(): Promise<void> {
   const ids = process.argv.slice(2).length > 0 ? process.argv.slice(2) : DEFAULT_FAULTS;
   const unknown = ids.filter(id => !MATRIX.some(f => f.id === id));
   if (unknown.length > 0) {
-    console.error(`unknown fault(s): ${unknown.join(', ')}; known: ${MATRIX.map(f => f.id).join(', ')}`);
+    console.error(
+      `unknown fault(s): ${unknown.join(', ')}; known: ${MATRIX.map(f => f.id).join(', ')}`,
+    );
     process.exit(2);
   }
   const results: ScenarioResult[] = [];
@@ -25,7 +27,9 @@ async function main(): Promise<void> {
     results.push(await runScenario(spec, line => console.error(line)));
   }
   console.log(`\n${resultsTable(results)}`);
-  console.log('hung = took > 6 s (5 s deadline + 1 s grace) or never returned. Full matrix: npm run report.');
+  console.log(
+    'hung = took > 6 s (5 s deadline + 1 s grace) or never returned. Full matrix: npm run report.',
+  );
 }
 
 process.on('unhandledRejection', err => console.error('unhandled rejection (ignored):', err));

@@ -9,7 +9,8 @@ import { createClient, discover, register, type Etcd3 } from '../lib';
 import { startEtcd, startProxy, type EtcdCluster, type FaultProxy } from '../lib/testing';
 
 const t0 = Date.now();
-const say = (msg: string) => console.log(`[${((Date.now() - t0) / 1000).toFixed(1).padStart(5)} s] ${msg}`);
+const say = (msg: string) =>
+  console.log(`[${((Date.now() - t0) / 1000).toFixed(1).padStart(5)} s] ${msg}`);
 const sleep = (ms: number) => new Promise<void>(r => setTimeout(r, ms));
 
 /** A tiny TCP service standing in for an `orders` gRPC server. */
@@ -48,7 +49,9 @@ async function main(): Promise<void> {
       for (let i = 0; running && i < 1000; i++) {
         const start = Date.now();
         try {
-          await (i % 2 ? client.get('demo/counter').string() : client.put('demo/counter').value(String(i)));
+          await (i % 2
+            ? client.get('demo/counter').string()
+            : client.put('demo/counter').value(String(i)));
           ok++;
         } catch {
           failed++;
@@ -76,8 +79,12 @@ async function main(): Promise<void> {
       healthCheck: { intervalMs: 500, timeoutMs: 300 },
     });
     reg.onLost(e => say(`  registration: lease lost (${e.reason}); re-granting with backoff`));
-    reg.onRestored(e => say(`  registration: record restored under the same key ${e.key} (outage ${e.outageMs} ms)`));
-    reg.onWithdrawn(e => say(`  registration: withdrawn (${e.reason}${e.detail ? `: ${e.detail}` : ''})`));
+    reg.onRestored(e =>
+      say(`  registration: record restored under the same key ${e.key} (outage ${e.outageMs} ms)`),
+    );
+    reg.onWithdrawn(e =>
+      say(`  registration: withdrawn (${e.reason}${e.detail ? `: ${e.detail}` : ''})`),
+    );
     reg.onPublished(e => say(`  registration: published ${e.key} (${e.reason})`));
 
     const caller = createClient({ hosts: cluster.endpoints });
@@ -115,15 +122,21 @@ async function main(): Promise<void> {
     await sleep(1800);
     say(`discovery now sees ${orderSet.snapshot().length} instance(s)`);
 
-    say('ACT 4: the service is cut off from etcd (silent flows, refused reconnects) for 5 s > TTL 3 s');
+    say(
+      'ACT 4: the service is cut off from etcd (silent flows, refused reconnects) for 5 s > TTL 3 s',
+    );
     proxy.blackhole('both');
     proxy.refuse(true);
     await sleep(5000);
-    say(`etcd expired the lease; discovery sees ${orderSet.snapshot().length} instance(s). Healing the network...`);
+    say(
+      `etcd expired the lease; discovery sees ${orderSet.snapshot().length} instance(s). Healing the network...`,
+    );
     proxy.refuse(false);
     proxy.pass();
     await sleep(2500);
-    say(`discovery sees ${orderSet.snapshot().length} instance(s) again, with no action by the service`);
+    say(
+      `discovery sees ${orderSet.snapshot().length} instance(s) again, with no action by the service`,
+    );
     tally('acts 3-4 (the main client was never affected)');
 
     say('shutting down in order: registration (revokes its lease), discovery, clients');

@@ -25,7 +25,12 @@ import { startEtcd } from '../lib/testing';
 const TXN_OPS = 100;
 
 /** Writes `count` Go-format records for `service` in transactions of {@link TXN_OPS} puts. */
-export async function writeInstances(client: Namespace, service: string, count: number, metadata: unknown = null): Promise<void> {
+export async function writeInstances(
+  client: Namespace,
+  service: string,
+  count: number,
+  metadata: unknown = null,
+): Promise<void> {
   for (let start = 0; start < count; start += TXN_OPS) {
     const success = [];
     for (let i = start; i < Math.min(count, start + TXN_OPS); i++) {
@@ -56,7 +61,6 @@ export function heapMiB(): number {
   return process.memoryUsage().heapUsed / 1024 / 1024;
 }
 
-
 /** Result of {@link measureLargeService}. */
 export interface LargeServiceResult {
   instances: number;
@@ -65,7 +69,10 @@ export interface LargeServiceResult {
 }
 
 /** Discovers `service` (already written) and measures it; the discovery is closed afterwards. */
-export async function measureLargeService(client: Etcd3, service: string): Promise<LargeServiceResult> {
+export async function measureLargeService(
+  client: Etcd3,
+  service: string,
+): Promise<LargeServiceResult> {
   const before = heapMiB();
   const t0 = performance.now();
   const d = discover(client, service);
@@ -96,8 +103,17 @@ export interface ManyServicesResult {
 }
 
 /** Discovers `count` services (one instance each) from one client; closes them afterwards. */
-export async function measureManyServices(client: Etcd3, endpoint: string, count: number): Promise<ManyServicesResult> {
-  const watchStreams = () => etcdMetric(endpoint, 'grpc_server_started_total', 'grpc_method="Watch",grpc_service="etcdserverpb.Watch"');
+export async function measureManyServices(
+  client: Etcd3,
+  endpoint: string,
+  count: number,
+): Promise<ManyServicesResult> {
+  const watchStreams = () =>
+    etcdMetric(
+      endpoint,
+      'grpc_server_started_total',
+      'grpc_method="Watch",grpc_service="etcdserverpb.Watch"',
+    );
   const watchers = () => etcdMetric(endpoint, 'etcd_debugging_mvcc_watcher_total');
   const openStreams = () => etcdMetric(endpoint, 'etcd_debugging_mvcc_watch_stream_total');
   const streams0 = await watchStreams();
@@ -124,7 +140,9 @@ export async function measureManyServices(client: Etcd3, endpoint: string, count
   const target = ds[Math.floor(count / 2)]!;
   const added = new Promise<number>(resolve => target.onAdded(() => resolve(performance.now())));
   const tPut = performance.now();
-  await client.put(`many${Math.floor(count / 2)}/late`).value(goNamingCodec.encode({ service: 'x', id: 'late', addr: '10.1.1.1:1', metadata: null }));
+  await client
+    .put(`many${Math.floor(count / 2)}/late`)
+    .value(goNamingCodec.encode({ service: 'x', id: 'late', addr: '10.1.1.1:1', metadata: null }));
   const changeLatencyMs = (await added) - tPut;
   const result: ManyServicesResult = {
     services: count,
@@ -151,7 +169,9 @@ async function main(): Promise<void> {
     console.log(`wrote 10000 instances in ${(performance.now() - tw).toFixed(0)} ms`);
     for (let run = 1; run <= 3; run++) {
       const r = await measureLargeService(client, 'big');
-      console.log(`10,000 instances, run ${run}: ready in ${r.readyMs.toFixed(0)} ms, ${r.instances} instances, heap +${r.heapMiB.toFixed(1)} MiB`);
+      console.log(
+        `10,000 instances, run ${run}: ready in ${r.readyMs.toFixed(0)} ms, ${r.instances} instances, heap +${r.heapMiB.toFixed(1)} MiB`,
+      );
     }
     const m = await measureManyServices(client, cluster.endpoints[0]!, 1000);
     console.log(

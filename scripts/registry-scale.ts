@@ -24,7 +24,11 @@ async function metric(endpoint: string, name: string, labelFilter = ''): Promise
   const text = await (await fetch(`${endpoint}/metrics`)).text();
   let sum = 0;
   for (const line of text.split('\n')) {
-    if (line.startsWith(name) && (line[name.length] === '{' || line[name.length] === ' ') && line.includes(labelFilter)) {
+    if (
+      line.startsWith(name) &&
+      (line[name.length] === '{' || line[name.length] === ' ') &&
+      line.includes(labelFilter)
+    ) {
       sum += Number(line.slice(line.lastIndexOf(' ') + 1));
     }
   }
@@ -66,8 +70,12 @@ async function main(): Promise<void> {
     for (let i = 0; i < count; i++) {
       regs.push(
         register(client, {
-          service: 'scale', addr: `10.0.${i >> 8}.${i & 255}:8080`, id: `i${i}`, ttlSeconds,
-          sharedLease: !flag('unshared'), selfHeal: !flag('no-heal'),
+          service: 'scale',
+          addr: `10.0.${i >> 8}.${i & 255}:8080`,
+          id: `i${i}`,
+          ttlSeconds,
+          sharedLease: !flag('unshared'),
+          selfHeal: !flag('no-heal'),
         }),
       );
     }
@@ -88,29 +96,52 @@ async function main(): Promise<void> {
     const steadyCpuMs = cpuMs(process.cpuUsage(cpu1));
     const after = await serverCounters(endpoint);
     const keys = await keyCount(cluster.endpoints);
-    const leases = Number(/found (\d+) leases/.exec((await etcdctl(cluster.endpoints, ['lease', 'list'])).stdout)?.[1] ?? NaN);
+    const leases = Number(
+      /found (\d+) leases/.exec(
+        (await etcdctl(cluster.endpoints, ['lease', 'list'])).stdout,
+      )?.[1] ?? NaN,
+    );
     const closeStart = Date.now();
     await Promise.all(regs.map(r => r.close()));
     const closeMs = Date.now() - closeStart;
     const left = await keyCount(cluster.endpoints);
-    console.log(JSON.stringify({
-      count, ttlSeconds, sharedLease: !flag('unshared'), selfHeal: !flag('no-heal'),
-      publishMs, publishCpuMs, watchesAttachedMs: attachedMs,
-      keysInEtcd: keys, leasesInEtcd: leases,
-      steadyWindowS: windowS, steadyCpuMs, steadyCpuPercentOfOneCore: +(steadyCpuMs / (windowS * 10)).toFixed(2),
-      rssMiB: Math.round(rss0 / 2 ** 20),
-      server: {
-        keepaliveStreamsOpened: after.keepaliveStreamsStarted - before.keepaliveStreamsStarted,
-        keepaliveMessagesInWindow: after.keepaliveMessagesReceived - mid.keepaliveMessagesReceived,
-        keepaliveMessagesPerSecond: +((after.keepaliveMessagesReceived - mid.keepaliveMessagesReceived) / windowS).toFixed(2),
-        leaseGrants: after.grantsReceived - before.grantsReceived,
-        puts: after.putsReceived - before.putsReceived,
-        putsInWindow: after.putsReceived - mid.putsReceived,
-        watchers: after.watchers - before.watchers,
-        watchStreams: after.watchStreams - before.watchStreams,
-      },
-      closeAllMs: closeMs, keysLeftAfterClose: left,
-    }, null, 2));
+    console.log(
+      JSON.stringify(
+        {
+          count,
+          ttlSeconds,
+          sharedLease: !flag('unshared'),
+          selfHeal: !flag('no-heal'),
+          publishMs,
+          publishCpuMs,
+          watchesAttachedMs: attachedMs,
+          keysInEtcd: keys,
+          leasesInEtcd: leases,
+          steadyWindowS: windowS,
+          steadyCpuMs,
+          steadyCpuPercentOfOneCore: +(steadyCpuMs / (windowS * 10)).toFixed(2),
+          rssMiB: Math.round(rss0 / 2 ** 20),
+          server: {
+            keepaliveStreamsOpened: after.keepaliveStreamsStarted - before.keepaliveStreamsStarted,
+            keepaliveMessagesInWindow:
+              after.keepaliveMessagesReceived - mid.keepaliveMessagesReceived,
+            keepaliveMessagesPerSecond: +(
+              (after.keepaliveMessagesReceived - mid.keepaliveMessagesReceived) /
+              windowS
+            ).toFixed(2),
+            leaseGrants: after.grantsReceived - before.grantsReceived,
+            puts: after.putsReceived - before.putsReceived,
+            putsInWindow: after.putsReceived - mid.putsReceived,
+            watchers: after.watchers - before.watchers,
+            watchStreams: after.watchStreams - before.watchStreams,
+          },
+          closeAllMs: closeMs,
+          keysLeftAfterClose: left,
+        },
+        null,
+        2,
+      ),
+    );
   } finally {
     await Promise.all(regs.map(r => r.close()));
     await client.close();

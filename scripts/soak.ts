@@ -13,7 +13,13 @@
  */
 import { parseArgs } from 'node:util';
 import { runChurn, type ChurnStats } from '../integration/security/churn-workload';
-import { describeFigures, mb, measure, settleTo, type Figures } from '../integration/security/leak-meter';
+import {
+  describeFigures,
+  mb,
+  measure,
+  settleTo,
+  type Figures,
+} from '../integration/security/leak-meter';
 import { startEtcd } from '../lib/testing';
 
 const { values } = parseArgs({
@@ -26,8 +32,14 @@ const { values } = parseArgs({
 const minutes = Number(values.minutes);
 const periodMs = Number(values['period-seconds']) * 1000;
 const workers = Number(values.workers);
-if (!(minutes > 0) || !(periodMs >= 5000) || !(Number.isInteger(workers) && workers >= 1 && workers <= 32)) {
-  console.error('usage: tsx scripts/soak.ts --minutes N [--period-seconds S >= 5] [--workers 1-32]');
+if (
+  !(minutes > 0) ||
+  !(periodMs >= 5000) ||
+  !(Number.isInteger(workers) && workers >= 1 && workers <= 32)
+) {
+  console.error(
+    'usage: tsx scripts/soak.ts --minutes N [--period-seconds S >= 5] [--workers 1-32]',
+  );
   process.exit(2);
 }
 
@@ -39,7 +51,8 @@ function add(total: ChurnStats, s: ChurnStats): void {
   total.ok += s.ok;
   total.typedErrors += s.typedErrors;
   total.untyped.push(...s.untyped.slice(0, Math.max(0, 20 - total.untyped.length)));
-  for (const k of Object.keys(s.faults) as Array<keyof ChurnStats['faults']>) total.faults[k] += s.faults[k];
+  for (const k of Object.keys(s.faults) as Array<keyof ChurnStats['faults']>)
+    total.faults[k] += s.faults[k];
 }
 
 async function main(): Promise<number> {
@@ -51,11 +64,20 @@ async function main(): Promise<number> {
     const baseline: Figures = measure();
     console.log(`[soak] ${minutes} min, ${workers} workers, period ${periodMs / 1000} s`);
     console.log(`[soak] baseline: ${describeFigures(baseline)}`);
-    const total: ChurnStats = { cycles: 0, ok: 0, typedErrors: 0, untyped: [], faults: { kill: 0, freeze: 0, stop: 0 } };
+    const total: ChurnStats = {
+      cycles: 0,
+      ok: 0,
+      typedErrors: 0,
+      untyped: [],
+      faults: { kill: 0, freeze: 0, stop: 0 },
+    };
     const end = Date.now() + minutes * 60_000;
     let previousHeap = baseline.heapUsed;
     for (let period = 1; Date.now() < end && period <= 100_000; period++) {
-      const stats = await runChurn(cluster, { durationMs: Math.min(periodMs, end - Date.now()), workers });
+      const stats = await runChurn(cluster, {
+        durationMs: Math.min(periodMs, end - Date.now()),
+        workers,
+      });
       add(total, stats);
       // Mid-run figures: clients of this period are closed, the sweep may not have run yet.
       const now = measure();
@@ -68,12 +90,23 @@ async function main(): Promise<number> {
     const after = await settleTo(baseline, SETTLE_MS, ports);
     console.log(`[soak] totals: ${JSON.stringify(total)}`);
     console.log(`[soak] before: ${describeFigures(baseline)}`);
-    console.log(`[soak] after:  ${describeFigures(after)}; connections to etcd left: ${after.connections.length}`);
-    console.log(`[soak] heap growth ${mb(after.heapUsed - baseline.heapUsed)} over ${total.cycles} lifecycles`);
-    const handlesBack = Object.entries(after.handles).every(([k, n]) => n <= (baseline.handles[k] ?? 0));
-    const clean = after.fds <= baseline.fds && after.sockets <= baseline.sockets && handlesBack && after.connections.length === 0;
+    console.log(
+      `[soak] after:  ${describeFigures(after)}; connections to etcd left: ${after.connections.length}`,
+    );
+    console.log(
+      `[soak] heap growth ${mb(after.heapUsed - baseline.heapUsed)} over ${total.cycles} lifecycles`,
+    );
+    const handlesBack = Object.entries(after.handles).every(
+      ([k, n]) => n <= (baseline.handles[k] ?? 0),
+    );
+    const clean =
+      after.fds <= baseline.fds &&
+      after.sockets <= baseline.sockets &&
+      handlesBack &&
+      after.connections.length === 0;
     if (!clean) console.log('[soak] FAIL: resources did not return to the baseline');
-    if (total.untyped.length > 0) console.log(`[soak] FAIL: untyped errors: ${total.untyped.join('; ')}`);
+    if (total.untyped.length > 0)
+      console.log(`[soak] FAIL: untyped errors: ${total.untyped.join('; ')}`);
     return clean && total.untyped.length === 0 ? 0 : 1;
   } finally {
     await cluster.stop();

@@ -16,7 +16,9 @@ describe('lib/index', () => {
       if (key === 'Etcd3') {
         continue;
       }
-      expect((lib as Record<string, unknown>)[key], key).toBe((etcd3 as Record<string, unknown>)[key]);
+      expect((lib as Record<string, unknown>)[key], key).toBe(
+        (etcd3 as Record<string, unknown>)[key],
+      );
     }
     expect(lib.Etcd3).not.toBe(etcd3.Etcd3);
     expect(Object.getPrototypeOf(lib.Etcd3)).toBe(etcd3.Etcd3);
@@ -34,9 +36,17 @@ describe('lib/index', () => {
 
   it('exports the library API by name', () => {
     for (const name of [
-      'createClient', 'retryWrites', 'InvalidOptionError', 'NoEndpointAvailableError', 'DeadlineExceededError',
-      'ResilientEtcdError', 'register', 'discover', 'installShutdownHandlers',
-      'registerEtcdResolver', 'createGrpcClient',
+      'createClient',
+      'retryWrites',
+      'InvalidOptionError',
+      'NoEndpointAvailableError',
+      'DeadlineExceededError',
+      'ResilientEtcdError',
+      'register',
+      'discover',
+      'installShutdownHandlers',
+      'registerEtcdResolver',
+      'createGrpcClient',
     ]) {
       expect(typeof (lib as Record<string, unknown>)[name], name).toBe('function');
     }

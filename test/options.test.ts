@@ -24,7 +24,11 @@ describe('resolveOptions defaults', () => {
     expect(r.keepalive).toEqual({ timeMs: 6000, timeoutMs: 4000, permitWithoutCalls: false });
     expect(r.retry).toEqual({ maxAttempts: 4, initialDelayMs: 50, maxDelayMs: 1000 });
     expect(r.breaker).toEqual({ consecutiveFailures: 3, halfOpenAfterMs: 2000 });
-    expect(r.rebuild).toEqual({ transientFailureMs: 1000, initialBackoffMs: 100, maxBackoffMs: 3000 });
+    expect(r.rebuild).toEqual({
+      transientFailureMs: 1000,
+      initialBackoffMs: 100,
+      maxBackoffMs: 3000,
+    });
     expect(r.autoSyncIntervalMs).toBe(0);
     expect(r.closeTimeoutMs).toBe(2000);
     expect(r.logger).toBe(noopLogger);
@@ -37,7 +41,11 @@ describe('resolveOptions defaults', () => {
   });
 
   test('keeps given values, and fills the rest of a partly given group', () => {
-    const r = resolveOptions({ keepalive: { timeMs: 30_000 }, retry: { maxAttempts: 0 }, breaker: { halfOpenAfterMs: 10 } });
+    const r = resolveOptions({
+      keepalive: { timeMs: 30_000 },
+      retry: { maxAttempts: 0 },
+      breaker: { halfOpenAfterMs: 10 },
+    });
     expect(r.keepalive).toEqual({ timeMs: 30_000, timeoutMs: 4000, permitWithoutCalls: false });
     expect(r.retry).toEqual({ maxAttempts: 0, initialDelayMs: 50, maxDelayMs: 1000 });
     expect(r.breaker).toEqual({ consecutiveFailures: 3, halfOpenAfterMs: 10 });
@@ -45,7 +53,9 @@ describe('resolveOptions defaults', () => {
 
   test('the attempt timeout defaults to at most the call timeout', () => {
     expect(resolveOptions({ callTimeoutMs: 300 }).attemptTimeoutMs).toBe(300);
-    expect(resolveOptions({ callTimeoutMs: 300, attemptTimeoutMs: 100 }).attemptTimeoutMs).toBe(100);
+    expect(resolveOptions({ callTimeoutMs: 300, attemptTimeoutMs: 100 }).attemptTimeoutMs).toBe(
+      100,
+    );
   });
 
   test("etcd3's dialTimeout is the connect timeout unless connectTimeoutMs is given", () => {
@@ -54,12 +64,19 @@ describe('resolveOptions defaults', () => {
   });
 
   test('a single host string becomes a list; a trailing slash is dropped', () => {
-    expect(resolveOptions({ hosts: 'http://10.0.0.1:2379/' }).hosts).toEqual(['http://10.0.0.1:2379']);
-    expect(resolveOptions({ hosts: ['a:1', 'https://[::1]:2379'].slice(0, 1) }).hosts).toEqual(['a:1']);
+    expect(resolveOptions({ hosts: 'http://10.0.0.1:2379/' }).hosts).toEqual([
+      'http://10.0.0.1:2379',
+    ]);
+    expect(resolveOptions({ hosts: ['a:1', 'https://[::1]:2379'].slice(0, 1) }).hosts).toEqual([
+      'a:1',
+    ]);
   });
 
   test('hands etcd3 its own options (hosts normalised, grpcOptions untouched) and none of ours', () => {
-    const grpcOptions = { 'grpc.keepalive_time_ms': 7000, 'grpc.max_receive_message_length': 1 << 20 };
+    const grpcOptions = {
+      'grpc.keepalive_time_ms': 7000,
+      'grpc.max_receive_message_length': 1 << 20,
+    };
     const r = resolveOptions({
       hosts: 'h:1',
       grpcOptions,

@@ -19,7 +19,11 @@ function fakeWatcher(startRevision?: string) {
   return w;
 }
 
-const created = (revision: number) => ({ created: true, header: { revision: String(revision) }, events: [] });
+const created = (revision: number) => ({
+  created: true,
+  header: { revision: String(revision) },
+  events: [],
+});
 const events = (headerRevision: number, ...mods: number[]) => ({
   header: { revision: String(headerRevision) },
   events: mods.map(m => ({ kv: { mod_revision: String(m) } })),

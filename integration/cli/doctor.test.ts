@@ -20,14 +20,24 @@ describe('doctor', () => {
     const ep = cluster.endpoints[0]!;
     const r = await runCli(['doctor', '--endpoints', ep]);
     expect(r.code, r.stdout + r.stderr).toBe(0);
-    for (const name of ['reachable', 'responds', 'latency', 'version', 'leader', 'members', 'auth']) {
+    for (const name of [
+      'reachable',
+      'responds',
+      'latency',
+      'version',
+      'leader',
+      'members',
+      'auth',
+    ]) {
       expect(checkLines(r.stdout, ep, name)).toMatch(/^ {2}\[PASS\]/);
     }
     expect(checkLines(r.stdout, ep, 'tls')).toMatch(/\[SKIP\] tls +plaintext/);
     expect(checkLines(r.stdout, ep, 'leader')).toContain('m0 (this member)');
     expect(checkLines(r.stdout, ep, 'version')).toMatch(/etcd 3\.\d+\.\d+/);
     // Default hold: 4 pings at 5 s + 2 s, long enough for etcd's 3-strike policy.
-    expect(checkLines(r.stdout, ep, 'keepalive')).toMatch(/\[PASS\] keepalive .*every 5000 ms stayed open for 22 s \(long enough/);
+    expect(checkLines(r.stdout, ep, 'keepalive')).toMatch(
+      /\[PASS\] keepalive .*every 5000 ms stayed open for 22 s \(long enough/,
+    );
     expect(r.stdout).toContain('Verdict: HEALTHY (1 endpoint)');
     expect(r.stdout).not.toContain('FIX:');
   });
@@ -35,9 +45,17 @@ describe('doctor', () => {
   it('fails a dead endpoint with a fix, still checks the live one, and exits 1', async () => {
     const live = cluster.endpoints[0]!;
     const dead = `http://127.0.0.1:${await freePort()}`;
-    const r = await runCli(['doctor', '--endpoints', `${live},${dead}`, '--keepalive-check-ms', '500']);
+    const r = await runCli([
+      'doctor',
+      '--endpoints',
+      `${live},${dead}`,
+      '--keepalive-check-ms',
+      '500',
+    ]);
     expect(r.code).toBe(1);
-    expect(checkLines(r.stdout, dead, 'reachable')).toMatch(/\[FAIL\] reachable .*ECONNREFUSED\n.*FIX: Nothing listens on/);
+    expect(checkLines(r.stdout, dead, 'reachable')).toMatch(
+      /\[FAIL\] reachable .*ECONNREFUSED\n.*FIX: Nothing listens on/,
+    );
     expect(checkLines(r.stdout, dead, 'leader')).toMatch(/\[SKIP\] leader +endpoint not reachable/);
     expect(checkLines(r.stdout, live, 'responds')).toMatch(/\[PASS\]/);
     expect(r.stdout).toContain(`Verdict: UNHEALTHY (1 of 2 endpoints failed: ${dead}: reachable)`);
@@ -49,10 +67,22 @@ describe('doctor', () => {
       frozen.member(0).freeze();
       const ep = frozen.endpoints[0]!;
       const start = Date.now();
-      const r = await runCli(['doctor', '--endpoints', ep, '--timeout', '1000', '--keepalive-check-ms', '500', '--json']);
+      const r = await runCli([
+        'doctor',
+        '--endpoints',
+        ep,
+        '--timeout',
+        '1000',
+        '--keepalive-check-ms',
+        '500',
+        '--json',
+      ]);
       expect(Date.now() - start).toBeLessThan(15_000);
       expect(r.code).toBe(1);
-      const json = JSON.parse(r.stdout) as { healthy: boolean; endpoints: Array<{ checks: Array<{ name: string; status: string; fix?: string }> }> };
+      const json = JSON.parse(r.stdout) as {
+        healthy: boolean;
+        endpoints: Array<{ checks: Array<{ name: string; status: string; fix?: string }> }>;
+      };
       expect(json.healthy).toBe(false);
       const byName = Object.fromEntries(json.endpoints[0]!.checks.map(c => [c.name, c]));
       expect(byName.reachable!.status).toBe('pass');
@@ -87,7 +117,10 @@ describe('doctor', () => {
     const secured = await startEtcd();
     try {
       const ep = secured.endpoints[0]!;
-      for (const args of [['user', 'add', 'root:s3cret-pw', '--interactive=false'], ['auth', 'enable']]) {
+      for (const args of [
+        ['user', 'add', 'root:s3cret-pw', '--interactive=false'],
+        ['auth', 'enable'],
+      ]) {
         const res = await etcdctl(ep, args);
         expect(res.code, res.stderr).toBe(0);
       }
@@ -98,9 +131,13 @@ describe('doctor', () => {
         runCli([...common, '--user', 'root', '--password-env', 'PW'], { PW: 's3cret-pw' }),
       ]);
       expect(anonymous.code).toBe(1);
-      expect(checkLines(anonymous.stdout, ep, 'auth')).toMatch(/\[FAIL\] auth +auth is enabled.*\n.*FIX: Pass --user NAME --password-env VAR/);
+      expect(checkLines(anonymous.stdout, ep, 'auth')).toMatch(
+        /\[FAIL\] auth +auth is enabled.*\n.*FIX: Pass --user NAME --password-env VAR/,
+      );
       expect(wrong.code).toBe(1);
-      expect(checkLines(wrong.stdout, ep, 'auth')).toMatch(/\[FAIL\] auth +authentication failed for root\n.*FIX: Wrong user name or password/);
+      expect(checkLines(wrong.stdout, ep, 'auth')).toMatch(
+        /\[FAIL\] auth +authentication failed for root\n.*FIX: Wrong user name or password/,
+      );
       expect(right.code, right.stdout).toBe(0);
       expect(checkLines(right.stdout, ep, 'auth')).toMatch(/\[PASS\] auth +authenticated as root/);
       expect(checkLines(right.stdout, ep, 'keepalive')).toMatch(/\[PASS\]/);

@@ -27,7 +27,11 @@ export interface CliProcess {
 }
 
 /** Starts the CLI from source (`node --import tsx lib/cli/main.ts ...args`). */
-export function startCli(args: string[], env: Record<string, string> = {}, viaBin = false): CliProcess {
+export function startCli(
+  args: string[],
+  env: Record<string, string> = {},
+  viaBin = false,
+): CliProcess {
   const entry = viaBin ? ['bin/etcd3-resilient.js'] : ['--import', 'tsx', 'lib/cli/main.ts'];
   const child = spawn(process.execPath, [...entry, ...args], {
     cwd: ROOT,
@@ -46,7 +50,9 @@ export function startCli(args: string[], env: Record<string, string> = {}, viaBi
       const deadline = Date.now() + timeoutMs;
       while (!out.includes(text)) {
         if (Date.now() > deadline || child.exitCode !== null) {
-          throw new Error(`CLI output never contained ${JSON.stringify(text)}; stdout:\n${out}\nstderr:\n${err}`);
+          throw new Error(
+            `CLI output never contained ${JSON.stringify(text)}; stdout:\n${out}\nstderr:\n${err}`,
+          );
         }
         await new Promise(resolve => setTimeout(resolve, 50));
       }
@@ -61,7 +67,11 @@ export function startCli(args: string[], env: Record<string, string> = {}, viaBi
 }
 
 /** Runs the CLI to completion (bounded by `timeoutMs`). */
-export function runCli(args: string[], env: Record<string, string> = {}, timeoutMs = 60_000): Promise<CliResult> {
+export function runCli(
+  args: string[],
+  env: Record<string, string> = {},
+  timeoutMs = 60_000,
+): Promise<CliResult> {
   return startCli(args, env).exited(timeoutMs);
 }
 

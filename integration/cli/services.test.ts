@@ -11,7 +11,8 @@ import { register, type Registration } from '../../lib/registry';
 import { freePort, startEtcd, type EtcdCluster } from '../../lib/testing';
 import { runCli, startCli } from './helpers';
 
-const goRecord = (addr: string, metadata: unknown = null) => JSON.stringify({ Op: 0, Addr: addr, Metadata: metadata });
+const goRecord = (addr: string, metadata: unknown = null) =>
+  JSON.stringify({ Op: 0, Addr: addr, Metadata: metadata });
 
 describe('services', () => {
   let cluster: EtcdCluster;
@@ -21,10 +22,18 @@ describe('services', () => {
 
   beforeAll(async () => {
     cluster = await startEtcd();
-    writer = new RawEtcd3({ hosts: cluster.endpoints, grpcOptions: { 'grpc.use_local_subchannel_pool': 1 } });
+    writer = new RawEtcd3({
+      hosts: cluster.endpoints,
+      grpcOptions: { 'grpc.use_local_subchannel_pool': 1 },
+    });
     client = createClient({ hosts: cluster.endpoints });
     // One instance registered by our register(), two written as a Go service would, one junk key.
-    reg = register(client, { service: 'orders', id: 'node-a', addr: '10.0.0.5:8080', metadata: { zone: 'a' } });
+    reg = register(client, {
+      service: 'orders',
+      id: 'node-a',
+      addr: '10.0.0.5:8080',
+      metadata: { zone: 'a' },
+    });
     await reg.ready();
     await writer.put('orders/node-b').value(goRecord('10.0.0.6:8080'));
     await writer.put('payments/p1').value(goRecord('10.0.1.1:9000'));
@@ -51,15 +60,39 @@ describe('services', () => {
   it('lists one service as Go naming JSON lines', async () => {
     const r = await runCli(['services', 'orders', '--json', '--endpoints', cluster.endpoints[0]!]);
     expect(r.code, r.stderr).toBe(0);
-    const lines = r.stdout.trim().split('\n').map(l => JSON.parse(l));
+    const lines = r.stdout
+      .trim()
+      .split('\n')
+      .map(l => JSON.parse(l));
     expect(lines).toEqual([
-      { service: 'orders', id: 'node-a', key: 'orders/node-a', Op: 0, Addr: '10.0.0.5:8080', Metadata: { zone: 'a' } },
-      { service: 'orders', id: 'node-b', key: 'orders/node-b', Op: 0, Addr: '10.0.0.6:8080', Metadata: null },
+      {
+        service: 'orders',
+        id: 'node-a',
+        key: 'orders/node-a',
+        Op: 0,
+        Addr: '10.0.0.5:8080',
+        Metadata: { zone: 'a' },
+      },
+      {
+        service: 'orders',
+        id: 'node-b',
+        key: 'orders/node-b',
+        Op: 0,
+        Addr: '10.0.0.6:8080',
+        Metadata: null,
+      },
     ]);
   });
 
   it('follows a service with --watch: present, added, updated, removed; exits 0 on SIGTERM', async () => {
-    const cli = startCli(['services', 'orders', '--watch', '--json', '--endpoints', cluster.endpoints[0]!]);
+    const cli = startCli([
+      'services',
+      'orders',
+      '--watch',
+      '--json',
+      '--endpoints',
+      cluster.endpoints[0]!,
+    ]);
     try {
       await cli.waitFor('"id":"node-b"');
       await writer.put('orders/node-c').value(goRecord('10.0.0.7:8080'));
@@ -71,9 +104,16 @@ describe('services', () => {
       cli.child.kill('SIGTERM');
       const r = await cli.exited(10_000);
       expect(r.code).toBe(0);
-      const events = r.stdout.trim().split('\n').map(l => JSON.parse(l) as { event: string; id: string; Addr: string });
+      const events = r.stdout
+        .trim()
+        .split('\n')
+        .map(l => JSON.parse(l) as { event: string; id: string; Addr: string });
       expect(events.map(e => `${e.event} ${e.id}`)).toEqual([
-        'present node-a', 'present node-b', 'added node-c', 'updated node-c', 'removed node-c',
+        'present node-a',
+        'present node-b',
+        'added node-c',
+        'updated node-c',
+        'removed node-c',
       ]);
       expect(events.find(e => e.event === 'updated')!.Addr).toBe('10.0.0.8:8080');
     } finally {
@@ -85,7 +125,9 @@ describe('services', () => {
     const dead = `http://127.0.0.1:${await freePort()}`;
     const r = await runCli(['services', '--endpoints', dead, '--timeout', '1000']);
     expect(r.code).toBe(1);
-    expect(r.stderr).toContain(`FIX: check the endpoints with \`etcd3-resilient doctor --endpoints ${dead}\``);
+    expect(r.stderr).toContain(
+      `FIX: check the endpoints with \`etcd3-resilient doctor --endpoints ${dead}\``,
+    );
   });
 });
 

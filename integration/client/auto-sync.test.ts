@@ -4,7 +4,13 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createClient } from '../../lib';
-import { freePort, startEtcd, startProxy, type EtcdCluster, type FaultProxy } from '../../lib/testing';
+import {
+  freePort,
+  startEtcd,
+  startProxy,
+  type EtcdCluster,
+  type FaultProxy,
+} from '../../lib/testing';
 
 describe('endpoint auto-sync', () => {
   let cluster: EtcdCluster;
@@ -29,7 +35,10 @@ describe('endpoint auto-sync', () => {
     const client = createClient({ hosts: proxy.endpoint });
     try {
       const result = await client.syncEndpoints();
-      const urls = client.health().endpoints.map(e => e.endpoint).sort();
+      const urls = client
+        .health()
+        .endpoints.map(e => e.endpoint)
+        .sort();
       expect(result.added.sort()).toEqual([cluster.endpoints[0], cluster.endpoints[1]].sort());
       expect(urls).toEqual([proxy.endpoint, cluster.endpoints[0], cluster.endpoints[1]].sort());
       expect(urls).not.toContain(unreachable);
@@ -55,9 +64,12 @@ describe('endpoint auto-sync', () => {
       for (let i = 0; i < 100 && client.health().endpoints.length < 2; i++) {
         await new Promise(r => setTimeout(r, 50));
       }
-      expect(client.health().endpoints.map(e => e.endpoint).sort()).toEqual(
-        [cluster.endpoints[0], cluster.endpoints[1]].sort(),
-      );
+      expect(
+        client
+          .health()
+          .endpoints.map(e => e.endpoint)
+          .sort(),
+      ).toEqual([cluster.endpoints[0], cluster.endpoints[1]].sort());
       expect(Date.now() - start).toBeLessThan(5000);
     } finally {
       await client.close();

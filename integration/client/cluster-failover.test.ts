@@ -21,7 +21,9 @@ describe('3-member cluster failover', () => {
     cluster = await startEtcd({ members: 3 });
     proxies = await Promise.all(cluster.endpoints.map(e => startProxy({ target: e })));
     client = createClient({ hosts: proxies.map(p => p.endpoint) });
-    client.onCall(e => e.code === 'OK' && e.endpoint && used.set(e.endpoint, (used.get(e.endpoint) ?? 0) + 1));
+    client.onCall(
+      e => e.code === 'OK' && e.endpoint && used.set(e.endpoint, (used.get(e.endpoint) ?? 0) + 1),
+    );
     await client.put('k').value('v');
   });
   afterAll(async () => {
@@ -36,7 +38,9 @@ describe('3-member cluster failover', () => {
     const end = Date.now() + ms;
     for (let i = 0; Date.now() < end && i < 2000; i++) {
       const kind = i % 2 ? 'get' : 'put';
-      const r = await timed<unknown>(() => (kind === 'get' ? client.get('k').string() : client.put(`load/${i}`).value('x').exec()));
+      const r = await timed<unknown>(() =>
+        kind === 'get' ? client.get('k').string() : client.put(`load/${i}`).value('x').exec(),
+      );
       results.push({ ...r, kind });
     }
     return results;

@@ -24,7 +24,11 @@ describe('etcd3 features through our Etcd3', () => {
     await client.put('d/a').value('1');
     await client.put('d/b').value('2');
     expect(await client.getAll().prefix('d/').strings()).toEqual({ 'd/a': '1', 'd/b': '2' });
-    const result = await client.if('d/a', 'Value', '==', '1').then(client.put('d/a').value('3')).else(client.get('d/a')).commit();
+    const result = await client
+      .if('d/a', 'Value', '==', '1')
+      .then(client.put('d/a').value('3'))
+      .else(client.get('d/a'))
+      .commit();
     expect(result.succeeded).toBe(true);
     const ns = client.namespace('d/');
     expect(await ns.get('a').string()).toBe('3');
@@ -42,7 +46,9 @@ describe('etcd3 features through our Etcd3', () => {
 
   it('lock: exclusive while held, free after release', async () => {
     const lock = await client.lock('d/lock').ttl(5).acquire();
-    await expect(client.lock('d/lock').ttl(5).acquire()).rejects.toBeInstanceOf(EtcdLockFailedError);
+    await expect(client.lock('d/lock').ttl(5).acquire()).rejects.toBeInstanceOf(
+      EtcdLockFailedError,
+    );
     await lock.release();
     const again = await client.lock('d/lock').ttl(5).acquire();
     await again.release();

@@ -57,7 +57,9 @@ describe('exactly once under faults', () => {
     const versions = new Map(kvs.kvs.map(kv => [kv.key.toString(), Number(kv.version)]));
     const ok = outcomes.filter(o => o === 'ok').length;
     const failed = outcomes.length - ok;
-    console.log(`[measure] write-once: ${outcomes.length} writes, ${ok} ok, ${failed} failed; max version ${Math.max(...versions.values())}`);
+    console.log(
+      `[measure] write-once: ${outcomes.length} writes, ${ok} ok, ${failed} failed; max version ${Math.max(...versions.values())}`,
+    );
     expect(failed).toBeGreaterThan(0); // the faults did bite
     for (const [key, version] of versions) {
       expect(version, key).toBe(1);
@@ -94,7 +96,9 @@ describe('exactly once under faults', () => {
     await writer;
     await waitFor(() => seen.length >= written.length, 15_000);
     await sleep(300); // a duplicate would arrive now
-    console.log(`[measure] watch exactly-once: ${written.length} writes, ${seen.length} events, ${client.health().endpoints[0].rebuilds} rebuilds`);
+    console.log(
+      `[measure] watch exactly-once: ${written.length} writes, ${seen.length} events, ${client.health().endpoints[0].rebuilds} rebuilds`,
+    );
     expect(client.health().endpoints[0].rebuilds).toBeGreaterThan(0);
     expect(seen).toEqual(written);
     await watcher.cancel();
@@ -125,7 +129,9 @@ describe('exactly once under faults', () => {
     await writer;
     await waitFor(() => seen.length >= written.length, 15_000);
     await sleep(300);
-    console.log(`[measure] watch across 12 resets: ${written.length} writes, ${seen.length} events`);
+    console.log(
+      `[measure] watch across 12 resets: ${written.length} writes, ${seen.length} events`,
+    );
     expect(seen).toEqual(written);
     await watcher.cancel();
   });

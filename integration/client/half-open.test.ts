@@ -67,7 +67,11 @@ describe('half-open connections (NAT flush)', () => {
     // failed typed within its deadline; it never hangs.
     expect(first.ms).toBeLessThanOrEqual(5000 + 500);
 
-    const recoveredIn = await waitFor(async () => (await timed(() => client.get('ho/0').string())).ok, 15_000, 100);
+    const recoveredIn = await waitFor(
+      async () => (await timed(() => client.get('ho/0').string())).ok,
+      15_000,
+      100,
+    );
     const watchBefore = seen.length;
     const resumedIn = await waitFor(() => seen.length > watchBefore, 15_000, 50);
 
@@ -103,7 +107,9 @@ describe('half-open connections (NAT flush)', () => {
       await writer.put('solo').value('b');
       // keepalive.timeMs 6000 + timeoutMs 4000 by default, then the watch resumes from its revision.
       const resumed = await waitFor(() => seen.length === 2, 20_000, 50);
-      console.log(`[measure] watch-only half-open: resumed ${Date.now() - faultAt} ms after the fault`);
+      console.log(
+        `[measure] watch-only half-open: resumed ${Date.now() - faultAt} ms after the fault`,
+      );
       expect(seen).toEqual(['a', 'b']);
       expect(resumed).toBeLessThan(6000 + 4000 + 3000);
       await watcher.cancel();

@@ -5,7 +5,9 @@ import { startEtcd, startProxy, type EtcdCluster, type FaultProxy } from '../../
 export const sleep = (ms: number) => new Promise<void>(r => setTimeout(r, ms));
 
 /** Runs `fn`, returning its outcome and how long it took; never throws. */
-export async function timed<T>(fn: () => Promise<T>): Promise<{ ok: boolean; ms: number; value?: T; error?: unknown }> {
+export async function timed<T>(
+  fn: () => Promise<T>,
+): Promise<{ ok: boolean; ms: number; value?: T; error?: unknown }> {
   const start = Date.now();
   try {
     const value = await fn();
@@ -16,7 +18,11 @@ export async function timed<T>(fn: () => Promise<T>): Promise<{ ok: boolean; ms:
 }
 
 /** Retries `fn` every `everyMs` until it resolves truthy, at most `timeoutMs`. */
-export async function waitFor(fn: () => Promise<boolean> | boolean, timeoutMs: number, everyMs = 50): Promise<number> {
+export async function waitFor(
+  fn: () => Promise<boolean> | boolean,
+  timeoutMs: number,
+  everyMs = 50,
+): Promise<number> {
   const start = Date.now();
   for (let i = 0; Date.now() - start < timeoutMs && i < 100_000; i++) {
     if (await fn()) {
@@ -30,7 +36,10 @@ export async function waitFor(fn: () => Promise<boolean> | boolean, timeoutMs: n
 /** Races `p` against a timer; resolves 'pending' if `p` has not settled by then. */
 export function settledWithin<T>(p: Promise<T>, ms: number): Promise<'settled' | 'pending'> {
   return Promise.race([
-    p.then(() => 'settled' as const, () => 'settled' as const),
+    p.then(
+      () => 'settled' as const,
+      () => 'settled' as const,
+    ),
     sleep(ms).then(() => 'pending' as const),
   ]);
 }

@@ -8,7 +8,8 @@ import { createClient, isResilientEtcdError, type Etcd3 } from '../../lib';
 import { startEtcd, type EtcdCluster } from '../../lib/testing';
 import { sleep, timed } from './helpers';
 
-const isTyped = (e: unknown) => isResilientEtcdError(e) || (e instanceof Error && isRecoverableError(e));
+const isTyped = (e: unknown) =>
+  isResilientEtcdError(e) || (e instanceof Error && isRecoverableError(e));
 
 describe('single member faults', () => {
   let cluster: EtcdCluster;
@@ -37,7 +38,9 @@ describe('single member faults', () => {
     const first = await timed(() => client.get('k').string());
     expect(first.error).toBeUndefined();
     expect(first.value).toBe('v0');
-    console.log(`[measure] first call after restart: ${first.ms} ms; call during outage failed in ${during.ms} ms`);
+    console.log(
+      `[measure] first call after restart: ${first.ms} ms; call during outage failed in ${during.ms} ms`,
+    );
     expect(first.ms).toBeLessThan(1000);
     expect(client.health(), JSON.stringify(client.health())).toMatchObject({ healthy: true });
   });
@@ -51,7 +54,9 @@ describe('single member faults', () => {
     try {
       // Sequential gets and puts for the whole freeze; each must end by its deadline.
       for (let i = 0; Date.now() < end - 1000 && i < 200; i++) {
-        const r = await timed<unknown>(() => (i % 2 ? client.get('k').string() : client.put(`frozen/${i}`).value('x').exec()));
+        const r = await timed<unknown>(() =>
+          i % 2 ? client.get('k').string() : client.put(`frozen/${i}`).value('x').exec(),
+        );
         results.push(r);
       }
     } finally {
@@ -65,12 +70,18 @@ describe('single member faults', () => {
       expect(r.ms).toBeLessThanOrEqual(5000 + 500);
     }
     // Writes that may have reached the frozen server report a deadline, never a silent retry.
-    expect(results.some(r => r.error instanceof GRPCDeadlineExceededError || isResilientEtcdError(r.error))).toBe(true);
+    expect(
+      results.some(
+        r => r.error instanceof GRPCDeadlineExceededError || isResilientEtcdError(r.error),
+      ),
+    ).toBe(true);
     const after = await timed(() => client.get('k').string());
     expect(after.error).toBeUndefined();
     expect(after.value).toBe('v1');
     const worst = Math.max(...results.map(r => r.ms));
-    console.log(`[measure] freeze: ${results.length} calls, all failed typed, slowest ${worst} ms; first call after thaw ${after.ms} ms`);
+    console.log(
+      `[measure] freeze: ${results.length} calls, all failed typed, slowest ${worst} ms; first call after thaw ${after.ms} ms`,
+    );
     expect(after.ms).toBeLessThan(1000);
   });
 });

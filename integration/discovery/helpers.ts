@@ -5,7 +5,12 @@ import type { Discovery } from '../../lib/discovery/discovery';
 export const sleep = (ms: number) => new Promise<void>(r => setTimeout(r, ms));
 
 /** Polls `fn` every `everyMs` until it is truthy; throws after `timeoutMs`. */
-export async function waitFor(fn: () => Promise<boolean> | boolean, timeoutMs: number, what = 'condition', everyMs = 25): Promise<number> {
+export async function waitFor(
+  fn: () => Promise<boolean> | boolean,
+  timeoutMs: number,
+  what = 'condition',
+  everyMs = 25,
+): Promise<number> {
   const start = Date.now();
   for (let i = 0; i < 1_000_000; i++) {
     if (await fn()) return Date.now() - start;
@@ -16,7 +21,8 @@ export async function waitFor(fn: () => Promise<boolean> | boolean, timeoutMs: n
 }
 
 /** `{"Op":0,"Addr":...}` */
-export const goRecord = (addr: string, metadata: unknown = null) => JSON.stringify({ Op: 0, Addr: addr, Metadata: metadata });
+export const goRecord = (addr: string, metadata: unknown = null) =>
+  JSON.stringify({ Op: 0, Addr: addr, Metadata: metadata });
 
 /** What etcd holds under `<service>/` right now, as sorted `id=addr` strings (valid Go records only). */
 export async function etcdInstances(client: Namespace, service: string): Promise<string[]> {
@@ -35,4 +41,8 @@ export async function etcdInstances(client: Namespace, service: string): Promise
 }
 
 /** A discovery's snapshot as sorted `id=addr` strings. */
-export const discovered = (d: Discovery) => d.snapshot().map(i => `${i.id}=${i.addr}`).sort();
+export const discovered = (d: Discovery) =>
+  d
+    .snapshot()
+    .map(i => `${i.id}=${i.addr}`)
+    .sort();

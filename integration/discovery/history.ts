@@ -11,13 +11,25 @@ import { goNamingCodec } from '../../lib/registry/record';
  * Changes of `service` from `fromRevision` (exclusive, the discovery's listing
  * revision, at which `service` had no instance) until the event at `untilRevision`.
  */
-export async function historyChanges(client: BaseEtcd3, service: string, fromRevision: number, untilRevision: number): Promise<string[]> {
+export async function historyChanges(
+  client: BaseEtcd3,
+  service: string,
+  fromRevision: number,
+  untilRevision: number,
+): Promise<string[]> {
   const set = new InstanceSet('', service, goNamingCodec);
   const out = emptyResult();
-  const watcher = await client.watch().prefix(`${service}/`).startRevision(String(fromRevision + 1)).create();
+  const watcher = await client
+    .watch()
+    .prefix(`${service}/`)
+    .startRevision(String(fromRevision + 1))
+    .create();
   try {
     await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error('history watch did not reach the end revision in 10 s')), 10_000);
+      const timer = setTimeout(
+        () => reject(new Error('history watch did not reach the end revision in 10 s')),
+        10_000,
+      );
       watcher.on('data', res => {
         for (const ev of res.events) {
           const rev = Number(ev.kv.mod_revision);

@@ -34,7 +34,10 @@ function churn(client: Etcd3, lane: number) {
       const id = `l${lane}-${rnd(6)}`;
       try {
         if (rnd(4) === 0) await client.delete().key(`${SERVICE}/${id}`);
-        else await client.put(`${SERVICE}/${id}`).value(goRecord(`10.0.${rnd(3)}.${rnd(250) + 1}:8080`));
+        else
+          await client
+            .put(`${SERVICE}/${id}`)
+            .value(goRecord(`10.0.${rnd(3)}.${rnd(250) + 1}:8080`));
         ok++;
       } catch {
         failed++;
@@ -64,7 +67,10 @@ describe('discovery across etcd restarts', () => {
     cluster = await startEtcd({ members });
     const writer = createClient({ hosts: cluster.endpoints });
     const reader = createClient({ hosts: cluster.endpoints });
-    closers.push(() => writer.close(), () => reader.close());
+    closers.push(
+      () => writer.close(),
+      () => reader.close(),
+    );
     const d: Discovery = discover(reader, SERVICE, { stallTimeoutMs: 5000 });
     closers.push(() => d.close());
     const changes = recordChanges(d);
@@ -78,10 +84,17 @@ describe('discovery across etcd restarts', () => {
     await faults(cluster);
     await sleep(600);
     const lanes = await Promise.all(loads.map(l => l.stop()));
-    const writes = { ok: lanes.reduce((a, l) => a + l.ok, 0), failed: lanes.reduce((a, l) => a + l.failed, 0) };
+    const writes = {
+      ok: lanes.reduce((a, l) => a + l.ok, 0),
+      failed: lanes.reduce((a, l) => a + l.failed, 0),
+    };
     // A malformed sentinel record marks the end of the history.
     const endRevision = Number((await writer.put(END_KEY).value('end').exec()).header.revision);
-    const caughtUpMs = await waitFor(() => ends.includes(END_KEY), 30_000, 'the discovery to see the end marker');
+    const caughtUpMs = await waitFor(
+      () => ends.includes(END_KEY),
+      30_000,
+      'the discovery to see the end marker',
+    );
     const inEtcd = await etcdInstances(writer, SERVICE);
     const expected = await historyChanges(writer, SERVICE, startRevision, endRevision);
     console.log(

@@ -6,7 +6,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createClient, type Etcd3 } from '../../lib/client';
 import { startEtcd, type EtcdCluster } from '../../lib/testing';
-import { measureLargeService, measureManyServices, writeInstances } from '../../scripts/discovery-scale';
+import {
+  measureLargeService,
+  measureManyServices,
+  writeInstances,
+} from '../../scripts/discovery-scale';
 
 describe('discovery at scale', () => {
   let cluster: EtcdCluster;

@@ -53,7 +53,8 @@ function callLoop(client: ResilientGrpcClient<any>) {
     },
   };
 }
-const failuresIn = (o: Outcome[], from: number, to = Infinity) => o.filter(x => !x.ok && x.at >= from && x.at <= to);
+const failuresIn = (o: Outcome[], from: number, to = Infinity) =>
+  o.filter(x => !x.ok && x.at >= from && x.at <= to);
 
 describe('gRPC calls through etcd:/// while servers and etcd come and go', () => {
   let cluster: EtcdCluster;
@@ -94,17 +95,27 @@ describe('gRPC calls through etcd:/// while servers and etcd come and go', () =>
   it('a crashed server costs no idempotent call; a new server gets traffic within 1 s; an etcd outage costs nothing', async () => {
     const [a, b] = [await startInstance('a'), await startInstance('b')];
     await Promise.all([a.reg.ready(), b.reg.ready()]);
-    const idempotent = createGrpcClient(EchoClient, 'etcd:///echo', { idempotentMethods: ['Echo'] });
+    const idempotent = createGrpcClient(EchoClient, 'etcd:///echo', {
+      idempotentMethods: ['Echo'],
+    });
     const plain = createGrpcClient(EchoClient, 'etcd:///echo');
     const loops = [callLoop(idempotent), callLoop(plain)];
     try {
       // Both servers take traffic.
-      await waitFor(() => a.server.calls.Echo > 20 && b.server.calls.Echo > 20, 10_000, 'traffic on both servers');
+      await waitFor(
+        () => a.server.calls.Echo > 20 && b.server.calls.Echo > 20,
+        10_000,
+        'traffic on both servers',
+      );
 
       // Crash "a": calls must keep succeeding; its record expires after the 3 s TTL.
       const crashAt = Date.now();
       await crash(a);
-      await waitFor(async () => (await etcd.getAll().prefix('echo/').keys()).length === 1, 10_000, 'the crashed record to expire');
+      await waitFor(
+        async () => (await etcd.getAll().prefix('echo/').keys()).length === 1,
+        10_000,
+        'the crashed record to expire',
+      );
       await sleep(300);
       const [idemFails, plainFails] = loops.map(l => failuresIn(l.outcomes, crashAt));
       const callsAfter = loops.map(l => l.outcomes.filter(o => o.at >= crashAt).length);
@@ -122,8 +133,15 @@ describe('gRPC calls through etcd:/// while servers and etcd come and go', () =>
       const c = await startInstance('c');
       await c.reg.ready();
       const registeredAt = Date.now();
-      const firstCallMs = await waitFor(() => c.server.calls.Echo > 0, 5000, 'traffic on the new server', 2);
-      console.log(`[grpc failover] new server: first call ${firstCallMs} ms after its registration was written`);
+      const firstCallMs = await waitFor(
+        () => c.server.calls.Echo > 0,
+        5000,
+        'traffic on the new server',
+        2,
+      );
+      console.log(
+        `[grpc failover] new server: first call ${firstCallMs} ms after its registration was written`,
+      );
       expect(firstCallMs).toBeLessThan(1000);
       expect(Date.now() - registeredAt).toBeLessThan(1500);
 
@@ -135,7 +153,9 @@ describe('gRPC calls through etcd:/// while servers and etcd come and go', () =>
       await sleep(500);
       const outageFails = loops.map(l => failuresIn(l.outcomes, outageAt));
       const outageCalls = loops.map(l => l.outcomes.filter(o => o.at >= outageAt).length);
-      console.log(`[grpc failover] etcd down 2 s: ${outageFails.map(f => f.length).join(' / ')} failed of ${outageCalls.join(' / ')} calls`);
+      console.log(
+        `[grpc failover] etcd down 2 s: ${outageFails.map(f => f.length).join(' / ')} failed of ${outageCalls.join(' / ')} calls`,
+      );
       expect(outageFails.flat()).toEqual([]);
       expect(b.server.calls.Echo + c.server.calls.Echo).toBeGreaterThan(100);
     } finally {

@@ -65,7 +65,11 @@ describe('a peer that accepts TCP and never answers', () => {
           await echo(client as any, { message: 'x' });
           return { ms: Date.now() - t0, code: Status.OK };
         } catch (e) {
-          return { ms: Date.now() - t0, code: (e as ServiceError).code, details: (e as ServiceError).details };
+          return {
+            ms: Date.now() - t0,
+            code: (e as ServiceError).code,
+            details: (e as ServiceError).details,
+          };
         }
       };
       const concurrent = await Promise.all(Array.from({ length: 10 }, timed));
@@ -93,7 +97,12 @@ describe('a peer that accepts TCP and never answers', () => {
       // A real instance appears beside the silent one: calls succeed again.
       real = await startEchoServer('real');
       await etcd.put('quiet/real').value(goRecord(real.addr));
-      const ms = await waitFor(async () => (await timed()).code === Status.OK, 10_000, 'a successful call', 10);
+      const ms = await waitFor(
+        async () => (await timed()).code === Status.OK,
+        10_000,
+        'a successful call',
+        10,
+      );
       console.log(`[grpc silent peer] first success ${ms} ms after a real instance registered`);
       const after = await Promise.all(Array.from({ length: 10 }, timed));
       expect(after.every(r => r.code === Status.OK)).toBe(true);
@@ -103,7 +112,10 @@ describe('a peer that accepts TCP and never answers', () => {
   });
 
   it('also when the silent peer is the direct target (no etcd)', async () => {
-    const client = createGrpcClient(EchoClient, silentAddr, { callTimeoutMs: DEADLINE_MS, connectTimeoutMs: 500 });
+    const client = createGrpcClient(EchoClient, silentAddr, {
+      callTimeoutMs: DEADLINE_MS,
+      connectTimeoutMs: 500,
+    });
     const rebuilds: GrpcRebuildEvent[] = [];
     client.resilience.onRebuild(e => rebuilds.push(e));
     try {

@@ -19,7 +19,11 @@ const sleep = (ms: number) => new Promise<void>(resolve => setTimeout(resolve, m
  * Sum of the values of series `name` whose labels include `labels`; 0 when there is
  * none. `name` may be a histogram's `_count` or `_sum` series.
  */
-async function sample(registry: Registry, name: string, labels: Record<string, string> = {}): Promise<number> {
+async function sample(
+  registry: Registry,
+  name: string,
+  labels: Record<string, string> = {},
+): Promise<number> {
   const base = name.replace(/_(count|sum)$/, '');
   const metric = registry.getSingleMetric(name) ?? registry.getSingleMetric(base);
   if (!metric) throw new Error(`metric ${name} is not registered`);
@@ -47,7 +51,10 @@ describe('Prometheus metrics against a real etcd', () => {
   beforeAll(async () => {
     cluster = await startEtcd();
     proxy = await startProxy({ target: cluster.endpoints[0] });
-    observer = new RawEtcd3({ hosts: cluster.endpoints, grpcOptions: { 'grpc.use_local_subchannel_pool': 1 } });
+    observer = new RawEtcd3({
+      hosts: cluster.endpoints,
+      grpcOptions: { 'grpc.use_local_subchannel_pool': 1 },
+    });
   });
   afterAll(async () => {
     observer?.close();
@@ -69,7 +76,9 @@ describe('Prometheus metrics against a real etcd', () => {
       expect(text).toContain(`${P}call_duration_seconds_count{service="KV",method="put"} 3`);
       expect(text).toContain(`${P}breaker_state{endpoint="${proxy.endpoint}"} 0`);
       expect(text).toContain(`${P}channel_state{endpoint="${proxy.endpoint}",state="READY"} 1`);
-      expect(text).toContain(`${P}channel_state{endpoint="${proxy.endpoint}",state="TRANSIENT_FAILURE"} 0`);
+      expect(text).toContain(
+        `${P}channel_state{endpoint="${proxy.endpoint}",state="TRANSIENT_FAILURE"} 0`,
+      );
       expect(text).toContain(`${P}healthy 1`);
       expect(text).toMatch(new RegExp(`# HELP ${P}calls_total .+`));
     } finally {
@@ -88,19 +97,36 @@ describe('Prometheus metrics against a real etcd', () => {
       proxy.blackholeNew(true);
       const results = await Promise.allSettled([1, 2, 3].map(() => client.get('m/dead').string()));
       expect(results.every(r => r.status === 'rejected')).toBe(true);
-      const failed = (await sample(registry, `${P}calls_total`, { method: 'range' })) -
+      const failed =
+        (await sample(registry, `${P}calls_total`, { method: 'range' })) -
         (await sample(registry, `${P}calls_total`, { method: 'range', code: 'OK' }));
       expect(failed).toBe(3);
       expect(await sample(registry, `${P}retries_total`, { method: 'range' })).toBeGreaterThan(0);
       expect(await sample(registry, `${P}breaker_state`, { endpoint: proxy.endpoint })).toBe(2);
-      expect(await sample(registry, `${P}breaker_transitions_total`, { state: 'open' })).toBeGreaterThanOrEqual(1);
+      expect(
+        await sample(registry, `${P}breaker_transitions_total`, { state: 'open' }),
+      ).toBeGreaterThanOrEqual(1);
       expect(await sample(registry, `${P}healthy`)).toBe(0);
       // A silent connection is rebuilt (hang probe, or CONNECTING past the connect timeout).
-      expect(await until(async () => (await sample(registry, `${P}rebuilds_total`)) >= 1)).toBe(true);
+      expect(await until(async () => (await sample(registry, `${P}rebuilds_total`)) >= 1)).toBe(
+        true,
+      );
 
       proxy.pass();
-      expect(await until(async () => client.get('m/dead').string().then(v => v === '1', () => false))).toBe(true);
-      expect(await until(async () => (await sample(registry, `${P}breaker_state`)) === 0)).toBe(true);
+      expect(
+        await until(async () =>
+          client
+            .get('m/dead')
+            .string()
+            .then(
+              v => v === '1',
+              () => false,
+            ),
+        ),
+      ).toBe(true);
+      expect(await until(async () => (await sample(registry, `${P}breaker_state`)) === 0)).toBe(
+        true,
+      );
       expect(await sample(registry, `${P}channel_state`, { state: 'READY' })).toBe(1);
       expect(await sample(registry, `${P}healthy`)).toBe(1);
     } finally {
@@ -114,29 +140,56 @@ describe('Prometheus metrics against a real etcd', () => {
     const client = createClient({ hosts: proxy.endpoint });
     const registry = new Registry();
     const metrics = instrument(client, { registry });
-    const reg = register(client, { service: 'metrics-svc', id: 'i1', addr: '127.0.0.1:7000', ttlSeconds: 5 });
+    const reg = register(client, {
+      service: 'metrics-svc',
+      id: 'i1',
+      addr: '127.0.0.1:7000',
+      ttlSeconds: 5,
+    });
     const found = discover(client, 'metrics-svc');
     metrics.addRegistration(reg);
     metrics.addDiscovery(found);
     try {
       await reg.ready();
       await found.ready;
-      expect(await until(async () => (await sample(registry, `${P}discovery_instances`, { service: 'metrics-svc' })) === 1)).toBe(true);
-      expect(await sample(registry, `${P}registration_up`, { service: 'metrics-svc', id: 'i1' })).toBe(1);
+      expect(
+        await until(
+          async () =>
+            (await sample(registry, `${P}discovery_instances`, { service: 'metrics-svc' })) === 1,
+        ),
+      ).toBe(true);
+      expect(
+        await sample(registry, `${P}registration_up`, { service: 'metrics-svc', id: 'i1' }),
+      ).toBe(1);
 
       // Someone revokes the lease: the registration is lost, re-granted and re-written.
       const leaseId = reg.leaseId!;
       await observer.leaseClient.leaseRevoke({ ID: leaseId });
-      expect(await until(async () => (await sample(registry, `${P}registration_restored_total`)) === 1)).toBe(true);
-      expect(await sample(registry, `${P}registration_lost_total`, { service: 'metrics-svc' })).toBe(1);
-      expect(await sample(registry, `${P}registration_outage_seconds_count`, { service: 'metrics-svc' })).toBe(1);
-      expect(await sample(registry, `${P}registration_up`, { service: 'metrics-svc', id: 'i1' })).toBe(1);
+      expect(
+        await until(async () => (await sample(registry, `${P}registration_restored_total`)) === 1),
+      ).toBe(true);
+      expect(
+        await sample(registry, `${P}registration_lost_total`, { service: 'metrics-svc' }),
+      ).toBe(1);
+      expect(
+        await sample(registry, `${P}registration_outage_seconds_count`, { service: 'metrics-svc' }),
+      ).toBe(1);
+      expect(
+        await sample(registry, `${P}registration_up`, { service: 'metrics-svc', id: 'i1' }),
+      ).toBe(1);
       expect(reg.leaseId).not.toBe(leaseId);
 
       // Every connection is reset: the discovery's watch stream breaks and resumes.
       proxy.reset();
-      expect(await until(async () => (await sample(registry, `${P}discovery_watch_resumes_total`)) >= 1)).toBe(true);
-      expect(await until(async () => (await sample(registry, `${P}discovery_instances`, { service: 'metrics-svc' })) === 1)).toBe(true);
+      expect(
+        await until(async () => (await sample(registry, `${P}discovery_watch_resumes_total`)) >= 1),
+      ).toBe(true);
+      expect(
+        await until(
+          async () =>
+            (await sample(registry, `${P}discovery_instances`, { service: 'metrics-svc' })) === 1,
+        ),
+      ).toBe(true);
     } finally {
       metrics.dispose();
       await found.close();

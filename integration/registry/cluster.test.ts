@@ -58,11 +58,16 @@ describe('registration in a 3-member cluster', () => {
     await waitFor(() => memberAt(reg.keepalivePeer) !== undefined, 5000);
     const victim = memberAt(reg.keepalivePeer)!;
     const r = await watchWhile(2 * TTL * 1000 + 2000, () => victim.kill());
-    console.log(`[registry cluster/kill-stream-member] killed ${victim.name}: reads ok ${r.ok}, missing ${r.missing}, failed ${r.failed}`);
+    console.log(
+      `[registry cluster/kill-stream-member] killed ${victim.name}: reads ok ${r.ok}, missing ${r.missing}, failed ${r.failed}`,
+    );
     expect(r.missing).toBe(0);
     expect(r.ok).toBeGreaterThan(50);
     expect(reg.state).toBe('published');
-    await waitFor(() => memberAt(reg.keepalivePeer) !== undefined && memberAt(reg.keepalivePeer) !== victim, 5000);
+    await waitFor(
+      () => memberAt(reg.keepalivePeer) !== undefined && memberAt(reg.keepalivePeer) !== victim,
+      5000,
+    );
     await victim.restart();
     await victim.waitHealthy();
   });
@@ -70,7 +75,9 @@ describe('registration in a 3-member cluster', () => {
   it('never disappears when the leader is killed', async () => {
     const leader = await cluster.leader();
     const r = await watchWhile(2 * TTL * 1000 + 2000, () => leader.kill());
-    console.log(`[registry cluster/kill-leader] killed ${leader.name}: reads ok ${r.ok}, missing ${r.missing}, failed ${r.failed}`);
+    console.log(
+      `[registry cluster/kill-leader] killed ${leader.name}: reads ok ${r.ok}, missing ${r.missing}, failed ${r.failed}`,
+    );
     expect(r.missing).toBe(0);
     expect(r.ok).toBeGreaterThan(50);
     expect(reg.state).toBe('published');

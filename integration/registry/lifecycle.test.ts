@@ -37,7 +37,13 @@ describe('registration lifecycle', () => {
   });
 
   it("etcdctl get --prefix shows Go's naming/endpoints JSON under <prefix><service>/<id>", async () => {
-    const reg = register(client, { service: 'orders', addr: '10.0.0.5:8080', id: 'node-1', prefix: 'services/', metadata: { zone: 'eu-1', weight: 3 } });
+    const reg = register(client, {
+      service: 'orders',
+      addr: '10.0.0.5:8080',
+      id: 'node-1',
+      prefix: 'services/',
+      metadata: { zone: 'eu-1', weight: 3 },
+    });
     regs.push(reg);
     await reg.ready();
     const out = await etcdctl(cluster.endpoints, ['get', '--prefix', 'services/orders/']);
@@ -58,10 +64,20 @@ describe('registration lifecycle', () => {
     await reg.ready();
     const value = await read(observer, reg.key);
     await etcdctl(cluster.endpoints, ['del', reg.key]);
-    const afterDelete = await waitFor(async () => (await read(observer, reg.key)) === value, 2000, 10);
+    const afterDelete = await waitFor(
+      async () => (await read(observer, reg.key)) === value,
+      2000,
+      10,
+    );
     await etcdctl(cluster.endpoints, ['put', reg.key, 'hijacked']);
-    const afterOverwrite = await waitFor(async () => (await read(observer, reg.key)) === value, 2000, 10);
-    console.log(`[registry lifecycle] record back ${afterDelete} ms after an etcdctl del, ${afterOverwrite} ms after an etcdctl put`);
+    const afterOverwrite = await waitFor(
+      async () => (await read(observer, reg.key)) === value,
+      2000,
+      10,
+    );
+    console.log(
+      `[registry lifecycle] record back ${afterDelete} ms after an etcdctl del, ${afterOverwrite} ms after an etcdctl put`,
+    );
     await waitFor(() => healed.length === 2, 2000);
     expect(healed).toEqual(['deleted', 'overwritten']);
     const lease = await etcdctl(cluster.endpoints, ['get', reg.key, '-w', 'json']);
@@ -72,8 +88,12 @@ describe('registration lifecycle', () => {
     const cyclic: Record<string, unknown> = {};
     cyclic.me = cyclic;
     const bad: Array<[Record<string, unknown>, string]> = [
-      [{ service: 'bad service' }, 'service'], [{ addr: 'no-port' }, 'addr'], [{ id: 'a/b' }, 'id'],
-      [{ ttlSeconds: 1 }, 'ttlSeconds'], [{ metadata: cyclic }, 'metadata'], [{ metadata: { n: 1n } }, 'metadata'],
+      [{ service: 'bad service' }, 'service'],
+      [{ addr: 'no-port' }, 'addr'],
+      [{ id: 'a/b' }, 'id'],
+      [{ ttlSeconds: 1 }, 'ttlSeconds'],
+      [{ metadata: cyclic }, 'metadata'],
+      [{ metadata: { n: 1n } }, 'metadata'],
       [{ metadata: { f: () => 0 } }, 'metadata'],
     ];
     const leasesBefore = (await etcdctl(cluster.endpoints, ['lease', 'list'])).stdout;
@@ -106,16 +126,29 @@ describe('registration lifecycle', () => {
       samples.push(Date.now() - start);
     }
     const median = [...samples].sort((a, b) => a - b)[2]!;
-    console.log(`[registry lifecycle] close() to key confirmed gone: ${samples.join(', ')} ms (median ${median})`);
+    console.log(
+      `[registry lifecycle] close() to key confirmed gone: ${samples.join(', ')} ms (median ${median})`,
+    );
     expect(median).toBeLessThan(100);
     expect(Math.max(...samples)).toBeLessThan(1000);
   });
 
   it('a SIGKILLed registering process disappears within TTL + 1 s', async () => {
     const ttl = 2;
-    const child = spawn(process.execPath, ['--import', 'tsx', path.join(__dirname, 'fixtures', 'register-child.ts'), cluster.endpoints[0]!, 'killed', String(ttl)], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        path.join(__dirname, 'fixtures', 'register-child.ts'),
+        cluster.endpoints[0]!,
+        'killed',
+        String(ttl),
+      ],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     children.push(child);
     let stdout = '';
     child.stdout!.on('data', d => (stdout += String(d)));
@@ -128,9 +161,15 @@ describe('registration lifecycle', () => {
     const killedAt = Date.now();
     child.kill('SIGKILL');
     await exited;
-    const goneMs = await waitFor(async () => (await read(observer, key)) === null, ttl * 1000 + 3000, 50);
+    const goneMs = await waitFor(
+      async () => (await read(observer, key)) === null,
+      ttl * 1000 + 3000,
+      50,
+    );
     const sinceKill = Date.now() - killedAt;
-    console.log(`[registry lifecycle] SIGKILLed child's record gone ${sinceKill} ms after the kill (TTL ${ttl} s)`);
+    console.log(
+      `[registry lifecycle] SIGKILLed child's record gone ${sinceKill} ms after the kill (TTL ${ttl} s)`,
+    );
     expect(goneMs).toBeGreaterThan(0);
     expect(sinceKill).toBeLessThanOrEqual(ttl * 1000 + 1000);
   });
@@ -140,7 +179,12 @@ describe('registration lifecycle', () => {
     const server = net.createServer(s => s.destroy());
     await new Promise<void>(r => server.listen(0, '127.0.0.1', r));
     const port = (server.address() as net.AddressInfo).port;
-    const reg = register(client, { service: 'health', addr: `127.0.0.1:${port}`, id: 'a', healthCheck: { intervalMs } });
+    const reg = register(client, {
+      service: 'health',
+      addr: `127.0.0.1:${port}`,
+      id: 'a',
+      healthCheck: { intervalMs },
+    });
     regs.push(reg);
     const events: string[] = [];
     reg.onWithdrawn(e => events.push(`withdrawn:${e.reason}:${e.detail}`));
@@ -148,17 +192,31 @@ describe('registration lifecycle', () => {
     await reg.ready();
 
     await new Promise(r => server.close(r));
-    const withdrawnMs = await waitFor(async () => (await read(observer, reg.key)) === null, 4 * intervalMs, 20);
+    const withdrawnMs = await waitFor(
+      async () => (await read(observer, reg.key)) === null,
+      4 * intervalMs,
+      20,
+    );
     const again = net.createServer(s => s.destroy());
     await new Promise<void>(r => again.listen(port, '127.0.0.1', r));
-    const backMs = await waitFor(async () => (await read(observer, reg.key)) !== null, 4 * intervalMs, 20);
+    const backMs = await waitFor(
+      async () => (await read(observer, reg.key)) !== null,
+      4 * intervalMs,
+      20,
+    );
     // The observer can read the record before the put's reply reaches the registering
     // client, which emits onPublished only then.
     await waitFor(() => events.length >= 3, 2000, 10);
     again.close();
-    console.log(`[registry lifecycle] listener closed: withdrawn after ${withdrawnMs} ms; listening again: back after ${backMs} ms (interval ${intervalMs} ms)`);
+    console.log(
+      `[registry lifecycle] listener closed: withdrawn after ${withdrawnMs} ms; listening again: back after ${backMs} ms (interval ${intervalMs} ms)`,
+    );
     expect(withdrawnMs).toBeLessThanOrEqual(2 * intervalMs);
     expect(backMs).toBeLessThanOrEqual(2 * intervalMs);
-    expect(events).toEqual(['published:initial', `withdrawn:unhealthy:tcp 127.0.0.1:${port}: ECONNREFUSED`, 'published:healthy']);
+    expect(events).toEqual([
+      'published:initial',
+      `withdrawn:unhealthy:tcp 127.0.0.1:${port}: ECONNREFUSED`,
+      'published:healthy',
+    ]);
   });
 });

@@ -35,8 +35,16 @@ describe('registration across an etcd outage longer than the TTL', () => {
   async function outage(name: string, clientOptions: ResilientEtcdOptions) {
     const proxy = await startProxy({ target: cluster.endpoints[0]! });
     const client = createClient({ hosts: proxy.endpoint, ...clientOptions });
-    cleanups.push(() => proxy.close(), () => client.close());
-    const reg = register(client, { service: `outage-${name}`, addr: '10.1.1.1:8080', id: 'a', ttlSeconds: TTL });
+    cleanups.push(
+      () => proxy.close(),
+      () => client.close(),
+    );
+    const reg = register(client, {
+      service: `outage-${name}`,
+      addr: '10.1.1.1:8080',
+      id: 'a',
+      ttlSeconds: TTL,
+    });
     cleanups.push(() => reg.close());
     const events: string[] = [];
     reg.onLost(e => events.push(`lost:${e.reason}`));
@@ -56,7 +64,9 @@ describe('registration across an etcd outage longer than the TTL', () => {
     const healedAt = Date.now();
     const backMs = await waitFor(async () => (await read(observer, reg.key)) === value, 5000, 10);
     await waitFor(() => reg.state === 'published', 2000);
-    console.log(`[registry outage/${name}] record gone ${goneMs} ms after the cut (TTL ${TTL} s); back ${backMs} ms after the path healed`);
+    console.log(
+      `[registry outage/${name}] record gone ${goneMs} ms after the cut (TTL ${TTL} s); back ${backMs} ms after the path healed`,
+    );
     expect(reg.leaseId).not.toBe(firstLease);
     expect(events).toEqual(['lost:keepalive-timeout', 'restored']);
     expect(Date.now() - healedAt).toBeLessThan(5000);
@@ -81,19 +91,27 @@ describe('registration across an etcd outage longer than the TTL', () => {
   it('raw etcd3: a Lease lost in the same outage never re-registers its key', async () => {
     const proxy: FaultProxy = await startProxy({ target: cluster.endpoints[0]! });
     const raw = new RawEtcd3({ hosts: proxy.endpoint });
-    cleanups.push(() => proxy.close(), () => raw.close());
+    cleanups.push(
+      () => proxy.close(),
+      () => raw.close(),
+    );
     const lease = raw.lease(TTL);
     let lost = false;
     lease.on('lost', () => (lost = true));
     await lease.put('outage-raw/a').value('raw');
     proxy.blackhole('both');
     proxy.refuse(true);
-    await waitFor(async () => (await read(observer, 'outage-raw/a')) === null, (2 * TTL + 3) * 1000);
+    await waitFor(
+      async () => (await read(observer, 'outage-raw/a')) === null,
+      (2 * TTL + 3) * 1000,
+    );
     await sleep(1000);
     proxy.pass();
     // Our registration is back within 1 s; give raw etcd3 several times that.
     await sleep(3 * TTL * 1000);
     expect(await read(observer, 'outage-raw/a')).toBeNull();
-    console.log(`[registry outage/raw-etcd3] key still absent ${3 * TTL} s after healing; lease 'lost' fired: ${lost}`);
+    console.log(
+      `[registry outage/raw-etcd3] key still absent ${3 * TTL} s after healing; lease 'lost' fired: ${lost}`,
+    );
   });
 });

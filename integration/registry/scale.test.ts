@@ -35,25 +35,44 @@ describe('1,000 registrations from one process', () => {
     const watchers0 = await etcdMetric(endpoint, 'etcd_debugging_mvcc_watcher_total');
     const t0 = Date.now();
     for (let i = 0; i < COUNT; i++) {
-      regs.push(register(client, { service: 'scale', addr: `10.9.${i >> 8}.${i & 255}:8080`, id: `i${i}`, ttlSeconds: TTL }));
+      regs.push(
+        register(client, {
+          service: 'scale',
+          addr: `10.9.${i >> 8}.${i & 255}:8080`,
+          id: `i${i}`,
+          ttlSeconds: TTL,
+        }),
+      );
     }
     await Promise.all(regs.map(r => r.ready()));
     const publishMs = Date.now() - t0;
     // Self-heal watches attach one by one over the shared watch stream.
-    await waitFor(async () => (await etcdMetric(endpoint, 'etcd_debugging_mvcc_watcher_total')) - watchers0 >= COUNT, 30_000, 250);
+    await waitFor(
+      async () =>
+        (await etcdMetric(endpoint, 'etcd_debugging_mvcc_watcher_total')) - watchers0 >= COUNT,
+      30_000,
+      250,
+    );
 
     const msgs0 = await etcdMetric(endpoint, 'grpc_server_msg_received_total', KEEPALIVE);
     const cpu0 = process.cpuUsage();
     await sleep(WINDOW_MS);
     const cpu = process.cpuUsage(cpu0);
     const cpuMs = (cpu.user + cpu.system) / 1000;
-    const messages = (await etcdMetric(endpoint, 'grpc_server_msg_received_total', KEEPALIVE)) - msgs0;
+    const messages =
+      (await etcdMetric(endpoint, 'grpc_server_msg_received_total', KEEPALIVE)) - msgs0;
     const streams = (await etcdMetric(endpoint, 'grpc_server_started_total', KEEPALIVE)) - streams0;
-    const keys = (await etcdctl(cluster.endpoints, ['get', 'scale/', '--prefix', '--keys-only'])).stdout.split('\n').filter(Boolean).length;
-    const leases = Number(/found (\d+) leases/.exec((await etcdctl(cluster.endpoints, ['lease', 'list'])).stdout)?.[1]);
+    const keys = (
+      await etcdctl(cluster.endpoints, ['get', 'scale/', '--prefix', '--keys-only'])
+    ).stdout
+      .split('\n')
+      .filter(Boolean).length;
+    const leases = Number(
+      /found (\d+) leases/.exec((await etcdctl(cluster.endpoints, ['lease', 'list'])).stdout)?.[1],
+    );
     console.log(
       `[registry scale] ${COUNT} registrations, TTL ${TTL} s: published in ${publishMs} ms; ` +
-        `steady ${WINDOW_MS / 1000} s: CPU ${cpuMs.toFixed(0)} ms (${(cpuMs / WINDOW_MS * 100).toFixed(2)}% of a core), ` +
+        `steady ${WINDOW_MS / 1000} s: CPU ${cpuMs.toFixed(0)} ms (${((cpuMs / WINDOW_MS) * 100).toFixed(2)}% of a core), ` +
         `${streams} keepalive stream(s), ${messages} keepalive messages, ${leases} lease(s), ${keys} keys`,
     );
     expect(keys).toBe(COUNT);
@@ -69,7 +88,9 @@ describe('1,000 registrations from one process', () => {
     const closeStart = Date.now();
     await Promise.all(regs.map(r => r.close()));
     const closeMs = Date.now() - closeStart;
-    const left = (await etcdctl(cluster.endpoints, ['get', 'scale/', '--prefix', '--keys-only'])).stdout.trim();
+    const left = (
+      await etcdctl(cluster.endpoints, ['get', 'scale/', '--prefix', '--keys-only'])
+    ).stdout.trim();
     console.log(`[registry scale] closed all ${COUNT} in ${closeMs} ms`);
     expect(left).toBe('');
   });

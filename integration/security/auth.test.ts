@@ -9,7 +9,13 @@ import { randomBytes } from 'node:crypto';
 import { EtcdAuthenticationFailedError } from 'etcd3';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { Etcd3 } from '../../lib/client';
-import { etcdctl, startEtcd, startProxy, type EtcdCluster, type FaultProxy } from '../../lib/testing';
+import {
+  etcdctl,
+  startEtcd,
+  startProxy,
+  type EtcdCluster,
+  type FaultProxy,
+} from '../../lib/testing';
 import { outcome } from './helpers';
 import { captureTokens, leaked, memoryLogger, reachableText } from './secrets';
 
@@ -28,8 +34,16 @@ const clients: Etcd3[] = [];
 /** Every error the tests saw, searched for secrets at the end. */
 const errorsSeen: unknown[] = [];
 
-function authClient(pw: string, hosts: string | string[] = proxy.endpoint): { client: Etcd3; authCalls: () => number } {
-  const client = new Etcd3({ hosts, auth: { username: 'root', password: pw }, logger, callTimeoutMs: 3000 });
+function authClient(
+  pw: string,
+  hosts: string | string[] = proxy.endpoint,
+): { client: Etcd3; authCalls: () => number } {
+  const client = new Etcd3({
+    hosts,
+    auth: { username: 'root', password: pw },
+    logger,
+    callTimeoutMs: 3000,
+  });
   clients.push(client);
   let n = 0;
   client.onCall(e => {
@@ -46,8 +60,13 @@ async function ctl(args: string[]): Promise<void> {
 
 beforeAll(async () => {
   capture = captureTokens();
-  cluster = await startEtcd({ extraArgs: ['--auth-token=simple', `--auth-token-ttl=${TOKEN_TTL_S}`] });
-  for (const args of [['user', 'add', `root:${password}`, '--interactive=false'], ['auth', 'enable']]) {
+  cluster = await startEtcd({
+    extraArgs: ['--auth-token=simple', `--auth-token-ttl=${TOKEN_TTL_S}`],
+  });
+  for (const args of [
+    ['user', 'add', `root:${password}`, '--interactive=false'],
+    ['auth', 'enable'],
+  ]) {
     const r = await etcdctl(cluster.endpoints, args);
     expect(r.code, r.stderr).toBe(0);
   }
@@ -94,7 +113,9 @@ describe('auth token expiry', () => {
     // A watcher created on the (old) watch stream after its token expired.
     await sleep(IDLE_MS);
     const late = await client.watch().key('auth/late').create();
-    const lateSeen = new Promise<string>(resolve => late.on('put', kv => resolve(kv.value.toString())));
+    const lateSeen = new Promise<string>(resolve =>
+      late.on('put', kv => resolve(kv.value.toString())),
+    );
     await ctl(['put', 'auth/late', 'hello']);
     expect(await lateSeen).toBe('hello');
 
@@ -106,7 +127,9 @@ describe('auth token expiry', () => {
     expect(values).toEqual(['r0', 'r1', 'r2', 'after-reset']);
 
     // Expiry really happened (re-authentication), and there was no authentication loop.
-    console.log(`[auth] ${calls} calls over ${elapsed} ms, ${authCalls()} authentications, ${capture.tokens.size} distinct tokens`);
+    console.log(
+      `[auth] ${calls} calls over ${elapsed} ms, ${authCalls()} authentications, ${capture.tokens.size} distinct tokens`,
+    );
     expect(authCalls()).toBeGreaterThanOrEqual(rounds);
     expect(authCalls()).toBeLessThanOrEqual(2 * rounds + 4);
     expect(capture.tokens.size).toBeGreaterThanOrEqual(2);
@@ -165,6 +188,8 @@ describe('secrets never leak', () => {
     for (const client of clients) {
       expect(leaked(JSON.stringify(client.health()), secrets)).toEqual([]);
     }
-    console.log(`[auth] searched ${logLines.length} log lines, ${errorsSeen.length} errors, ${clients.length} health snapshots for ${secrets.length} secrets`);
+    console.log(
+      `[auth] searched ${logLines.length} log lines, ${errorsSeen.length} errors, ${clients.length} health snapshots for ${secrets.length} secrets`,
+    );
   });
 });

@@ -40,11 +40,20 @@ export interface ChurnOptions {
 const sleep = (ms: number) => new Promise<void>(resolve => setTimeout(resolve, ms));
 
 /** Settles `p` within `ms`, never throwing; records the outcome in `stats`. */
-async function settle(p: { then(onOk: (v: any) => any, onErr?: (e: any) => any): any }, ms: number, stats: ChurnStats): Promise<boolean> {
+async function settle(
+  p: { then(onOk: (v: any) => any, onErr?: (e: any) => any): any },
+  ms: number,
+  stats: ChurnStats,
+): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<'timeout'>(resolve => (timer = setTimeout(() => resolve('timeout'), ms)));
+  const timeout = new Promise<'timeout'>(
+    resolve => (timer = setTimeout(() => resolve('timeout'), ms)),
+  );
   try {
-    const r = await Promise.race([new Promise((resolve, reject) => p.then(resolve, reject)).then(() => 'ok' as const), timeout]);
+    const r = await Promise.race([
+      new Promise((resolve, reject) => p.then(resolve, reject)).then(() => 'ok' as const),
+      timeout,
+    ]);
     if (r === 'ok') stats.ok++;
     return r === 'ok';
   } catch (err) {
@@ -66,8 +75,17 @@ function record(err: unknown, stats: ChurnStats): void {
 }
 
 /** One client lifecycle: everything opened here is closed before it returns. */
-async function lifecycle(cluster: EtcdCluster, worker: number, n: number, stats: ChurnStats): Promise<void> {
-  const client = new Etcd3({ hosts: cluster.endpoints, callTimeoutMs: 2000, connectTimeoutMs: 1000 });
+async function lifecycle(
+  cluster: EtcdCluster,
+  worker: number,
+  n: number,
+  stats: ChurnStats,
+): Promise<void> {
+  const client = new Etcd3({
+    hosts: cluster.endpoints,
+    callTimeoutMs: 2000,
+    connectTimeoutMs: 1000,
+  });
   const key = `churn/w${worker}/${n}`;
   const watcher = client.watch().prefix(`churn/w${worker}/`).watcher();
   watcher.on('error', err => record(err, stats));
@@ -99,7 +117,12 @@ async function lifecycle(cluster: EtcdCluster, worker: number, n: number, stats:
 }
 
 /** Kills, freezes or stops one member at a time (quorum is kept), then brings it back. */
-async function faults(cluster: EtcdCluster, end: number, stats: ChurnStats, opts: ChurnOptions): Promise<void> {
+async function faults(
+  cluster: EtcdCluster,
+  end: number,
+  stats: ChurnStats,
+  opts: ChurnOptions,
+): Promise<void> {
   const kinds = ['kill', 'freeze', 'stop'] as const;
   for (let i = 0; Date.now() < end && i < 10_000; i++) {
     await sleep(Math.min(2000, Math.max(0, end - Date.now())));
@@ -125,7 +148,13 @@ async function faults(cluster: EtcdCluster, end: number, stats: ChurnStats, opts
  * worker has closed everything and every member is running again.
  */
 export async function runChurn(cluster: EtcdCluster, opts: ChurnOptions): Promise<ChurnStats> {
-  const stats: ChurnStats = { cycles: 0, ok: 0, typedErrors: 0, untyped: [], faults: { kill: 0, freeze: 0, stop: 0 } };
+  const stats: ChurnStats = {
+    cycles: 0,
+    ok: 0,
+    typedErrors: 0,
+    untyped: [],
+    faults: { kill: 0, freeze: 0, stop: 0 },
+  };
   const end = Date.now() + opts.durationMs;
   const workers = Array.from({ length: opts.workers ?? 3 }, async (_, w) => {
     const max = opts.maxCyclesPerWorker ?? 10_000;

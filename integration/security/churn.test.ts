@@ -54,15 +54,22 @@ test(`${CHURN_MS / 1000} s of kill/freeze/stop churn leaves no fd, socket, handl
   const stats = await runChurn(cluster, {
     durationMs: CHURN_MS,
     onFault: (kind, member, s) =>
-      console.log(`[churn] +${Math.round((Date.now() - start) / 1000)} s ${kind} ${member}: ${s.cycles} lifecycles, ${s.ok} ok, ${s.typedErrors} typed errors`),
+      console.log(
+        `[churn] +${Math.round((Date.now() - start) / 1000)} s ${kind} ${member}: ${s.cycles} lifecycles, ${s.ok} ok, ${s.typedErrors} typed errors`,
+      ),
   });
   const after = await settleTo(baseline, SETTLE_MS, ports);
   const growth = after.heapUsed - baseline.heapUsed;
   console.log(`[churn] ${JSON.stringify(stats)}`);
   console.log(`[churn] after:    ${describeFigures(after)}`);
   const extra = socketDetails().filter(s => !baselineSockets.includes(s));
-  if (after.sockets > baseline.sockets) console.log(`[churn] sockets not in the baseline:\n  ${extra.join('\n  ')}\nbaseline:\n  ${baselineSockets.join('\n  ')}`);
-  console.log(`[churn] heap growth ${mb(growth)} over ${stats.cycles} lifecycles (bound ${mb(HEAP_BOUND_BYTES)})`);
+  if (after.sockets > baseline.sockets)
+    console.log(
+      `[churn] sockets not in the baseline:\n  ${extra.join('\n  ')}\nbaseline:\n  ${baselineSockets.join('\n  ')}`,
+    );
+  console.log(
+    `[churn] heap growth ${mb(growth)} over ${stats.cycles} lifecycles (bound ${mb(HEAP_BOUND_BYTES)})`,
+  );
 
   // The run did real work under real faults.
   expect(stats.cycles).toBeGreaterThan(30);

@@ -33,12 +33,19 @@ test('a client closed while etcd is unreachable leaves no connection once etcd i
   try {
     const rounds = 5;
     for (let i = 0; i < rounds; i++) {
-      const client = new Etcd3({ hosts: proxy.endpoint, callTimeoutMs: 400, connectTimeoutMs: 300 });
+      const client = new Etcd3({
+        hosts: proxy.endpoint,
+        callTimeoutMs: 400,
+        connectTimeoutMs: 300,
+      });
       await client.put('leak').value('x');
       proxy.refuse(true);
       proxy.reset();
       // A call while unreachable: the channel fails and is asked to reconnect.
-      await client.get('leak').string().catch(() => undefined);
+      await client
+        .get('leak')
+        .string()
+        .catch(() => undefined);
       await client.close();
       sweepSubchannels();
       proxy.pass();
@@ -47,7 +54,9 @@ test('a client closed while etcd is unreachable leaves no connection once etcd i
     }
     sweepSubchannels();
     await sleep(200);
-    console.log(`[leak] connections through the proxy after ${rounds} close-while-down rounds: ${proxy.connectionCount}`);
+    console.log(
+      `[leak] connections through the proxy after ${rounds} close-while-down rounds: ${proxy.connectionCount}`,
+    );
     expect(proxy.connectionCount).toBe(0);
   } finally {
     await proxy.close();

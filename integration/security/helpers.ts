@@ -4,7 +4,9 @@ import * as net from 'node:net';
 import type { EtcdMember } from '../../lib/testing';
 
 /** Runs `fn`, returning its outcome and how long it took (ms); never throws. */
-export async function outcome<T>(fn: () => PromiseLike<T>): Promise<{ value?: T; error?: any; ms: number }> {
+export async function outcome<T>(
+  fn: () => PromiseLike<T>,
+): Promise<{ value?: T; error?: any; ms: number }> {
   const start = performance.now();
   try {
     const value = await fn();

@@ -47,7 +47,12 @@ export function measure(): Figures {
   const fd = fdCounts();
   const handles = activeResources();
   delete handles['fd:socket'];
-  return { fds: fd?.fds ?? -1, sockets: fd?.sockets ?? -1, handles, heapUsed: process.memoryUsage().heapUsed };
+  return {
+    fds: fd?.fds ?? -1,
+    sockets: fd?.sockets ?? -1,
+    handles,
+    heapUsed: process.memoryUsage().heapUsed,
+  };
 }
 
 /** `12.3 MB` */
@@ -73,8 +78,14 @@ export async function settleTo(
   for (;;) {
     const now = measure();
     const connections = connectionsTo(ports);
-    const handlesBack = Object.entries(now.handles).every(([k, n]) => n <= (baseline.handles[k] ?? 0));
-    const back = now.fds <= baseline.fds && now.sockets <= baseline.sockets && handlesBack && connections.length === 0;
+    const handlesBack = Object.entries(now.handles).every(
+      ([k, n]) => n <= (baseline.handles[k] ?? 0),
+    );
+    const back =
+      now.fds <= baseline.fds &&
+      now.sockets <= baseline.sockets &&
+      handlesBack &&
+      connections.length === 0;
     if (back || Date.now() >= deadline) {
       return { ...now, connections };
     }
@@ -109,18 +120,28 @@ export function socketDetails(): string[] {
   const found = new Map<string, string>();
   const hexAddr = (h: string) => {
     const [ip, port] = h.split(':') as [string, string];
-    const addr = ip.length === 8 ? ip.match(/../g)!.reverse().map(b => parseInt(b, 16)).join('.') : `[${ip}]`;
+    const addr =
+      ip.length === 8
+        ? ip
+            .match(/../g)!
+            .reverse()
+            .map(b => parseInt(b, 16))
+            .join('.')
+        : `[${ip}]`;
     return `${addr}:${parseInt(port, 16)}`;
   };
   for (const proto of ['tcp', 'tcp6'] as const) {
     try {
       for (const line of readFileSync(`/proc/net/${proto}`, 'utf8').split('\n').slice(1)) {
         const f = line.trim().split(/\s+/);
-        if (f.length > 9 && inodes.has(f[9]!)) found.set(f[9]!, `${proto} ${hexAddr(f[1]!)} -> ${hexAddr(f[2]!)} (state ${f[3]})`);
+        if (f.length > 9 && inodes.has(f[9]!))
+          found.set(f[9]!, `${proto} ${hexAddr(f[1]!)} -> ${hexAddr(f[2]!)} (state ${f[3]})`);
       }
     } catch {
       // no such table
     }
   }
-  return [...inodes].map(([inode, fd]) => `fd ${fd}: ${found.get(inode) ?? `socket inode ${inode} (unix or other)`}`);
+  return [...inodes].map(
+    ([inode, fd]) => `fd ${fd}: ${found.get(inode) ?? `socket inode ${inode} (unix or other)`}`,
+  );
 }

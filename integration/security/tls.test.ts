@@ -50,7 +50,11 @@ function expectTlsFailure(r: { error?: unknown; ms: number }, wording: RegExp): 
 describe('server TLS', () => {
   let cluster: EtcdCluster;
   beforeAll(async () => {
-    cluster = await startEtcd({ scheme: 'https', extraArgs: certs.etcdArgs(), tls: { ca: certs.ca.cert } });
+    cluster = await startEtcd({
+      scheme: 'https',
+      extraArgs: certs.etcdArgs(),
+      tls: { ca: certs.ca.cert },
+    });
   });
   afterAll(() => cluster?.stop());
 
@@ -60,7 +64,9 @@ describe('server TLS', () => {
     await c.put('tls/k').value('v1');
     expect(await c.get('tls/k').string()).toBe('v1');
     const watcher = await c.watch().key('tls/k').create();
-    const seen = new Promise<string>(resolve => watcher.on('put', kv => resolve(kv.value.toString())));
+    const seen = new Promise<string>(resolve =>
+      watcher.on('put', kv => resolve(kv.value.toString())),
+    );
     await c.put('tls/k').value('v2');
     expect(await seen).toBe('v2');
     await watcher.cancel();
@@ -76,7 +82,10 @@ describe('server TLS', () => {
   });
 
   test('a server certificate from another CA fails typed, within the deadline, naming the verification failure', async () => {
-    const c = client({ hosts: cluster.endpoints, credentials: { rootCertificate: otherCa.ca.cert } });
+    const c = client({
+      hosts: cluster.endpoints,
+      credentials: { rootCertificate: otherCa.ca.cert },
+    });
     const r = await outcome(() => c.get('tls/k').string());
     expectTlsFailure(r, /verify|certificate/i);
     // Writes too: a write that never got a connection fails the same way.
@@ -86,7 +95,10 @@ describe('server TLS', () => {
 
   test('https:// without rootCertificate uses the system CAs, which do not trust a private CA', async () => {
     const c = client({ hosts: cluster.endpoints });
-    expectTlsFailure(await outcome(() => c.get('tls/k').string()), /verify|certificate|self.signed/i);
+    expectTlsFailure(
+      await outcome(() => c.get('tls/k').string()),
+      /verify|certificate|self.signed/i,
+    );
   });
 
   test('a plaintext client cannot talk to a TLS server (it fails; nothing is downgraded)', async () => {
@@ -114,7 +126,10 @@ describe('host name verification', () => {
   });
 
   test('a certificate that does not name 127.0.0.1 fails typed, within the deadline, naming the mismatch', async () => {
-    const c = client({ hosts: cluster.endpoints, credentials: { rootCertificate: wrongName.ca.cert } });
+    const c = client({
+      hosts: cluster.endpoints,
+      credentials: { rootCertificate: wrongName.ca.cert },
+    });
     const r = await outcome(() => c.get('k').string());
     expectTlsFailure(r, /altname|does not match|hostname/i);
   });
@@ -134,7 +149,11 @@ describe('mutual TLS (--client-cert-auth)', () => {
   test('a client certificate signed by the trusted CA is accepted', async () => {
     const c = client({
       hosts: cluster.endpoints,
-      credentials: { rootCertificate: certs.ca.cert, privateKey: certs.client.key, certChain: certs.client.cert },
+      credentials: {
+        rootCertificate: certs.ca.cert,
+        privateKey: certs.client.key,
+        certChain: certs.client.cert,
+      },
     });
     await c.put('mtls/k').value('yes');
     expect(await c.get('mtls/k').string()).toBe('yes');
@@ -153,9 +172,16 @@ describe('mutual TLS (--client-cert-auth)', () => {
   test('a client certificate from an untrusted CA is refused likewise', async () => {
     const c = client({
       hosts: cluster.endpoints,
-      credentials: { rootCertificate: certs.ca.cert, privateKey: otherCa.client.key, certChain: otherCa.client.cert },
+      credentials: {
+        rootCertificate: certs.ca.cert,
+        privateKey: otherCa.client.key,
+        certChain: otherCa.client.cert,
+      },
     });
-    expectTlsFailure(await outcome(() => c.get('mtls/k').string()), /TLS|certificate|socket disconnected|handshake|alert/i);
+    expectTlsFailure(
+      await outcome(() => c.get('mtls/k').string()),
+      /TLS|certificate|socket disconnected|handshake|alert/i,
+    );
   });
 });
 
@@ -163,7 +189,10 @@ describe('no plaintext fallback', () => {
   test('an https:// host speaks TLS from the first byte and never sends the request in clear', async () => {
     const recorder = await startRecorder();
     try {
-      const c = client({ hosts: `https://127.0.0.1:${recorder.port}`, credentials: { rootCertificate: certs.ca.cert } });
+      const c = client({
+        hosts: `https://127.0.0.1:${recorder.port}`,
+        credentials: { rootCertificate: certs.ca.cert },
+      });
       const secretValue = 'plaintext-canary-7f3a';
       const r = await outcome(() => c.put('canary').value(secretValue));
       expect(r.error).toBeInstanceOf(NoEndpointAvailableError);
@@ -190,7 +219,10 @@ describe('no plaintext fallback', () => {
 
   test('an https:// host against a plaintext etcd fails typed; the key is not written', async () => {
     await using plain = await startEtcd();
-    const c = client({ hosts: plain.endpoints.map(e => e.replace('http://', 'https://')), credentials: { rootCertificate: certs.ca.cert } });
+    const c = client({
+      hosts: plain.endpoints.map(e => e.replace('http://', 'https://')),
+      credentials: { rootCertificate: certs.ca.cert },
+    });
     const r = await outcome(() => c.put('downgrade').value('x'));
     expectTlsFailure(r, /TLS|secure|socket|wrong version|packet length/i);
     const check = client({ hosts: plain.endpoints });

@@ -9,7 +9,8 @@ import * as etcd3 from 'etcd3';
 import { isResilientEtcdError } from '../../lib/errors';
 
 const etcd3Classes = (Object.values(etcd3) as unknown[]).filter(
-  (v): v is new (...args: any[]) => Error => typeof v === 'function' && (v as { prototype?: unknown }).prototype instanceof Error,
+  (v): v is new (...args: any[]) => Error =>
+    typeof v === 'function' && (v as { prototype?: unknown }).prototype instanceof Error,
 );
 
 /** True if `err` is an error the library means to throw. */

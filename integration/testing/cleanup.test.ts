@@ -32,7 +32,10 @@ interface FixtureRun {
 }
 
 /** Starts the fixture in a child Node process; resolves once it printed its etcd's pid. */
-function startFixture(mode: 'natural' | 'crash' | 'linger', env = process.env): Promise<FixtureRun> {
+function startFixture(
+  mode: 'natural' | 'crash' | 'linger',
+  env = process.env,
+): Promise<FixtureRun> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', FIXTURE, mode], {
       env,
@@ -115,7 +118,9 @@ describe('cleanup guarantees', () => {
 
       const problems = await auditRunDir(runDir);
       expect(problems).toHaveLength(2);
-      expect(problems[0]).toContain(`etcd pid ${r.pid} (member m0, data dir ${r.dataDir}) was still running; killed`);
+      expect(problems[0]).toContain(
+        `etcd pid ${r.pid} (member m0, data dir ${r.dataDir}) was still running; killed`,
+      );
       expect(problems[1]).toContain(`data dir ${r.dataDir} was not removed`);
       expect(isPidRunning(r.pid)).toBe(false);
       expect(existsSync(r.dataDir)).toBe(false);

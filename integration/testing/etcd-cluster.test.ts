@@ -13,7 +13,11 @@ const remember = (cluster: EtcdCluster) => {
   for (const m of cluster.members) if (m.pid) seenPids.push(m.pid);
 };
 
-async function get(endpoints: string | string[], key: string, serializable = false): Promise<string> {
+async function get(
+  endpoints: string | string[],
+  key: string,
+  serializable = false,
+): Promise<string> {
   const args = ['get', key, '--print-value-only', ...(serializable ? ['--consistency=s'] : [])];
   const r = await etcdctl(endpoints, args, { timeoutMs: 10_000 });
   expect(r.code, r.stderr).toBe(0);
@@ -54,7 +58,8 @@ describe('single node', () => {
     expect(m.running).toBe(true);
     expect(isPidAlive(m.pid!)).toBe(true);
     expect(existsSync(m.dataDir)).toBe(true);
-    if (process.env.ETCD3R_RUN_DIR) expect(m.dataDir.startsWith(process.env.ETCD3R_RUN_DIR)).toBe(true);
+    if (process.env.ETCD3R_RUN_DIR)
+      expect(m.dataDir.startsWith(process.env.ETCD3R_RUN_DIR)).toBe(true);
     expect(await requestJson(`${m.clientUrl}/health`)).toMatchObject({ health: 'true' });
 
     await put(cluster.endpoints, 'greeting', 'hello');
@@ -80,9 +85,13 @@ describe('single node', () => {
     await m.kill();
     expect(m.running).toBe(false);
     expect(isPidAlive(before.pid)).toBe(false);
-    const down = await etcdctl(cluster.endpoints, ['get', 'durable', '--dial-timeout=500ms', '--command-timeout=1s'], {
-      timeoutMs: 10_000,
-    });
+    const down = await etcdctl(
+      cluster.endpoints,
+      ['get', 'durable', '--dial-timeout=500ms', '--command-timeout=1s'],
+      {
+        timeoutMs: 10_000,
+      },
+    );
     expect(down.code).not.toBe(0);
 
     await m.restart();
@@ -128,7 +137,9 @@ describe('single node', () => {
       timeoutMs: 15_000,
     }).finally(() => (settled = true));
     // A frozen process cannot answer: a short health probe times out...
-    await expect(requestJson(`${m.clientUrl}/health`, { timeoutMs: 300 })).rejects.toThrow(/did not answer/);
+    await expect(requestJson(`${m.clientUrl}/health`, { timeoutMs: 300 })).rejects.toThrow(
+      /did not answer/,
+    );
     // ...and the long request is still pending.
     expect(settled).toBe(false);
 
@@ -168,7 +179,8 @@ describe('3-member cluster', () => {
 
     await put(cluster.endpoints, 'shared', 'abc');
     // A follower applies a committed write a moment later: poll its local read.
-    for (const m of cluster.members) expect(await localValue(m.clientUrl, 'shared', 'abc')).toBe('abc');
+    for (const m of cluster.members)
+      expect(await localValue(m.clientUrl, 'shared', 'abc')).toBe('abc');
   });
 
   test.each([0, 1, 2])('member %i: kill + restart keeps its identity and data', async i => {
@@ -183,7 +195,11 @@ describe('3-member cluster', () => {
     // The other two still have quorum (once a leader among them is known: a write sent
     // while the killed member was leader is lost with it and times out server-side).
     expect((await cluster.leader(15_000)).index).not.toBe(i);
-    await put(cluster.endpoints.filter((_, j) => j !== i), `during-${i}`, `d${i}`);
+    await put(
+      cluster.endpoints.filter((_, j) => j !== i),
+      `during-${i}`,
+      `d${i}`,
+    );
 
     await m.restart();
     remember(cluster);

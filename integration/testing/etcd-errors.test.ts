@@ -48,7 +48,9 @@ describe('option validation (before any process starts)', () => {
   test('startTimeoutMs, scheme and port lists are validated', async () => {
     await expect(startEtcd({ startTimeoutMs: 0 })).rejects.toThrow(/"startTimeoutMs"/);
     await expect(startEtcd({ scheme: 'ftp' as never })).rejects.toThrow(/"scheme"/);
-    await expect(startEtcd({ members: 2, clientPorts: [1234] })).rejects.toThrow(/"clientPorts".*2 port/);
+    await expect(startEtcd({ members: 2, clientPorts: [1234] })).rejects.toThrow(
+      /"clientPorts".*2 port/,
+    );
     await expect(startEtcd({ peerPorts: [70000] })).rejects.toBeInstanceOf(InvalidOptionError);
   });
 });
@@ -72,7 +74,10 @@ describe('binary problems', () => {
 
   test('a process that never becomes healthy times out with its stderr, and is killed', async () => {
     const pidFile = path.join(scratch, 'hanging.pid');
-    const bin = fakeEtcd('hanging-etcd', `echo "fake etcd waiting" >&2\necho $$ > ${pidFile}\nexec sleep 60`);
+    const bin = fakeEtcd(
+      'hanging-etcd',
+      `echo "fake etcd waiting" >&2\necho $$ > ${pidFile}\nexec sleep 60`,
+    );
     const start = Date.now();
     const err = await startEtcd({ etcdBin: bin, startTimeoutMs: 800 }).catch(e => e);
     expect(err).toBeInstanceOf(EtcdStartError);
@@ -120,18 +125,21 @@ describe('binary problems', () => {
 });
 
 describe('ports', () => {
-  test.each(['clientPorts', 'peerPorts'] as const)('a %s entry that is in use is a clear error', async key => {
-    const port = await freePort();
-    const squatter = net.createServer();
-    await new Promise<void>(resolve => squatter.listen(port, '127.0.0.1', resolve));
-    try {
-      const err = await startEtcd({ [key]: [port] }).catch(e => e);
-      expect(err).toBeInstanceOf(EtcdStartError);
-      expect(err.message).toBe(`${key}: port ${port} on 127.0.0.1 is already in use`);
-    } finally {
-      await new Promise(resolve => squatter.close(resolve));
-    }
-  });
+  test.each(['clientPorts', 'peerPorts'] as const)(
+    'a %s entry that is in use is a clear error',
+    async key => {
+      const port = await freePort();
+      const squatter = net.createServer();
+      await new Promise<void>(resolve => squatter.listen(port, '127.0.0.1', resolve));
+      try {
+        const err = await startEtcd({ [key]: [port] }).catch(e => e);
+        expect(err).toBeInstanceOf(EtcdStartError);
+        expect(err.message).toBe(`${key}: port ${port} on 127.0.0.1 is already in use`);
+      } finally {
+        await new Promise(resolve => squatter.close(resolve));
+      }
+    },
+  );
 
   test('fixed free ports are used as given', async () => {
     const [client, peer] = [await freePort(), await freePort()];
@@ -142,7 +150,7 @@ describe('ports', () => {
 });
 
 describe('member misuse', () => {
-  test('restart() when someone took the member\'s port meanwhile fails with etcd\'s bind error', async () => {
+  test("restart() when someone took the member's port meanwhile fails with etcd's bind error", async () => {
     await using cluster = await startEtcd({ startTimeoutMs: 5000 });
     const m = cluster.member(0);
     await m.kill();

@@ -28,11 +28,29 @@ describe.skipIf(!openssl)('https (needs openssl to make a throwaway certificate)
   test('serves TLS clients; default health check and leader() use the given CA', async () => {
     const key = path.join(scratch, 'server.key');
     const cert = path.join(scratch, 'server.crt');
-    execFileSync(openssl!, [
-      'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
-      '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=127.0.0.1',
-      '-addext', 'subjectAltName=IP:127.0.0.1',
-    ], { stdio: 'ignore' });
+    execFileSync(
+      openssl!,
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-keyout',
+        key,
+        '-out',
+        cert,
+        '-days',
+        '1',
+        '-subj',
+        '/CN=127.0.0.1',
+        '-addext',
+        'subjectAltName=IP:127.0.0.1',
+      ],
+      { stdio: 'ignore' },
+    );
     const ca = readFileSync(cert);
     await using cluster = await startEtcd({
       scheme: 'https',
@@ -112,7 +130,8 @@ describe('port race', () => {
     await using cluster = await startEtcd({ etcdBin: bin });
     const [first, second] = calls();
     expect(calls()).toHaveLength(2);
-    const port = (args: string) => /--listen-client-urls=http:\/\/127\.0\.0\.1:(\d+)/.exec(args)![1];
+    const port = (args: string) =>
+      /--listen-client-urls=http:\/\/127\.0\.0\.1:(\d+)/.exec(args)![1];
     expect(port(second!)).toBe(String(cluster.member(0).clientPort));
     expect(port(first!)).not.toBe(port(second!));
   });
@@ -122,7 +141,9 @@ describe('port race', () => {
     const clientPort = await freePort();
     const err = await startEtcd({ etcdBin: bin, clientPorts: [clientPort] }).catch(e => e);
     expect(err).toBeInstanceOf(EtcdStartError);
-    expect(err.message).toMatch(/etcd could not bind its ports \(\d+, \d+\): address already in use/);
+    expect(err.message).toMatch(
+      /etcd could not bind its ports \(\d+, \d+\): address already in use/,
+    );
     expect(calls()).toHaveLength(1);
   });
 });

@@ -43,7 +43,6 @@ afterEach(async () => {
   await proxy.close();
 });
 
-
 describe('fault proxy on a real gRPC connection', () => {
   test('pass: calls go through and the connection is counted', async () => {
     const c = client();

@@ -11,7 +11,11 @@ import { connectivityState } from '@grpc/grpc-js';
 /** The part of a grpc-js channel that is watched (a real `Channel`, or a fake in tests). */
 export interface WatchableChannel {
   getConnectivityState(tryToConnect: boolean): connectivityState;
-  watchConnectivityState(current: connectivityState, deadline: Date | number, callback: (error?: Error) => void): void;
+  watchConnectivityState(
+    current: connectivityState,
+    deadline: Date | number,
+    callback: (error?: Error) => void,
+  ): void;
 }
 import { ChannelState, stateName } from './state';
 
@@ -40,7 +44,10 @@ export interface ChannelWatch {
 }
 
 /** Starts watching `channel`. Stops by itself when the channel shuts down. */
-export function watchChannel(channel: WatchableChannel, options: ChannelWatchOptions): ChannelWatch {
+export function watchChannel(
+  channel: WatchableChannel,
+  options: ChannelWatchOptions,
+): ChannelWatch {
   let current = channel.getConnectivityState(false);
   let since = Date.now();
   let stopped = false;

@@ -21,7 +21,11 @@ export class UsageError extends Error {
  * Parses `argv` (without node and the script). `booleans` lists flags that take
  * no value; every other `--flag` takes one. Unknown flags throw {@link UsageError}.
  */
-export function parseArgs(argv: readonly string[], valued: readonly string[], booleans: readonly string[]): ParsedArgs {
+export function parseArgs(
+  argv: readonly string[],
+  valued: readonly string[],
+  booleans: readonly string[],
+): ParsedArgs {
   const positionals: string[] = [];
   const flags = new Map<string, string | true>();
   for (let i = 0; i < argv.length; i++) {
@@ -63,14 +67,18 @@ export function intFlag(args: ParsedArgs, name: string, def: number, min = 1): n
   const v = stringFlag(args, name);
   if (v === undefined) return def;
   const n = Number(v);
-  if (!Number.isInteger(n) || n < min) throw new UsageError(`--${name} must be an integer >= ${min}, got ${JSON.stringify(v)}`);
+  if (!Number.isInteger(n) || n < min)
+    throw new UsageError(`--${name} must be an integer >= ${min}, got ${JSON.stringify(v)}`);
   return n;
 }
 
 /** Splits `--endpoints a,b` into URLs, adding `http://` where no scheme is given. */
 export function endpointsFlag(args: ParsedArgs): string[] {
   const raw = stringFlag(args, 'endpoints') ?? (process.env.ETCD_ENDPOINTS || '127.0.0.1:2379');
-  const list = raw.split(',').map(s => s.trim()).filter(Boolean);
+  const list = raw
+    .split(',')
+    .map(s => s.trim())
+    .filter(Boolean);
   if (list.length === 0) throw new UsageError('--endpoints is empty');
   return list.map(e => (/^[a-z]+:\/\//i.test(e) ? e : `http://${e}`).replace(/\/$/, ''));
 }

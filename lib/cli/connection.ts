@@ -7,7 +7,15 @@ import type { IOptions } from 'etcd3';
 import { stringFlag, UsageError, type ParsedArgs } from './args';
 
 /** Flags every command accepts. */
-export const CONNECTION_FLAGS = ['endpoints', 'cacert', 'cert', 'key', 'user', 'password-env', 'timeout'] as const;
+export const CONNECTION_FLAGS = [
+  'endpoints',
+  'cacert',
+  'cert',
+  'key',
+  'user',
+  'password-env',
+  'timeout',
+] as const;
 
 /** TLS material read from `--cacert`, `--cert`, `--key`. */
 export interface TlsFiles {
@@ -28,13 +36,19 @@ function readPem(args: ParsedArgs, flag: string): Buffer | undefined {
   try {
     return readFileSync(file);
   } catch (err) {
-    throw new UsageError(`--${flag} ${file}: cannot read the file (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+    throw new UsageError(
+      `--${flag} ${file}: cannot read the file (${(err as NodeJS.ErrnoException).code ?? String(err)})`,
+    );
   }
 }
 
 /** Reads the TLS files named on the command line. */
 export function tlsFiles(args: ParsedArgs): TlsFiles {
-  const tls = { ca: readPem(args, 'cacert'), cert: readPem(args, 'cert'), key: readPem(args, 'key') };
+  const tls = {
+    ca: readPem(args, 'cacert'),
+    cert: readPem(args, 'cert'),
+    key: readPem(args, 'key'),
+  };
   if ((tls.cert === undefined) !== (tls.key === undefined)) {
     throw new UsageError('--cert and --key go together (a client certificate and its private key)');
   }
@@ -55,9 +69,11 @@ export function credentials(args: ParsedArgs): Credentials | undefined {
     if (envName !== undefined) throw new UsageError('--password-env needs --user');
     return undefined;
   }
-  if (envName === undefined) throw new UsageError('--user needs --password-env VAR (the variable holding the password)');
+  if (envName === undefined)
+    throw new UsageError('--user needs --password-env VAR (the variable holding the password)');
   const password = process.env[envName];
-  if (password === undefined) throw new UsageError(`--password-env ${envName}: the environment variable is not set`);
+  if (password === undefined)
+    throw new UsageError(`--password-env ${envName}: the environment variable is not set`);
   return { username, password };
 }
 
@@ -65,10 +81,16 @@ export function credentials(args: ParsedArgs): Credentials | undefined {
  * etcd3 options for `hosts` with the given TLS material and credentials. An
  * `https://` endpoint without `--cacert` is verified against the system's roots.
  */
-export function etcd3Options(hosts: string[], tls: TlsFiles, auth: Credentials | undefined): Partial<IOptions> {
+export function etcd3Options(
+  hosts: string[],
+  tls: TlsFiles,
+  auth: Credentials | undefined,
+): Partial<IOptions> {
   return {
     hosts,
-    ...(tls.ca ? { credentials: { rootCertificate: tls.ca, certChain: tls.cert, privateKey: tls.key } } : {}),
+    ...(tls.ca
+      ? { credentials: { rootCertificate: tls.ca, certChain: tls.cert, privateKey: tls.key } }
+      : {}),
     ...(auth ? { auth: { username: auth.username, password: auth.password } } : {}),
   };
 }

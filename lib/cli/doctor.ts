@@ -8,7 +8,13 @@ import * as grpc from '@grpc/grpc-js';
 import { endpointsFlag, intFlag, parseArgs, type ParsedArgs } from './args';
 import { CONNECTION_FLAGS, credentials, tlsFiles } from './connection';
 import {
-  checkAuth, checkLatency, checkMembersAndLeader, checkResponds, checkVersion, probeClient, type ProbeContext,
+  checkAuth,
+  checkLatency,
+  checkMembersAndLeader,
+  checkResponds,
+  checkVersion,
+  probeClient,
+  type ProbeContext,
 } from './etcd-checks';
 import { checkKeepalive, conclusiveHoldMs, type KeepaliveCheckOptions } from './keepalive-check';
 import { checkReachable, checkTls } from './probes';
@@ -35,7 +41,10 @@ Options:
   --json                  print the results as JSON`;
 
 /** Runs every check of one endpoint; a failed prerequisite skips what depends on it. */
-export async function doctorEndpoint(ctx: ProbeContext, keepalive: KeepaliveCheckOptions): Promise<EndpointReport> {
+export async function doctorEndpoint(
+  ctx: ProbeContext,
+  keepalive: KeepaliveCheckOptions,
+): Promise<EndpointReport> {
   const checks: CheckResult[] = [];
   const skipRest = (names: string[], why: string) => {
     for (const name of names) checks.push({ name, status: 'skip', detail: why });
@@ -76,7 +85,11 @@ export async function doctorEndpoint(ctx: ProbeContext, keepalive: KeepaliveChec
 
 /** Parses `doctor`'s arguments, runs it, prints, and returns the exit code. */
 export async function runDoctor(argv: readonly string[], io: Io): Promise<number> {
-  const args: ParsedArgs = parseArgs(argv, [...CONNECTION_FLAGS, 'keepalive-time-ms', 'keepalive-check-ms'], ['json', 'quick', 'help']);
+  const args: ParsedArgs = parseArgs(
+    argv,
+    [...CONNECTION_FLAGS, 'keepalive-time-ms', 'keepalive-check-ms'],
+    ['json', 'quick', 'help'],
+  );
   if (args.flags.has('help')) {
     io.out(`${DOCTOR_USAGE}\n`);
     return 0;
@@ -85,15 +98,27 @@ export async function runDoctor(argv: readonly string[], io: Io): Promise<number
   const timeMs = intFlag(args, 'keepalive-time-ms', 5000);
   const keepalive: KeepaliveCheckOptions = {
     timeMs,
-    holdMs: intFlag(args, 'keepalive-check-ms', args.flags.has('quick') ? 6000 : conclusiveHoldMs(timeMs)),
+    holdMs: intFlag(
+      args,
+      'keepalive-check-ms',
+      args.flags.has('quick') ? 6000 : conclusiveHoldMs(timeMs),
+    ),
   };
-  const base = { tls: tlsFiles(args), auth: credentials(args), timeoutMs: intFlag(args, 'timeout', 3000) };
+  const base = {
+    tls: tlsFiles(args),
+    auth: credentials(args),
+    timeoutMs: intFlag(args, 'timeout', 3000),
+  };
   if (!args.flags.has('json')) {
-    io.err(`Checking ${endpoints.length} endpoint(s); the keepalive check holds a watch for ${(keepalive.holdMs / 1000).toFixed(0)} s...\n\n`);
+    io.err(
+      `Checking ${endpoints.length} endpoint(s); the keepalive check holds a watch for ${(keepalive.holdMs / 1000).toFixed(0)} s...\n\n`,
+    );
   }
   // grpc-js logs connection trouble to stderr by itself; the checks report it instead.
   grpc.setLogVerbosity(grpc.logVerbosity.NONE);
-  const reports = await Promise.all(endpoints.map(endpoint => doctorEndpoint({ endpoint, ...base }, keepalive)));
+  const reports = await Promise.all(
+    endpoints.map(endpoint => doctorEndpoint({ endpoint, ...base }, keepalive)),
+  );
   const healthy = isHealthy(reports);
   if (args.flags.has('json')) {
     io.out(`${JSON.stringify({ healthy, endpoints: reports }, null, 2)}\n`);

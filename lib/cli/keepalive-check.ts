@@ -27,7 +27,10 @@ export const conclusiveHoldMs = (timeMs: number): number => 4 * timeMs + 2000;
 const sleep = (ms: number) => new Promise<void>(resolve => setTimeout(resolve, ms));
 
 /** Runs the check; never throws. */
-export async function checkKeepalive(ctx: ProbeContext, opts: KeepaliveCheckOptions): Promise<CheckResult> {
+export async function checkKeepalive(
+  ctx: ProbeContext,
+  opts: KeepaliveCheckOptions,
+): Promise<CheckResult> {
   const client = probeClient(
     ctx,
     true,
@@ -46,7 +49,9 @@ export async function checkKeepalive(ctx: ProbeContext, opts: KeepaliveCheckOpti
     const held = `${(opts.holdMs / 1000).toFixed(0)} s`;
     if (closed) {
       const text = `${closed.err.message ?? ''}`.split('\n')[0];
-      const pings = closed.err.code === 8 || /too_many_pings|excess pings|RESOURCE_EXHAUSTED|Bandwidth exhausted/i.test(text);
+      const pings =
+        closed.err.code === 8 ||
+        /too_many_pings|excess pings|RESOURCE_EXHAUSTED|Bandwidth exhausted/i.test(text);
       return pings
         ? {
             name: 'keepalive',
@@ -61,21 +66,30 @@ export async function checkKeepalive(ctx: ProbeContext, opts: KeepaliveCheckOpti
             fix: 'Something closes long-lived HTTP/2 streams (a proxy or load balancer idle timeout?): raise that timeout above the keepalive interval, or connect to etcd directly.',
           };
     }
-    await within(client.get(DOCTOR_KEY).options({ deadline: Date.now() + ctx.timeoutMs }).string(), ctx.timeoutMs + 500, 'Range');
+    await within(
+      client
+        .get(DOCTOR_KEY)
+        .options({ deadline: Date.now() + ctx.timeoutMs })
+        .string(),
+      ctx.timeoutMs + 500,
+      'Range',
+    );
     const conclusive = opts.holdMs >= conclusiveHoldMs(opts.timeMs);
     return {
       name: 'keepalive',
       status: 'pass',
       detail:
         `a watch with pings every ${opts.timeMs} ms stayed open for ${held}` +
-        (conclusive ? ' (long enough for etcd\'s 3-strike ping policy)' : ` (short check; ${conclusiveHoldMs(opts.timeMs)} ms is conclusive)`),
+        (conclusive
+          ? " (long enough for etcd's 3-strike ping policy)"
+          : ` (short check; ${conclusiveHoldMs(opts.timeMs)} ms is conclusive)`),
     };
   } catch (err) {
     return {
       name: 'keepalive',
       status: 'fail',
       detail: `could not hold a watch: ${String((err as Error)?.message ?? err).split('\n')[0]}`,
-      fix: 'Watches fail on this endpoint: check the auth check above and etcd\'s logs.',
+      fix: "Watches fail on this endpoint: check the auth check above and etcd's logs.",
     };
   } finally {
     client.close();

@@ -39,8 +39,12 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
         throw new UsageError(`unknown command "${command}"`);
     }
   } catch (err) {
-    if (err instanceof UsageError || (err as { code?: string })?.code === 'ERESILIENT_INVALID_OPTION') {
-      const usage = command === 'doctor' ? DOCTOR_USAGE : command === 'services' ? SERVICES_USAGE : USAGE;
+    if (
+      err instanceof UsageError ||
+      (err as { code?: string })?.code === 'ERESILIENT_INVALID_OPTION'
+    ) {
+      const usage =
+        command === 'doctor' ? DOCTOR_USAGE : command === 'services' ? SERVICES_USAGE : USAGE;
       io.err(`error: ${(err as Error).message}\n\n${usage}\n`);
       return 2;
     }

@@ -34,7 +34,11 @@ export function checkReachable(endpoint: string, timeoutMs: number): Promise<Che
       timeoutMs,
     );
     socket.once('connect', () =>
-      done({ name: 'reachable', status: 'pass', detail: `TCP connect in ${(performance.now() - start).toFixed(1)} ms` }),
+      done({
+        name: 'reachable',
+        status: 'pass',
+        detail: `TCP connect in ${(performance.now() - start).toFixed(1)} ms`,
+      }),
     );
     socket.once('error', (err: NodeJS.ErrnoException) => {
       const refused = err.code === 'ECONNREFUSED';
@@ -63,7 +67,7 @@ function tlsFix(code: string | undefined, message: string): string {
     case 'CERT_HAS_EXPIRED':
       return "The server's certificate has expired: renew it (and check the clocks).";
     case 'ERR_TLS_CERT_ALTNAME_INVALID':
-      return "The certificate does not name this host: connect with a name or IP listed in its subjectAltName, or re-issue it with this one.";
+      return 'The certificate does not name this host: connect with a name or IP listed in its subjectAltName, or re-issue it with this one.';
     default:
       if (/certificate required|bad certificate|unknown ca|alert number 116/i.test(message)) {
         return 'The server wants a client certificate it trusts (--client-cert-auth): pass --cert and --key signed by its --trusted-ca-file.';
@@ -71,12 +75,16 @@ function tlsFix(code: string | undefined, message: string): string {
       if (/wrong version number|packet length too long|unknown protocol/i.test(message)) {
         return 'The server does not speak TLS on this port: use http:// for this endpoint.';
       }
-      return 'Check the certificate files and the server\'s TLS flags (--cert-file, --key-file, --trusted-ca-file).';
+      return "Check the certificate files and the server's TLS flags (--cert-file, --key-file, --trusted-ca-file).";
   }
 }
 
 /** TLS handshake (ALPN h2) with the given CA and client certificate, for `https://` endpoints. */
-export function checkTls(endpoint: string, files: TlsFiles, timeoutMs: number): Promise<CheckResult> {
+export function checkTls(
+  endpoint: string,
+  files: TlsFiles,
+  timeoutMs: number,
+): Promise<CheckResult> {
   if (!endpoint.startsWith('https://')) {
     return Promise.resolve({ name: 'tls', status: 'skip', detail: 'plaintext endpoint (http://)' });
   }
@@ -97,7 +105,13 @@ export function checkTls(endpoint: string, files: TlsFiles, timeoutMs: number): 
       resolve(r);
     };
     const timer = setTimeout(
-      () => done({ name: 'tls', status: 'fail', detail: `no TLS handshake within ${timeoutMs} ms`, fix: tlsFix(undefined, 'wrong version number') }),
+      () =>
+        done({
+          name: 'tls',
+          status: 'fail',
+          detail: `no TLS handshake within ${timeoutMs} ms`,
+          fix: tlsFix(undefined, 'wrong version number'),
+        }),
       timeoutMs,
     );
     socket.once('secureConnect', () => {
@@ -106,7 +120,12 @@ export function checkTls(endpoint: string, files: TlsFiles, timeoutMs: number): 
       const subject = cert.subject?.CN ?? 'unknown';
       const detail = `${socket.getProtocol()}, ALPN ${socket.alpnProtocol || 'none'}, certificate CN=${subject}, expires in ${daysLeft} days`;
       if (socket.alpnProtocol !== 'h2') {
-        done({ name: 'tls', status: 'fail', detail, fix: 'The server did not agree to HTTP/2 (ALPN h2); gRPC needs it. Is this port etcd, or a TLS proxy without h2?' });
+        done({
+          name: 'tls',
+          status: 'fail',
+          detail,
+          fix: 'The server did not agree to HTTP/2 (ALPN h2); gRPC needs it. Is this port etcd, or a TLS proxy without h2?',
+        });
       } else if (daysLeft < 30) {
         done({ name: 'tls', status: 'warn', detail, fix: "Renew the server's certificate soon." });
       } else {
@@ -114,7 +133,12 @@ export function checkTls(endpoint: string, files: TlsFiles, timeoutMs: number): 
       }
     });
     socket.once('error', (err: NodeJS.ErrnoException) =>
-      done({ name: 'tls', status: 'fail', detail: `${err.code ?? 'error'}: ${err.message}`, fix: tlsFix(err.code, err.message) }),
+      done({
+        name: 'tls',
+        status: 'fail',
+        detail: `${err.code ?? 'error'}: ${err.message}`,
+        fix: tlsFix(err.code, err.message),
+      }),
     );
   });
 }

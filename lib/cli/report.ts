@@ -22,7 +22,12 @@ export interface EndpointReport {
   readonly checks: CheckResult[];
 }
 
-const TAGS: Record<CheckStatus, string> = { pass: 'PASS', warn: 'WARN', fail: 'FAIL', skip: 'SKIP' };
+const TAGS: Record<CheckStatus, string> = {
+  pass: 'PASS',
+  warn: 'WARN',
+  fail: 'FAIL',
+  skip: 'SKIP',
+};
 
 /** True when no check failed (warnings allowed). */
 export const isHealthy = (reports: readonly EndpointReport[]): boolean =>
@@ -36,17 +41,28 @@ export function renderText(reports: readonly EndpointReport[]): string {
     lines.push(r.endpoint);
     for (const c of r.checks) {
       lines.push(`  [${TAGS[c.status]}] ${c.name.padEnd(width)}  ${c.detail}`);
-      if (c.fix && (c.status === 'fail' || c.status === 'warn')) lines.push(`         ${' '.repeat(width)}  FIX: ${c.fix}`);
+      if (c.fix && (c.status === 'fail' || c.status === 'warn'))
+        lines.push(`         ${' '.repeat(width)}  FIX: ${c.fix}`);
     }
     lines.push('');
   }
   const failed = reports.filter(r => r.checks.some(c => c.status === 'fail'));
   const warned = reports.filter(r => r.checks.some(c => c.status === 'warn'));
   if (failed.length === 0) {
-    lines.push(`Verdict: HEALTHY (${reports.length} endpoint${reports.length === 1 ? '' : 's'}${warned.length ? `, ${warned.length} with warnings` : ''})`);
+    lines.push(
+      `Verdict: HEALTHY (${reports.length} endpoint${reports.length === 1 ? '' : 's'}${warned.length ? `, ${warned.length} with warnings` : ''})`,
+    );
   } else {
-    const which = failed.map(r => `${r.endpoint}: ${r.checks.filter(c => c.status === 'fail').map(c => c.name).join(', ')}`);
-    lines.push(`Verdict: UNHEALTHY (${failed.length} of ${reports.length} endpoints failed: ${which.join('; ')})`);
+    const which = failed.map(
+      r =>
+        `${r.endpoint}: ${r.checks
+          .filter(c => c.status === 'fail')
+          .map(c => c.name)
+          .join(', ')}`,
+    );
+    lines.push(
+      `Verdict: UNHEALTHY (${failed.length} of ${reports.length} endpoints failed: ${which.join('; ')})`,
+    );
   }
   return `${lines.join('\n')}\n`;
 }

@@ -6,7 +6,13 @@
 import type { IKeyValue } from 'etcd3';
 import { createClient, type Etcd3 } from '../client';
 import { discover } from '../discovery/discovery';
-import { assertPrefix, assertServiceName, goNamingCodec, servicePrefix, type ServiceInstance } from '../registry/record';
+import {
+  assertPrefix,
+  assertServiceName,
+  goNamingCodec,
+  servicePrefix,
+  type ServiceInstance,
+} from '../registry/record';
 import { endpointsFlag, intFlag, parseArgs, stringFlag, UsageError } from './args';
 import { CONNECTION_FLAGS, credentials, etcd3Options, tlsFiles } from './connection';
 import type { Io } from './io';
@@ -46,15 +52,31 @@ function decodeRecord(prefix: string, kv: IKeyValue): Listed | undefined {
   }
 }
 
-function format(i: Listed | (ServiceInstance & { key?: string }), json: boolean, event?: string): string {
+function format(
+  i: Listed | (ServiceInstance & { key?: string }),
+  json: boolean,
+  event?: string,
+): string {
   if (json) {
-    return JSON.stringify({ ...(event ? { event } : {}), service: i.service, id: i.id, key: i.key, Op: 0, Addr: i.addr, Metadata: i.metadata ?? null });
+    return JSON.stringify({
+      ...(event ? { event } : {}),
+      service: i.service,
+      id: i.id,
+      key: i.key,
+      Op: 0,
+      Addr: i.addr,
+      Metadata: i.metadata ?? null,
+    });
   }
   const meta = i.metadata === null || i.metadata === undefined ? '' : JSON.stringify(i.metadata);
   return `${event ? `${new Date().toISOString()} ${event.padEnd(8)} ` : ''}${i.service}\t${i.id}\t${i.addr}\t${meta}`.trimEnd();
 }
 
-async function list(client: Etcd3, prefix: string, name: string | undefined): Promise<{ found: Listed[]; revision: string; skipped: number }> {
+async function list(
+  client: Etcd3,
+  prefix: string,
+  name: string | undefined,
+): Promise<{ found: Listed[]; revision: string; skipped: number }> {
   const from = name ? servicePrefix(prefix, name) : prefix;
   const res = await (from === '' ? client.getAll() : client.getAll().prefix(from)).exec();
   const found: Listed[] = [];
@@ -106,11 +128,16 @@ export async function runServices(argv: readonly string[], io: Io): Promise<numb
   const json = args.flags.has('json');
   const hosts = endpointsFlag(args);
   const timeoutMs = intFlag(args, 'timeout', 5000);
-  const client = createClient({ ...etcd3Options(hosts, tlsFiles(args), credentials(args)), callTimeoutMs: timeoutMs });
+  const client = createClient({
+    ...etcd3Options(hosts, tlsFiles(args), credentials(args)),
+    callTimeoutMs: timeoutMs,
+  });
   try {
     const { found, revision, skipped } = await list(client, prefix, name);
-    if (!json && !args.flags.has('watch')) io.err(`${found.length} instance(s)${name ? ` of ${name}` : ''}\n`);
-    for (const i of found) io.out(`${format(i, json, args.flags.has('watch') ? 'present' : undefined)}\n`);
+    if (!json && !args.flags.has('watch'))
+      io.err(`${found.length} instance(s)${name ? ` of ${name}` : ''}\n`);
+    for (const i of found)
+      io.out(`${format(i, json, args.flags.has('watch') ? 'present' : undefined)}\n`);
     if (skipped > 0) io.err(`${skipped} key(s) under the prefix are not valid records (skipped)\n`);
     if (!args.flags.has('watch')) return 0;
     const stop = interrupted();
@@ -124,7 +151,11 @@ export async function runServices(argv: readonly string[], io: Io): Promise<numb
       await stop;
       await d.close();
     } else {
-      const watcher = await client.watch().prefix(prefix).startRevision(String(Number(revision) + 1)).create();
+      const watcher = await client
+        .watch()
+        .prefix(prefix)
+        .startRevision(String(Number(revision) + 1))
+        .create();
       watcher.on('put', kv => {
         const rec = decodeRecord(prefix, kv);
         if (rec) io.out(`${format(rec, json, kv.version === '1' ? 'added' : 'updated')}\n`);
@@ -133,7 +164,10 @@ export async function runServices(argv: readonly string[], io: Io): Promise<numb
         const key = kv.key.toString();
         const rest = key.slice(prefix.length);
         const slash = rest.lastIndexOf('/');
-        if (slash > 0) io.out(`${format({ key, service: rest.slice(0, slash), id: rest.slice(slash + 1), addr: '', metadata: null }, json, 'removed')}\n`);
+        if (slash > 0)
+          io.out(
+            `${format({ key, service: rest.slice(0, slash), id: rest.slice(slash + 1), addr: '', metadata: null }, json, 'removed')}\n`,
+          );
       });
       watcher.on('error', err => io.err(`watch error: ${String(err)}\n`));
       await stop;
@@ -142,7 +176,9 @@ export async function runServices(argv: readonly string[], io: Io): Promise<numb
     return 0;
   } catch (err) {
     io.err(`error: ${String((err as Error)?.message ?? err).split('\n')[0]}\n`);
-    io.err(`FIX: check the endpoints with \`etcd3-resilient doctor --endpoints ${hosts.join(',')}\`\n`);
+    io.err(
+      `FIX: check the endpoints with \`etcd3-resilient doctor --endpoints ${hosts.join(',')}\`\n`,
+    );
     return 1;
   } finally {
     await client.close();

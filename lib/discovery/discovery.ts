@@ -10,16 +10,30 @@
  * listed again and only the difference is emitted.
  */
 import type { Event } from 'cockatiel';
-import { ClientClosedError as Etcd3ClientClosedError, type IWatchResponse, type Namespace } from 'etcd3';
+import {
+  ClientClosedError as Etcd3ClientClosedError,
+  type IWatchResponse,
+  type Namespace,
+} from 'etcd3';
 import { ExponentialBackoff, type IBackoff } from 'cockatiel';
 import { ClientClosedError } from '../errors';
 import type { Logger } from '../logger';
 import { servicePrefix, type ServiceInstance } from '../registry/record';
 import { namespacePrefixOf, poolOf, prefixEnd } from './etcd3-access';
-import { emptyResult, InstanceSet, keyText, type ApplyResult, type InvalidRecord } from './instance-set';
+import {
+  emptyResult,
+  InstanceSet,
+  keyText,
+  type ApplyResult,
+  type InvalidRecord,
+} from './instance-set';
 import { listPrefix } from './list';
 import { limitListing } from './list-limiter';
-import { resolveDiscoveryOptions, type DiscoveryOptions, type ResolvedDiscoveryOptions } from './options';
+import {
+  resolveDiscoveryOptions,
+  type DiscoveryOptions,
+  type ResolvedDiscoveryOptions,
+} from './options';
 import { SafeEventEmitter } from './safe-emitter';
 import { watchHubFor } from './hub-registry';
 import type { HubWatch, WatchHub } from './watch-hub';
@@ -175,7 +189,9 @@ export class Discovery {
     }).next();
     while (!this.closed) {
       try {
-        const listing = await limitListing(this.pool, () => listPrefix(this.client, this.keyPrefix, this.options.pageSize));
+        const listing = await limitListing(this.pool, () =>
+          listPrefix(this.client, this.keyPrefix, this.options.pageSize),
+        );
         if (this.closed) {
           return;
         }
@@ -201,7 +217,10 @@ export class Discovery {
           void this.close();
           return;
         }
-        this.log.warn({ err, retryInMs: Math.round(backoff.duration) }, 'listing the service failed; retrying');
+        this.log.warn(
+          { err, retryInMs: Math.round(backoff.duration) },
+          'listing the service failed; retrying',
+        );
         await this.sleep(backoff.duration);
         backoff = backoff.next(undefined) ?? backoff;
       }
@@ -294,6 +313,10 @@ export class Discovery {
  * await orders.close();
  * ```
  */
-export function discover(client: Namespace, service: string, options?: DiscoveryOptions): Discovery {
+export function discover(
+  client: Namespace,
+  service: string,
+  options?: DiscoveryOptions,
+): Discovery {
   return new Discovery(client, service, options);
 }

@@ -25,7 +25,10 @@ export interface OpenedWatchStream {
 }
 
 interface PoolShape {
-  withConnection(service: 'Watch', fn: (args: { resource: unknown; client: any; metadata: Metadata }) => unknown): Promise<unknown>;
+  withConnection(
+    service: 'Watch',
+    fn: (args: { resource: unknown; client: any; metadata: Metadata }) => unknown,
+  ): Promise<unknown>;
   markFailed(resource: unknown, error: Error): void;
   callOptionsFactory?: unknown;
 }
@@ -54,7 +57,10 @@ export function namespacePrefixOf(client: Namespace): Buffer {
  * Call options come from the client's `defaultCallOptions`, minus any deadline
  * (a watch stream lives until cancelled).
  */
-export async function openWatchStream(pool: object, requireLeader: boolean): Promise<OpenedWatchStream> {
+export async function openWatchStream(
+  pool: object,
+  requireLeader: boolean,
+): Promise<OpenedWatchStream> {
   const p = pool as PoolShape;
   let resource: unknown;
   // The stream itself is returned from the callback, so a pool that tracks the

@@ -23,7 +23,14 @@ export function watchHubFor(pool: object, options: WatchHubOptions): WatchHub {
 
 /** Counters of the hubs of `pool`, summed; zeros if it has none. */
 export function watchHubStats(pool: object): WatchHubStats {
-  const total: WatchHubStats = { streamsOpened: 0, streamsOpen: 0, watches: 0, progressRequests: 0, stalls: 0, failures: 0 };
+  const total: WatchHubStats = {
+    streamsOpened: 0,
+    streamsOpen: 0,
+    watches: 0,
+    progressRequests: 0,
+    stalls: 0,
+    failures: 0,
+  };
   for (const hub of hubs.get(pool)?.values() ?? []) {
     const s = hub.stats();
     for (const k of Object.keys(total) as Array<keyof WatchHubStats>) {

@@ -16,7 +16,11 @@ import { idFromKey, type RecordCodec, type ServiceInstance } from '../registry/r
 /** One change of the discovered set. */
 export type InstanceChange =
   | { readonly type: 'added'; readonly instance: ServiceInstance }
-  | { readonly type: 'updated'; readonly instance: ServiceInstance; readonly previous: ServiceInstance }
+  | {
+      readonly type: 'updated';
+      readonly instance: ServiceInstance;
+      readonly previous: ServiceInstance;
+    }
   | { readonly type: 'removed'; readonly instance: ServiceInstance };
 
 /** A record that could not be decoded. */
@@ -139,7 +143,12 @@ export class InstanceSet {
     return out;
   }
 
-  private decode(key: string, value: string, id: string, out: ApplyResult): ServiceInstance | undefined {
+  private decode(
+    key: string,
+    value: string,
+    id: string,
+    out: ApplyResult,
+  ): ServiceInstance | undefined {
     try {
       if (key.includes(NOT_UTF8)) {
         throw new InvalidRecordError(key, 'key is not valid UTF-8');
@@ -156,7 +165,11 @@ export class InstanceSet {
   }
 
   /** Records the change from `before` to `after` (either may be undefined). */
-  private settle(before: ServiceInstance | undefined, after: ServiceInstance | undefined, out: ApplyResult): void {
+  private settle(
+    before: ServiceInstance | undefined,
+    after: ServiceInstance | undefined,
+    out: ApplyResult,
+  ): void {
     if (before && after) {
       if (!sameInstance(before, after)) {
         out.changes.push({ type: 'updated', instance: after, previous: before });

@@ -22,7 +22,11 @@ const MAX_PAGES = 100_000;
  * last page is read, the call fails (etcd's "required revision has been
  * compacted") and the caller lists again.
  */
-export async function listPrefix(client: Namespace, keyPrefix: string, pageSize: number): Promise<Listing> {
+export async function listPrefix(
+  client: Namespace,
+  keyPrefix: string,
+  pageSize: number,
+): Promise<Listing> {
   const records: RawRecord[] = [];
   const end = prefixEnd(Buffer.from(keyPrefix));
   let start: Buffer = Buffer.from(keyPrefix);
@@ -35,7 +39,11 @@ export async function listPrefix(client: Namespace, keyPrefix: string, pageSize:
     const res = await builder.exec();
     revision ??= String(res.header.revision);
     for (const kv of res.kvs) {
-      records.push({ key: keyText(kv.key), value: kv.value.toString(), modRevision: Number(kv.mod_revision) });
+      records.push({
+        key: keyText(kv.key),
+        value: kv.value.toString(),
+        modRevision: Number(kv.mod_revision),
+      });
     }
     const last = res.kvs[res.kvs.length - 1];
     if (!res.more || !last) {

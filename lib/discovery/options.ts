@@ -4,7 +4,13 @@
 import { numberOption } from '../validate';
 import { InvalidOptionError } from '../errors';
 import { isLogger, noopLogger, type Logger } from '../logger';
-import { assertPrefix, assertServiceName, DEFAULT_PREFIX, goNamingCodec, type RecordCodec } from '../registry/record';
+import {
+  assertPrefix,
+  assertServiceName,
+  DEFAULT_PREFIX,
+  goNamingCodec,
+  type RecordCodec,
+} from '../registry/record';
 
 /** Options of `discover(client, service, options)`. */
 export interface DiscoveryOptions {
@@ -66,7 +72,10 @@ export const DISCOVERY_DEFAULTS = {
 } as const;
 
 /** Validates `service` and `options` and fills defaults. Throws {@link InvalidOptionError}. */
-export function resolveDiscoveryOptions(service: unknown, options: DiscoveryOptions = {}): ResolvedDiscoveryOptions {
+export function resolveDiscoveryOptions(
+  service: unknown,
+  options: DiscoveryOptions = {},
+): ResolvedDiscoveryOptions {
   assertServiceName(service, 'service');
   if (typeof options !== 'object' || options === null) {
     throw new InvalidOptionError('options', 'must be an object');
@@ -79,7 +88,10 @@ export function resolveDiscoveryOptions(service: unknown, options: DiscoveryOpti
   }
   const logger = options.logger ?? noopLogger;
   if (!isLogger(logger)) {
-    throw new InvalidOptionError('logger', 'must be a pino-compatible logger (error, warn, info, debug, child)');
+    throw new InvalidOptionError(
+      'logger',
+      'must be a pino-compatible logger (error, warn, info, debug, child)',
+    );
   }
   const requireLeader = options.requireLeader ?? DISCOVERY_DEFAULTS.requireLeader;
   if (typeof requireLeader !== 'boolean') {
@@ -102,7 +114,8 @@ export function resolveDiscoveryOptions(service: unknown, options: DiscoveryOpti
   return resolved;
 }
 
-type NumericKey = 'stallTimeoutMs' | 'progressTimeoutMs' | 'pageSize' | 'retryInitialDelayMs' | 'retryMaxDelayMs';
+type NumericKey =
+  'stallTimeoutMs' | 'progressTimeoutMs' | 'pageSize' | 'retryInitialDelayMs' | 'retryMaxDelayMs';
 
 function positiveInt(options: DiscoveryOptions, key: NumericKey, min: number): number {
   return numberOption(key, options[key], DISCOVERY_DEFAULTS[key], { min, integer: true });

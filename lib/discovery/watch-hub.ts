@@ -15,7 +15,11 @@
  *   re-lists; the hub forgets that watch.
  */
 import { ExponentialBackoff, type IBackoff } from 'cockatiel';
-import { ClientClosedError as Etcd3ClientClosedError, type IWatchRequest, type IWatchResponse } from 'etcd3';
+import {
+  ClientClosedError as Etcd3ClientClosedError,
+  type IWatchRequest,
+  type IWatchResponse,
+} from 'etcd3';
 import type { Logger } from '../logger';
 import { openWatchStream, type OpenedWatchStream } from './etcd3-access';
 import { StallDetector, type WatchTiming } from './stall-detector';
@@ -60,7 +64,12 @@ export class WatchHub {
   private readonly stall: StallDetector;
   private readonly log: Logger;
   private readonly counters: WatchHubStats = {
-    streamsOpened: 0, streamsOpen: 0, watches: 0, progressRequests: 0, stalls: 0, failures: 0,
+    streamsOpened: 0,
+    streamsOpen: 0,
+    watches: 0,
+    progressRequests: 0,
+    stalls: 0,
+    failures: 0,
   };
 
   constructor(
@@ -86,7 +95,11 @@ export class WatchHub {
 
   /** A copy of the counters. */
   stats(): WatchHubStats {
-    return { ...this.counters, watches: this.subs.size, streamsOpen: this.phase === Phase.Open ? 1 : 0 };
+    return {
+      ...this.counters,
+      watches: this.subs.size,
+      streamsOpen: this.phase === Phase.Open ? 1 : 0,
+    };
   }
 
   /** Adds a watch; it is created on the stream (opened if needed) from `target.startRevision()`. */
@@ -260,7 +273,10 @@ export class WatchHub {
     }
     const delay = this.backoff.duration;
     this.backoff = this.backoff.next(undefined) ?? this.backoff;
-    this.log.info({ err: err.message, retryInMs: Math.round(delay), watches: this.subs.size }, 'watch stream failed; re-opening');
+    this.log.info(
+      { err: err.message, retryInMs: Math.round(delay), watches: this.subs.size },
+      'watch stream failed; re-opening',
+    );
     this.phase = Phase.Waiting;
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = undefined;
@@ -293,9 +309,14 @@ export class WatchHub {
       return;
     }
     this.counters.stalls++;
-    this.log.warn({ idleMs, watches: this.subs.size }, 'watch stream stalled (progress request unanswered); re-opening it');
+    this.log.warn(
+      { idleMs, watches: this.subs.size },
+      'watch stream stalled (progress request unanswered); re-opening it',
+    );
     const err = Object.assign(
-      new Error(`14 UNAVAILABLE: etcd watch stream stalled: no answer to a progress request within ${progressTimeoutMs} ms`),
+      new Error(
+        `14 UNAVAILABLE: etcd watch stream stalled: no answer to a progress request within ${progressTimeoutMs} ms`,
+      ),
       { code: 14, details: 'etcd watch stream stalled' },
     );
     this.fail(this.generation, err, true);

@@ -26,11 +26,18 @@ export function neverSent(status: Pick<StatusObject, 'code' | 'details'>): boole
  * never a cancel of our own (`Cancelled on client`). DEADLINE_EXCEEDED is never
  * retried (the call's deadline covers every attempt).
  */
-export function isRetryable(status: Pick<StatusObject, 'code' | 'details'>, idempotent: boolean): boolean {
+export function isRetryable(
+  status: Pick<StatusObject, 'code' | 'details'>,
+  idempotent: boolean,
+): boolean {
   if (status.code === Status.UNAVAILABLE) {
     return idempotent || neverSent(status);
   }
-  return idempotent && status.code === Status.CANCELLED && !/Cancelled on client/.test(status.details ?? '');
+  return (
+    idempotent &&
+    status.code === Status.CANCELLED &&
+    !/Cancelled on client/.test(status.details ?? '')
+  );
 }
 
 /**

@@ -68,7 +68,10 @@ export class ChannelKeeper {
     this.rebuildEmitter = new SafeEventEmitter('rebuild', log);
     this.onStateChange = this.stateEmitter.addListener;
     this.onRebuild = this.rebuildEmitter.addListener;
-    this.backoffFactory = new ExponentialBackoff({ initialDelay: Math.max(1, timing.initialBackoffMs), maxDelay: Math.max(1, timing.maxBackoffMs) });
+    this.backoffFactory = new ExponentialBackoff({
+      initialDelay: Math.max(1, timing.initialBackoffMs),
+      maxDelay: Math.max(1, timing.maxBackoffMs),
+    });
     this.backoff = this.backoffFactory.next();
     this.channel = new SwappableChannel(target, credentials, channelOptions, channelFactory);
     this.follow();
@@ -130,7 +133,10 @@ export class ChannelKeeper {
     const delay = this.backoff.duration;
     this.notBefore = Date.now() + delay;
     this.backoff = this.backoff.next(undefined) ?? this.backoff;
-    this.log.warn({ reason, generation: this.channel.generation, nextRebuildNotBeforeMs: Math.round(delay) }, 'rebuilding gRPC channel');
+    this.log.warn(
+      { reason, generation: this.channel.generation, nextRebuildNotBeforeMs: Math.round(delay) },
+      'rebuilding gRPC channel',
+    );
     this.follow();
     this.channel.inner.getConnectivityState(true);
     old.close();

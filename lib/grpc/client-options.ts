@@ -3,7 +3,12 @@
  * units follow the etcd client's options (`callTimeoutMs`, `keepalive.timeMs`, ...).
  */
 import { booleanOption, numberOption } from '../validate';
-import { ChannelCredentials, credentials as grpcCredentials, type ChannelOptions, type Interceptor } from '@grpc/grpc-js';
+import {
+  ChannelCredentials,
+  credentials as grpcCredentials,
+  type ChannelOptions,
+  type Interceptor,
+} from '@grpc/grpc-js';
 import { InvalidOptionError } from '../errors';
 import { isLogger, noopLogger, type Logger } from '../logger';
 
@@ -101,7 +106,10 @@ export function resolveGrpcClientOptions(input: GrpcClientOptions = {}): Resolve
     throw new InvalidOptionError('credentials', 'must be grpc-js ChannelCredentials');
   }
   if (input.logger !== undefined && !isLogger(input.logger)) {
-    throw new InvalidOptionError('logger', 'must be a pino-compatible logger (error, warn, info, debug, child)');
+    throw new InvalidOptionError(
+      'logger',
+      'must be a pino-compatible logger (error, warn, info, debug, child)',
+    );
   }
   const methods = input.idempotentMethods ?? [];
   if (!Array.isArray(methods) || !methods.every(m => typeof m === 'string' && m.length > 0)) {
@@ -115,29 +123,74 @@ export function resolveGrpcClientOptions(input: GrpcClientOptions = {}): Resolve
     credentials: input.credentials ?? grpcCredentials.createInsecure(),
     channelOptions: group('channelOptions', input.channelOptions),
     interceptors,
-    callTimeoutMs: numberOption('callTimeoutMs', input.callTimeoutMs, 5000, { min: 1, integer: true }),
+    callTimeoutMs: numberOption('callTimeoutMs', input.callTimeoutMs, 5000, {
+      min: 1,
+      integer: true,
+    }),
     idempotentMethods: new Set(methods),
     keepalive: {
       timeMs: numberOption('keepalive.timeMs', keepalive.timeMs, 30_000, { min: 1, integer: true }),
-      timeoutMs: numberOption('keepalive.timeoutMs', keepalive.timeoutMs, 10_000, { min: 1, integer: true }),
-      permitWithoutCalls: booleanOption('keepalive.permitWithoutCalls', keepalive.permitWithoutCalls, false),
+      timeoutMs: numberOption('keepalive.timeoutMs', keepalive.timeoutMs, 10_000, {
+        min: 1,
+        integer: true,
+      }),
+      permitWithoutCalls: booleanOption(
+        'keepalive.permitWithoutCalls',
+        keepalive.permitWithoutCalls,
+        false,
+      ),
     },
     retry: {
-      maxAttempts: numberOption('retry.maxAttempts', retry.maxAttempts, 3, { min: 0, max: 100, integer: true }),
-      initialDelayMs: numberOption('retry.initialDelayMs', retry.initialDelayMs, 50, { min: 0, integer: true }),
-      maxDelayMs: numberOption('retry.maxDelayMs', retry.maxDelayMs, 1000, { min: 0, integer: true }),
+      maxAttempts: numberOption('retry.maxAttempts', retry.maxAttempts, 3, {
+        min: 0,
+        max: 100,
+        integer: true,
+      }),
+      initialDelayMs: numberOption('retry.initialDelayMs', retry.initialDelayMs, 50, {
+        min: 0,
+        integer: true,
+      }),
+      maxDelayMs: numberOption('retry.maxDelayMs', retry.maxDelayMs, 1000, {
+        min: 0,
+        integer: true,
+      }),
     },
     breaker: breaker && {
-      consecutiveFailures: numberOption('breaker.consecutiveFailures', breaker.consecutiveFailures, 5, { min: 1, max: 10_000, integer: true }),
-      halfOpenAfterMs: numberOption('breaker.halfOpenAfterMs', breaker.halfOpenAfterMs, 5000, { min: 1, integer: true }),
+      consecutiveFailures: numberOption(
+        'breaker.consecutiveFailures',
+        breaker.consecutiveFailures,
+        5,
+        { min: 1, max: 10_000, integer: true },
+      ),
+      halfOpenAfterMs: numberOption('breaker.halfOpenAfterMs', breaker.halfOpenAfterMs, 5000, {
+        min: 1,
+        integer: true,
+      }),
     },
-    connectTimeoutMs: numberOption('connectTimeoutMs', input.connectTimeoutMs, 5000, { min: 1, integer: true }),
+    connectTimeoutMs: numberOption('connectTimeoutMs', input.connectTimeoutMs, 5000, {
+      min: 1,
+      integer: true,
+    }),
     rebuild: {
-      transientFailureMs: numberOption('rebuild.transientFailureMs', rebuild.transientFailureMs, 5000, { min: 0, integer: true }),
-      initialBackoffMs: numberOption('rebuild.initialBackoffMs', rebuild.initialBackoffMs, 200, { min: 0, integer: true }),
-      maxBackoffMs: numberOption('rebuild.maxBackoffMs', rebuild.maxBackoffMs, 10_000, { min: 0, integer: true }),
+      transientFailureMs: numberOption(
+        'rebuild.transientFailureMs',
+        rebuild.transientFailureMs,
+        5000,
+        { min: 0, integer: true },
+      ),
+      initialBackoffMs: numberOption('rebuild.initialBackoffMs', rebuild.initialBackoffMs, 200, {
+        min: 0,
+        integer: true,
+      }),
+      maxBackoffMs: numberOption('rebuild.maxBackoffMs', rebuild.maxBackoffMs, 10_000, {
+        min: 0,
+        integer: true,
+      }),
     },
-    closeTimeoutMs: numberOption('closeTimeoutMs', input.closeTimeoutMs, 5000, { min: 0, integer: true }),
+    closeTimeoutMs: numberOption('closeTimeoutMs', input.closeTimeoutMs, 5000, {
+      min: 0,
+      integer: true,
+    }),
     logger: input.logger ?? noopLogger,
   };
   if (resolved.retry.maxDelayMs < resolved.retry.initialDelayMs) {
@@ -148,4 +201,3 @@ export function resolveGrpcClientOptions(input: GrpcClientOptions = {}): Resolve
   }
   return resolved;
 }
-

@@ -10,7 +10,13 @@
  * work unchanged; it is built on a {@link SwappableChannel}, so a rebuild never
  * changes the object the application holds.
  */
-import { status as Status, type ChannelCredentials, type Client, type ClientOptions, type StatusObject } from '@grpc/grpc-js';
+import {
+  status as Status,
+  type ChannelCredentials,
+  type Client,
+  type ClientOptions,
+  type StatusObject,
+} from '@grpc/grpc-js';
 import {
   ConsecutiveBreaker,
   ExponentialBackoff,
@@ -28,7 +34,11 @@ import { SafeEventEmitter } from '../discovery/safe-emitter';
 import { DeadlineBackoff } from '../pool/backoff';
 import { AttemptFailedError, isRetryable, isTargetFailure, makeStatus } from './call-status';
 import { ChannelKeeper, type GrpcRebuildEvent, type GrpcStateChangeEvent } from './channel-keeper';
-import { resolveGrpcClientOptions, type GrpcClientOptions, type ResolvedGrpcClientOptions } from './client-options';
+import {
+  resolveGrpcClientOptions,
+  type GrpcClientOptions,
+  type ResolvedGrpcClientOptions,
+} from './client-options';
 import { resilientInterceptor, type CallHost, type Cancellable } from './resilient-call';
 import { isEtcdResolverRegistered } from './resolver';
 import { InvalidOptionError } from '../errors';
@@ -71,7 +81,10 @@ export interface GrpcClientResilience {
   /** Fires after the channel was rebuilt. */
   readonly onRebuild: Event<GrpcRebuildEvent>;
   /** Fires when the target's breaker opens, half-opens or closes. */
-  readonly onBreakerStateChange: Event<{ readonly target: string; readonly state: GrpcBreakerState }>;
+  readonly onBreakerStateChange: Event<{
+    readonly target: string;
+    readonly state: GrpcBreakerState;
+  }>;
   /** Fires before each retry of a unary call. */
   readonly onRetry: Event<GrpcRetryEvent>;
   health(): GrpcClientHealth;
@@ -122,13 +135,22 @@ export function createGrpcClient<T extends Client>(
   const opts = resolveGrpcClientOptions(options);
   if (/^etcd:/.test(target) && !isEtcdResolverRegistered('etcd')) {
     // Without it grpc-js would treat the target as a DNS name and fail every call later.
-    throw new InvalidOptionError('target', `"${target}" needs the etcd resolver: call registerEtcdResolver(etcdClient) first`);
+    throw new InvalidOptionError(
+      'target',
+      `"${target}" needs the etcd resolver: call registerEtcdResolver(etcdClient) first`,
+    );
   }
   const log = opts.logger.child({ component: 'grpc-client', target });
-  const keeper = new ChannelKeeper(target, opts.credentials, channelOptionsFor(opts), {
-    connectTimeoutMs: opts.connectTimeoutMs,
-    ...opts.rebuild,
-  }, log);
+  const keeper = new ChannelKeeper(
+    target,
+    opts.credentials,
+    channelOptionsFor(opts),
+    {
+      connectTimeoutMs: opts.connectTimeoutMs,
+      ...opts.rebuild,
+    },
+    log,
+  );
   const host = new Host(target, opts, keeper);
 
   class Resilient extends (ServiceClient as unknown as ServiceClientConstructor<Client>) {
@@ -184,17 +206,28 @@ class Host implements CallHost, GrpcClientResilience {
     this.idempotentMethods = opts.idempotentMethods;
     this.onStateChange = keeper.onStateChange;
     this.onRebuild = keeper.onRebuild;
-    this.breakerEmitter = new SafeEventEmitter<{ target: string; state: GrpcBreakerState }>('breakerStateChange', log);
+    this.breakerEmitter = new SafeEventEmitter<{ target: string; state: GrpcBreakerState }>(
+      'breakerStateChange',
+      log,
+    );
     this.retryEmitter = new SafeEventEmitter<GrpcRetryEvent>('retry', log);
     this.onBreakerStateChange = this.breakerEmitter.addListener;
     this.onRetry = this.retryEmitter.addListener;
 
     const retryPolicy = retry(
-      handleWhen(err => err instanceof AttemptFailedError && isRetryable(err.status, err.idempotent) && !this.closing),
+      handleWhen(
+        err =>
+          err instanceof AttemptFailedError &&
+          isRetryable(err.status, err.idempotent) &&
+          !this.closing,
+      ),
       {
         maxAttempts: opts.retry.maxAttempts,
         backoff: new DeadlineBackoff(
-          new ExponentialBackoff({ initialDelay: opts.retry.initialDelayMs, maxDelay: opts.retry.maxDelayMs }),
+          new ExponentialBackoff({
+            initialDelay: opts.retry.initialDelayMs,
+            maxDelay: opts.retry.maxDelayMs,
+          }),
           err => (err instanceof AttemptFailedError ? err.deadline : undefined),
         ),
       },
@@ -203,13 +236,25 @@ class Host implements CallHost, GrpcClientResilience {
       const failed = 'error' in e && e.error instanceof AttemptFailedError ? e.error : undefined;
       const method = failed?.method ?? '';
       const status = failed?.status;
-      log.debug({ method, attempt: e.attempt, delayMs: e.delay, code: status?.code, details: status?.details }, 'retrying call');
+      log.debug(
+        {
+          method,
+          attempt: e.attempt,
+          delayMs: e.delay,
+          code: status?.code,
+          details: status?.details,
+        },
+        'retrying call',
+      );
       this.retryEmitter.emit({ target, method, attempt: e.attempt, delayMs: e.delay, status });
     });
     if (opts.breaker) {
       const breaker = circuitBreaker(
         handleWhen(err => err instanceof AttemptFailedError && isTargetFailure(err.status)),
-        { halfOpenAfter: opts.breaker.halfOpenAfterMs, breaker: new ConsecutiveBreaker(opts.breaker.consecutiveFailures) },
+        {
+          halfOpenAfter: opts.breaker.halfOpenAfterMs,
+          breaker: new ConsecutiveBreaker(opts.breaker.consecutiveFailures),
+        },
       );
       const set = (state: GrpcBreakerState) => {
         this.breakerState = state;
@@ -231,7 +276,9 @@ class Host implements CallHost, GrpcClientResilience {
   }
 
   closedStatus(): StatusObject | undefined {
-    return this.closing ? makeStatus(Status.UNAVAILABLE, `grpc client for "${this.target}" is closed`) : undefined;
+    return this.closing
+      ? makeStatus(Status.UNAVAILABLE, `grpc client for "${this.target}" is closed`)
+      : undefined;
   }
 
   callStarted(call: Cancellable): void {
@@ -273,7 +320,10 @@ class Host implements CallHost, GrpcClientResilience {
         }
         // grpc-js lets calls outlive their channel: cancel what is left.
         for (const call of [...this.inFlight]) {
-          call.cancelWithStatus(Status.CANCELLED, `grpc client for "${this.target}" was closed before the call finished`);
+          call.cancelWithStatus(
+            Status.CANCELLED,
+            `grpc client for "${this.target}" was closed before the call finished`,
+          );
         }
         this.keeper.stop();
         closeChannel();

@@ -103,7 +103,9 @@ class ResilientUnaryCall implements CallInterface {
   halfClose(): void {
     const closed = this.host.closedStatus();
     if (closed) {
-      process.nextTick(() => this.finish({ headers: undefined, message: undefined, status: closed }));
+      process.nextTick(() =>
+        this.finish({ headers: undefined, message: undefined, status: closed }),
+      );
       return;
     }
     this.host.callStarted(this);
@@ -141,7 +143,14 @@ class ResilientUnaryCall implements CallInterface {
 
   private attempt(): Promise<AttemptResult> {
     if (this.abort.signal.aborted) {
-      return Promise.reject(new AttemptFailedError(makeStatus(Status.CANCELLED, 'Cancelled on client'), this.options.method_definition.path, false, this.deadlineMs));
+      return Promise.reject(
+        new AttemptFailedError(
+          makeStatus(Status.CANCELLED, 'Cancelled on client'),
+          this.options.method_definition.path,
+          false,
+          this.deadlineMs,
+        ),
+      );
     }
     return new Promise<AttemptResult>((resolve, reject) => {
       const call = this.nextCall(this.options);
@@ -154,7 +163,14 @@ class ResilientUnaryCall implements CallInterface {
         onReceiveStatus: status =>
           status.code === Status.OK
             ? resolve({ headers, message, status })
-            : reject(new AttemptFailedError(status, this.options.method_definition.path, this.idempotent, this.deadlineMs)),
+            : reject(
+                new AttemptFailedError(
+                  status,
+                  this.options.method_definition.path,
+                  this.idempotent,
+                  this.deadlineMs,
+                ),
+              ),
       });
       call.sendMessageWithContext(this.context, this.message);
       call.halfClose();
@@ -171,7 +187,10 @@ class ResilientUnaryCall implements CallInterface {
         `circuit breaker for "${this.host.target}" is open after repeated failures; call not sent`,
       );
     }
-    return makeStatus(Status.INTERNAL, `etcd3-resilient grpc client: ${err instanceof Error ? err.message : String(err)}`);
+    return makeStatus(
+      Status.INTERNAL,
+      `etcd3-resilient grpc client: ${err instanceof Error ? err.message : String(err)}`,
+    );
   }
 
   private finish(result: AttemptResult): void {

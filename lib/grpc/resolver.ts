@@ -151,7 +151,8 @@ abstract class EtcdResolverBase implements experimental.Resolver {
       return;
     }
     const endpoints = toEndpoints(this.lease.discovery.snapshot());
-    const note = endpoints.length === 0 ? `no live instance of service "${this.service}" in etcd` : '';
+    const note =
+      endpoints.length === 0 ? `no live instance of service "${this.service}" in etcd` : '';
     this.listener({ ok: true, value: endpoints }, {}, this.config(), note);
   }
 }
@@ -162,7 +163,11 @@ function resolverClassFor(scheme: string): ResolverConstructor {
       return serviceFromUri(target);
     }
 
-    constructor(target: experimental.GrpcUri, listener: experimental.ResolverListener, channelOptions: ChannelOptions) {
+    constructor(
+      target: experimental.GrpcUri,
+      listener: experimental.ResolverListener,
+      channelOptions: ChannelOptions,
+    ) {
       const stack = stacks.get(scheme);
       super(scheme, stack?.[stack.length - 1], target, listener, channelOptions);
     }
@@ -172,7 +177,11 @@ function resolverClassFor(scheme: string): ResolverConstructor {
 /** The resolver class grpc-js currently uses for `scheme`, if any and not ours. */
 function installedResolver(scheme: string): ResolverConstructor | undefined {
   try {
-    const probe = experimental.createResolver({ scheme, authority: '', path: 'probe' }, () => true, {});
+    const probe = experimental.createResolver(
+      { scheme, authority: '', path: 'probe' },
+      () => true,
+      {},
+    );
     probe.destroy();
     const ctor = (probe as object).constructor as ResolverConstructor;
     return ctor === ours.get(scheme) ? undefined : ctor;
@@ -202,7 +211,10 @@ export function isEtcdResolverRegistered(scheme = 'etcd'): boolean {
  * const client = new GreeterClient('etcd:///greeter', grpc.credentials.createInsecure());
  * ```
  */
-export function registerEtcdResolver(client: Namespace, options: EtcdResolverOptions = {}): () => void {
+export function registerEtcdResolver(
+  client: Namespace,
+  options: EtcdResolverOptions = {},
+): () => void {
   const { scheme = 'etcd', ...discoveryOptions } = options;
   assertScheme(scheme);
   resolveDiscoveryOptions('probe', discoveryOptions); // validate now, not at the first channel

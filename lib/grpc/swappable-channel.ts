@@ -7,7 +7,13 @@
  * subchannels (and so TCP connections) between channels with equal options, and a
  * "new" channel would inherit the stuck connection it is meant to replace.
  */
-import { Channel, type ChannelCredentials, type ChannelInterface, type ChannelOptions, type connectivityState } from '@grpc/grpc-js';
+import {
+  Channel,
+  type ChannelCredentials,
+  type ChannelInterface,
+  type ChannelOptions,
+  type connectivityState,
+} from '@grpc/grpc-js';
 
 type CreateCallArgs = Parameters<ChannelInterface['createCall']>;
 
@@ -21,11 +27,11 @@ export class SwappableChannel implements ChannelInterface {
     private readonly target: string,
     private readonly credentials: ChannelCredentials,
     private readonly options: ChannelOptions,
-    private readonly factory: (target: string, credentials: ChannelCredentials, options: ChannelOptions) => ChannelInterface = (
-      t,
-      c,
-      o,
-    ) => new Channel(t, c, o),
+    private readonly factory: (
+      target: string,
+      credentials: ChannelCredentials,
+      options: ChannelOptions,
+    ) => ChannelInterface = (t, c, o) => new Channel(t, c, o),
   ) {
     this.current = this.make();
   }
@@ -69,7 +75,11 @@ export class SwappableChannel implements ChannelInterface {
     return this.current.getConnectivityState(tryToConnect);
   }
 
-  watchConnectivityState(state: connectivityState, deadline: Date | number, callback: (error?: Error) => void): void {
+  watchConnectivityState(
+    state: connectivityState,
+    deadline: Date | number,
+    callback: (error?: Error) => void,
+  ): void {
     const ch = this.current;
     // When `ch` is swapped out it shuts down, which fires this callback: the caller
     // then reads the state again, from the new channel.
@@ -85,6 +95,9 @@ export class SwappableChannel implements ChannelInterface {
   }
 
   private make(): ChannelInterface {
-    return this.factory(this.target, this.credentials, { ...this.options, 'grpc.use_local_subchannel_pool': 1 });
+    return this.factory(this.target, this.credentials, {
+      ...this.options,
+      'grpc.use_local_subchannel_pool': 1,
+    });
   }
 }

@@ -23,6 +23,9 @@ export function serviceFromUri(uri: experimental.GrpcUri): string {
 /** Valid URI scheme (RFC 3986), lower case as grpc-js matches it. */
 export function assertScheme(scheme: unknown): asserts scheme is string {
   if (typeof scheme !== 'string' || !/^[a-z][a-z0-9+.-]{0,31}$/.test(scheme)) {
-    throw new InvalidOptionError('scheme', `must be a lower-case URI scheme such as "etcd", got ${JSON.stringify(scheme)}`);
+    throw new InvalidOptionError(
+      'scheme',
+      `must be a lower-case URI scheme such as "etcd", got ${JSON.stringify(scheme)}`,
+    );
   }
 }

@@ -4,7 +4,15 @@
 export { instrument } from './prometheus';
 export type { InstrumentOptions, Instrumentation } from './prometheus';
 export type {
-  InstrumentableClient, InstrumentableDiscovery, InstrumentableRegistration, MetricsRegistry,
+  InstrumentableClient,
+  InstrumentableDiscovery,
+  InstrumentableRegistration,
+  MetricsRegistry,
 } from './types';
-export { BREAKER_STATE_VALUES, CALL_DURATION_BUCKETS, CHANNEL_STATES, OUTAGE_BUCKETS } from './types';
+export {
+  BREAKER_STATE_VALUES,
+  CALL_DURATION_BUCKETS,
+  CHANNEL_STATES,
+  OUTAGE_BUCKETS,
+} from './types';
 export { MetricsUnavailableError } from './errors';

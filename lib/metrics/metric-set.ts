@@ -12,7 +12,10 @@ const NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
 /** Validates a metric name prefix such as `etcd3_resilient_`. */
 export function assertMetricPrefix(prefix: unknown): asserts prefix is string {
   if (typeof prefix !== 'string' || (prefix !== '' && !NAME.test(prefix))) {
-    throw new InvalidOptionError('prefix', `must match ${NAME} (or be ''), got ${JSON.stringify(prefix)}`);
+    throw new InvalidOptionError(
+      'prefix',
+      `must match ${NAME} (or be ''), got ${JSON.stringify(prefix)}`,
+    );
   }
 }
 
@@ -37,7 +40,13 @@ export class MetricSet {
       help,
       labelNames,
       registers: [this.registry],
-      ...(collect ? { collect(this: Counter<L>) { collect(this); } } : {}),
+      ...(collect
+        ? {
+            collect(this: Counter<L>) {
+              collect(this);
+            },
+          }
+        : {}),
     });
   }
 
@@ -52,12 +61,29 @@ export class MetricSet {
       help,
       labelNames,
       registers: [this.registry],
-      ...(collect ? { collect(this: Gauge<L>) { collect(this); } } : {}),
+      ...(collect
+        ? {
+            collect(this: Gauge<L>) {
+              collect(this);
+            },
+          }
+        : {}),
     });
   }
 
-  histogram<L extends string>(name: string, help: string, labelNames: readonly L[], buckets: number[]): Histogram<L> {
-    return new this.prom.Histogram<L>({ name: this.claim(name), help, labelNames, buckets, registers: [this.registry] });
+  histogram<L extends string>(
+    name: string,
+    help: string,
+    labelNames: readonly L[],
+    buckets: number[],
+  ): Histogram<L> {
+    return new this.prom.Histogram<L>({
+      name: this.claim(name),
+      help,
+      labelNames,
+      buckets,
+      registers: [this.registry],
+    });
   }
 
   /** Unregisters every metric created here. Idempotent. */

@@ -11,7 +11,10 @@ import { assertMetricPrefix, MetricSet } from './metric-set';
 import { loadPromClient } from './prom-loader';
 import { ServiceMetrics } from './service-metrics';
 import {
-  CALL_DURATION_BUCKETS, type InstrumentableClient, type InstrumentableDiscovery, type InstrumentableRegistration,
+  CALL_DURATION_BUCKETS,
+  type InstrumentableClient,
+  type InstrumentableDiscovery,
+  type InstrumentableRegistration,
   type MetricsRegistry,
 } from './types';
 
@@ -77,25 +80,42 @@ export interface Instrumentation {
  * app.get('/metrics', async (_req, res) => res.type(registry.contentType).send(await registry.metrics()));
  * ```
  */
-export function instrument(client: InstrumentableClient, options: InstrumentOptions = {}): Instrumentation {
+export function instrument(
+  client: InstrumentableClient,
+  options: InstrumentOptions = {},
+): Instrumentation {
   if (typeof options !== 'object' || options === null) {
     throw new InvalidOptionError('options', 'must be an object');
   }
   const prefix = options.prefix ?? 'etcd3_resilient_';
   assertMetricPrefix(prefix);
   const buckets = options.callDurationBuckets ?? CALL_DURATION_BUCKETS;
-  if (!Array.isArray(buckets) || buckets.length === 0 || !buckets.every(b => typeof b === 'number' && b > 0 && Number.isFinite(b))) {
-    throw new InvalidOptionError('callDurationBuckets', 'must be a non-empty array of positive numbers of seconds');
+  if (
+    !Array.isArray(buckets) ||
+    buckets.length === 0 ||
+    !buckets.every(b => typeof b === 'number' && b > 0 && Number.isFinite(b))
+  ) {
+    throw new InvalidOptionError(
+      'callDurationBuckets',
+      'must be a non-empty array of positive numbers of seconds',
+    );
   }
   if (typeof client?.onCall !== 'function' || typeof client.health !== 'function') {
-    throw new InvalidOptionError('client', "must be etcd3-resilient's Etcd3 (with onCall, onRetry, ... and health())");
+    throw new InvalidOptionError(
+      'client',
+      "must be etcd3-resilient's Etcd3 (with onCall, onRetry, ... and health())",
+    );
   }
   const prom = loadPromClient();
   const set = new MetricSet(prom, (options.registry ?? prom.register) as Registry, prefix);
   let subs: IDisposable[] = [];
   let services: ServiceMetrics;
   try {
-    subs = instrumentClient(client, set, [...buckets].sort((a, b) => a - b));
+    subs = instrumentClient(
+      client,
+      set,
+      [...buckets].sort((a, b) => a - b),
+    );
     services = new ServiceMetrics(set);
   } catch (err) {
     for (const s of subs) s.dispose();

@@ -5,7 +5,11 @@
  */
 import type { IDisposable } from 'cockatiel';
 import type { MetricSet } from './metric-set';
-import { OUTAGE_BUCKETS, type InstrumentableDiscovery, type InstrumentableRegistration } from './types';
+import {
+  OUTAGE_BUCKETS,
+  type InstrumentableDiscovery,
+  type InstrumentableRegistration,
+} from './types';
 
 /** @internal Registration and discovery metrics of one `instrument()` call. */
 export class ServiceMetrics {
@@ -19,7 +23,11 @@ export class ServiceMetrics {
   private readonly resyncs;
 
   constructor(set: MetricSet) {
-    this.lost = set.counter('registration_lost_total', 'Registrations whose lease was lost, by reason.', ['service', 'reason']);
+    this.lost = set.counter(
+      'registration_lost_total',
+      'Registrations whose lease was lost, by reason.',
+      ['service', 'reason'],
+    );
     this.restored = set.counter(
       'registration_restored_total',
       'Registrations restored under a newly granted lease after a loss (lease re-grants).',
@@ -31,12 +39,20 @@ export class ServiceMetrics {
       ['service'],
       OUTAGE_BUCKETS,
     );
-    set.gauge('registration_up', 'Whether an instance is published in etcd (1) or not (0).', ['service', 'id'], gauge => {
-      gauge.reset();
-      for (const reg of this.registrations) {
-        gauge.set({ service: reg.instance.service, id: reg.instance.id }, reg.state === 'published' ? 1 : 0);
-      }
-    });
+    set.gauge(
+      'registration_up',
+      'Whether an instance is published in etcd (1) or not (0).',
+      ['service', 'id'],
+      gauge => {
+        gauge.reset();
+        for (const reg of this.registrations) {
+          gauge.set(
+            { service: reg.instance.service, id: reg.instance.id },
+            reg.state === 'published' ? 1 : 0,
+          );
+        }
+      },
+    );
     this.resyncs = set.counter(
       'discovery_resyncs_total',
       'Times a discovered service was listed again (after a compaction or a cancelled watch).',
@@ -57,12 +73,17 @@ export class ServiceMetrics {
         }
       },
     );
-    set.gauge('discovery_instances', 'Instances currently discovered, per service.', ['service'], gauge => {
-      gauge.reset();
-      for (const d of this.discoveries.keys()) {
-        gauge.inc({ service: d.service }, d.stats().instances);
-      }
-    });
+    set.gauge(
+      'discovery_instances',
+      'Instances currently discovered, per service.',
+      ['service'],
+      gauge => {
+        gauge.reset();
+        for (const d of this.discoveries.keys()) {
+          gauge.inc({ service: d.service }, d.stats().instances);
+        }
+      },
+    );
   }
 
   /** Starts following `reg`; dispose the result to stop. */

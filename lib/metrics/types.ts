@@ -14,7 +14,10 @@ export type InstrumentableClient = Pick<
   'onCall' | 'onRetry' | 'onRebuild' | 'onBreakerStateChange' | 'health'
 >;
 /** What the metrics read from a registration. */
-export type InstrumentableRegistration = Pick<Registration, 'instance' | 'state' | 'onLost' | 'onRestored'>;
+export type InstrumentableRegistration = Pick<
+  Registration,
+  'instance' | 'state' | 'onLost' | 'onRestored'
+>;
 /** What the metrics read from a discovery. */
 export type InstrumentableDiscovery = Pick<Discovery, 'service' | 'stats' | 'onResync'>;
 
@@ -30,7 +33,13 @@ export interface MetricsRegistry {
 }
 
 /** Every channel state, so `channel_state{state}` has a 0 or 1 for each. */
-export const CHANNEL_STATES: readonly ChannelState[] = ['IDLE', 'CONNECTING', 'READY', 'TRANSIENT_FAILURE', 'SHUTDOWN'];
+export const CHANNEL_STATES: readonly ChannelState[] = [
+  'IDLE',
+  'CONNECTING',
+  'READY',
+  'TRANSIENT_FAILURE',
+  'SHUTDOWN',
+];
 
 /**
  * Value of `breaker_state`: 0 closed, 1 half-open, 2 open. An isolated breaker
@@ -44,7 +53,9 @@ export const BREAKER_STATE_VALUES: Record<BreakerState, number> = {
 };
 
 /** Default buckets of `call_duration_seconds`, in seconds (1 ms .. 10 s; the default deadline is 5 s). */
-export const CALL_DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+export const CALL_DURATION_BUCKETS = [
+  0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+];
 
 /** Buckets of `registration_outage_seconds`, in seconds. */
 export const OUTAGE_BUCKETS = [0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600];

@@ -92,7 +92,10 @@ function untilDeadline(token: Promise<string>, deadline: number): Promise<string
   }
   const waitMs = Math.max(0, deadline - Date.now());
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new DeadlineExceededError('Auth.authenticate', waitMs, false)), waitMs);
+    const timer = setTimeout(
+      () => reject(new DeadlineExceededError('Auth.authenticate', waitMs, false)),
+      waitMs,
+    );
     timer.unref();
     token.then(
       t => {

@@ -39,7 +39,9 @@ export async function syncEndpoints(
   const secure = pool.endpoints[0]?.url.startsWith('https://');
   const listed = new Set(urls.map(address));
   const known = new Map(pool.endpoints.map(ep => [ep.address, ep]));
-  const candidates = urls.filter(u => !known.has(address(u)) && u.startsWith('https://') === !!secure);
+  const candidates = urls.filter(
+    u => !known.has(address(u)) && u.startsWith('https://') === !!secure,
+  );
   const added: Endpoint[] = [];
   await Promise.all(
     candidates.map(async url => {
@@ -64,8 +66,11 @@ export async function syncEndpoints(
 
 function answers(ep: Endpoint, timeoutMs: number): Promise<boolean> {
   return new Promise(resolve => {
-    (ep.client('Maintenance') as any).status({}, new Metadata(), { deadline: Date.now() + timeoutMs }, (err: unknown) =>
-      resolve(!err),
+    (ep.client('Maintenance') as any).status(
+      {},
+      new Metadata(),
+      { deadline: Date.now() + timeoutMs },
+      (err: unknown) => resolve(!err),
     );
   });
 }

@@ -39,7 +39,12 @@ export function retryWrites(options: CallOptions = {}): CallOptions {
 }
 
 /** True if the call may be retried after it was sent. */
-export function isSafeCall(service: string, method: string, payload: unknown, options: unknown): boolean {
+export function isSafeCall(
+  service: string,
+  method: string,
+  payload: unknown,
+  options: unknown,
+): boolean {
   if (options && (options as Record<symbol, unknown>)[RETRY_WRITES]) {
     return true;
   }
@@ -56,7 +61,11 @@ function isReadOnlyTxn(payload: unknown): boolean {
   const ops = [...(p?.success ?? []), ...(p?.failure ?? [])];
   return ops.every(op => {
     const o = op as Record<string, unknown>;
-    return o.request_range !== undefined && o.request_put === undefined &&
-      o.request_delete_range === undefined && o.request_txn === undefined;
+    return (
+      o.request_range !== undefined &&
+      o.request_put === undefined &&
+      o.request_delete_range === undefined &&
+      o.request_txn === undefined
+    );
   });
 }

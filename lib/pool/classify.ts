@@ -14,7 +14,8 @@ export interface RawGrpcError extends Error {
   details?: string;
 }
 
-const NEVER_SENT = /No connection established|ECONNREFUSED|Name resolution failed|no address|DNS resolution failed/i;
+const NEVER_SENT =
+  /No connection established|ECONNREFUSED|Name resolution failed|no address|DNS resolution failed/i;
 
 /** Marks set on the etcd3 error that a failed attempt throws. */
 export interface AttemptMarks {
@@ -89,7 +90,12 @@ export function isTransient(err: unknown): boolean {
   if (m?.hang || m?.rebuilt) {
     return true;
   }
-  return typeof err === 'object' && err !== null && isRecoverableError(err as Error) && m?.grpcCode !== Status.CANCELLED;
+  return (
+    typeof err === 'object' &&
+    err !== null &&
+    isRecoverableError(err as Error) &&
+    m?.grpcCode !== Status.CANCELLED
+  );
 }
 
 /** True if the endpoint's connection itself looks broken (worth a rebuild). */

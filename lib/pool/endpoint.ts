@@ -8,7 +8,12 @@
  * generation is part of the channel options, which key grpc-js's subchannel pool),
  * so a rebuild never reuses the old TCP connection.
  */
-import { connectivityState, type ChannelCredentials, type ChannelOptions, type Client } from '@grpc/grpc-js';
+import {
+  connectivityState,
+  type ChannelCredentials,
+  type ChannelOptions,
+  type Client,
+} from '@grpc/grpc-js';
 import {
   CircuitBreakerPolicy,
   CircuitState,
@@ -179,7 +184,8 @@ export class Endpoint {
     return (
       s === CircuitState.Closed ||
       s === CircuitState.HalfOpen ||
-      (s === CircuitState.Open && Date.now() - this.openedAt >= this.options.breaker.halfOpenAfterMs)
+      (s === CircuitState.Open &&
+        Date.now() - this.openedAt >= this.options.breaker.halfOpenAfterMs)
     );
   }
 
@@ -213,7 +219,9 @@ export class Endpoint {
     return new Promise((resolve, reject) => {
       const check = () => {
         if (this.closed) {
-          return reject(new NotConnectedError(this.url, 'endpoint closed', this.connectError ?? this.lastError));
+          return reject(
+            new NotConnectedError(this.url, 'endpoint closed', this.connectError ?? this.lastError),
+          );
         }
         const client = this.client(service);
         const channel = client.getChannel();
@@ -222,10 +230,22 @@ export class Endpoint {
           return resolve(client);
         }
         if (Date.now() >= deadline) {
-          return reject(new NotConnectedError(this.url, `channel ${stateName(state)} after ${timeoutMs} ms`, this.connectError ?? this.lastError));
+          return reject(
+            new NotConnectedError(
+              this.url,
+              `channel ${stateName(state)} after ${timeoutMs} ms`,
+              this.connectError ?? this.lastError,
+            ),
+          );
         }
         if (failFast && state === connectivityState.TRANSIENT_FAILURE) {
-          return reject(new NotConnectedError(this.url, 'connection failed (TRANSIENT_FAILURE)', this.connectError ?? this.lastError));
+          return reject(
+            new NotConnectedError(
+              this.url,
+              'connection failed (TRANSIENT_FAILURE)',
+              this.connectError ?? this.lastError,
+            ),
+          );
         }
         try {
           channel.watchConnectivityState(state, deadline, () => check());
@@ -249,9 +269,11 @@ export class Endpoint {
 
   /** Counts a failure against the breaker for a failure seen outside a call it ran. */
   countFailure(err: unknown): void {
-    this.breaker.execute(() => {
-      throw err;
-    }).catch(() => undefined);
+    this.breaker
+      .execute(() => {
+        throw err;
+      })
+      .catch(() => undefined);
   }
 
   /** Tracks a unary call until `untrackCall`, so that a rebuild or close cancels it. */
@@ -278,7 +300,9 @@ export class Endpoint {
     if (this.closed || this.rebuildTimer) {
       return;
     }
-    this.rebuildBackoff = this.rebuildBackoff ? this.rebuildBackoff.next(undefined) : this.rebuildBackoffFactory.next();
+    this.rebuildBackoff = this.rebuildBackoff
+      ? this.rebuildBackoff.next(undefined)
+      : this.rebuildBackoffFactory.next();
     const wait = Math.max(0, this.lastRebuildAt + this.rebuildBackoff.duration - Date.now());
     if (wait === 0) {
       this.rebuild(reason);
@@ -362,59 +386,65 @@ export class Endpoint {
   private watch(service: ServiceName, client: Client): void {
     const generation = this.generation;
     const watch = watchChannel(client.getChannel(), {
-        connectTimeoutMs: this.options.connectTimeoutMs,
-        transientFailureMs: this.options.rebuild.transientFailureMs,
-        onStateChange: (from, to) => {
-          if (to === 'TRANSIENT_FAILURE') {
-            // Learn why (a TLS failure must say so, not just "TRANSIENT_FAILURE").
-            void connectFailure(client).then(reason => {
-              if (reason && generation === this.generation && !this.closed) {
-                this.connectError = reason;
-                this.recordFailure(`connection failed: ${reason}`);
-              }
-            });
-          }
-          if (service === 'KV' && to === 'CONNECTING') {
-            this.connectingAt = Date.now();
-          }
-          if (service === 'KV' && to === 'READY' && from === 'CONNECTING' && this.connectingAt > 0) {
-            // The TCP and HTTP/2 handshakes take about a round trip or two.
-            const ms = Date.now() - this.connectingAt;
-            this.latencyMs = this.latencyMs === 0 ? ms : Math.min(this.latencyMs, ms);
-          }
-          if (to === 'READY') {
-            this.connectError = undefined;
-            // A connection came up: the next rebuild, if any, starts from the first delay.
-            this.rebuildBackoff = undefined;
-            this.suspect = false;
-            if (generation === this.generation) {
-              // Healthy again: a rebuild asked for during the outage is moot.
-              clearTimeout(this.rebuildTimer);
-              this.rebuildTimer = undefined;
+      connectTimeoutMs: this.options.connectTimeoutMs,
+      transientFailureMs: this.options.rebuild.transientFailureMs,
+      onStateChange: (from, to) => {
+        if (to === 'TRANSIENT_FAILURE') {
+          // Learn why (a TLS failure must say so, not just "TRANSIENT_FAILURE").
+          void connectFailure(client).then(reason => {
+            if (reason && generation === this.generation && !this.closed) {
+              this.connectError = reason;
+              this.recordFailure(`connection failed: ${reason}`);
             }
-            if (this.breaker.state === CircuitState.Open && this.openedForConnectivity) {
-              // It opened because the endpoint was unreachable, and the server has just
-              // completed a fresh HTTP/2 handshake: let calls through now instead of failing
-              // fast until the half-open delay ends. (A breaker opened by failing calls on a
-              // working connection waits for its half-open probe as usual.)
-              this.breaker.isolate().dispose();
-            }
-          }
-          if (service === 'KV') {
-            if (to === 'IDLE' && generation === this.generation) {
-              setImmediate(() => this.dial());
-            }
-            this.log.info(`${from} -> ${to}`);
-            this.stateEmitter.emit({ from, to });
-          }
-        },
-        onUnhealthy: (reason, state) => {
+          });
+        }
+        if (service === 'KV' && to === 'CONNECTING') {
+          this.connectingAt = Date.now();
+        }
+        if (service === 'KV' && to === 'READY' && from === 'CONNECTING' && this.connectingAt > 0) {
+          // The TCP and HTTP/2 handshakes take about a round trip or two.
+          const ms = Date.now() - this.connectingAt;
+          this.latencyMs = this.latencyMs === 0 ? ms : Math.min(this.latencyMs, ms);
+        }
+        if (to === 'READY') {
+          this.connectError = undefined;
+          // A connection came up: the next rebuild, if any, starts from the first delay.
+          this.rebuildBackoff = undefined;
+          this.suspect = false;
           if (generation === this.generation) {
-            this.recordFailure(new NotConnectedError(this.url, `channel ${state} too long`, this.connectError ?? this.lastError));
-            this.requestRebuild(`${service} ${reason}`);
+            // Healthy again: a rebuild asked for during the outage is moot.
+            clearTimeout(this.rebuildTimer);
+            this.rebuildTimer = undefined;
           }
-        },
-      });
+          if (this.breaker.state === CircuitState.Open && this.openedForConnectivity) {
+            // It opened because the endpoint was unreachable, and the server has just
+            // completed a fresh HTTP/2 handshake: let calls through now instead of failing
+            // fast until the half-open delay ends. (A breaker opened by failing calls on a
+            // working connection waits for its half-open probe as usual.)
+            this.breaker.isolate().dispose();
+          }
+        }
+        if (service === 'KV') {
+          if (to === 'IDLE' && generation === this.generation) {
+            setImmediate(() => this.dial());
+          }
+          this.log.info(`${from} -> ${to}`);
+          this.stateEmitter.emit({ from, to });
+        }
+      },
+      onUnhealthy: (reason, state) => {
+        if (generation === this.generation) {
+          this.recordFailure(
+            new NotConnectedError(
+              this.url,
+              `channel ${state} too long`,
+              this.connectError ?? this.lastError,
+            ),
+          );
+          this.requestRebuild(`${service} ${reason}`);
+        }
+      },
+    });
     this.watches.set(service, Object.assign(watch, { client }));
   }
 }
@@ -431,7 +461,8 @@ export class NotConnectedError extends Error {
     lastError?: string,
   ) {
     // Only a transport error is worth quoting; not an earlier NotConnectedError.
-    const cause = lastError && !lastError.startsWith('NotConnectedError') ? ` (last error: ${lastError})` : '';
+    const cause =
+      lastError && !lastError.startsWith('NotConnectedError') ? ` (last error: ${lastError})` : '';
     super(`Not connected to ${endpoint}: ${reason}${cause}`);
     this.name = 'NotConnectedError';
   }

@@ -73,7 +73,8 @@ export function installOrphanSubchannelFix(): boolean {
   }
   installed = roots.size > 0;
   for (const file of roots) {
-    const proto = require(file)?.Subchannel?.prototype as (SubchannelInternals & { [PATCHED]?: true }) | undefined;
+    const proto = require(file)?.Subchannel?.prototype as
+      (SubchannelInternals & { [PATCHED]?: true }) | undefined;
     installed = !!proto && patch(proto) && installed;
   }
   return installed;

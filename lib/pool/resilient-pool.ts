@@ -23,8 +23,15 @@ import { Authenticator } from './authenticator';
 import { DeadlineBackoff } from './backoff';
 import { isSafeCall } from './call-kind';
 import {
-  describeError, isEndpointFailure, isTransient, mark, marksOf, neverSent, rawNeverSent,
-  suggestsBrokenConnection, type RawGrpcError,
+  describeError,
+  isEndpointFailure,
+  isTransient,
+  mark,
+  marksOf,
+  neverSent,
+  rawNeverSent,
+  suggestsBrokenConnection,
+  type RawGrpcError,
 } from './classify';
 import { Endpoint, NotConnectedError, type ServiceName } from './endpoint';
 import { guardStaleToken } from './stale-token-guard';
@@ -103,7 +110,10 @@ export class ResilientPool implements ICallable<Endpoint> {
       {
         maxAttempts: options.retry.maxAttempts,
         backoff: new DeadlineBackoff(
-          new ExponentialBackoff({ initialDelay: options.retry.initialDelayMs, maxDelay: options.retry.maxDelayMs }),
+          new ExponentialBackoff({
+            initialDelay: options.retry.initialDelayMs,
+            maxDelay: options.retry.maxDelayMs,
+          }),
           err => callOf(err)?.deadline,
         ),
       },
@@ -111,12 +121,20 @@ export class ResilientPool implements ICallable<Endpoint> {
     this.retryPolicy.onRetry(e => {
       const error = 'error' in e ? e.error : undefined;
       const method = callOf(error)?.method ?? 'unknown';
-      this.log.debug({ method, attempt: e.attempt, delayMs: e.delay, err: describeError(error) }, 'retrying');
+      this.log.debug(
+        { method, attempt: e.attempt, delayMs: e.delay, err: describeError(error) },
+        'retrying',
+      );
       this.retryEmitter.emit({ method, attempt: e.attempt, delayMs: e.delay, error });
     });
   }
 
-  async exec<T>(service: ServiceName, method: string, payload: unknown, options?: CallOptions): Promise<T> {
+  async exec<T>(
+    service: ServiceName,
+    method: string,
+    payload: unknown,
+    options?: CallOptions,
+  ): Promise<T> {
     if (this.mockImpl) {
       return this.mockImpl.exec<T>(service, method, payload, options);
     }
@@ -124,11 +142,24 @@ export class ResilientPool implements ICallable<Endpoint> {
       throw new ClientClosedError(service);
     }
     const callOptions =
-      resolveCallOptions(options, this.callOptionsFactory, { service, method, params: payload, isStream: false } as any) ?? {};
+      resolveCallOptions(options, this.callOptionsFactory, {
+        service,
+        method,
+        params: payload,
+        isStream: false,
+      } as any) ?? {};
     const start = Date.now();
-    const deadline = callOptions.deadline !== undefined ? toMs(callOptions.deadline) : start + this.options.callTimeoutMs;
+    const deadline =
+      callOptions.deadline !== undefined
+        ? toMs(callOptions.deadline)
+        : start + this.options.callTimeoutMs;
     const call: CallState = {
-      service, method, payload, callOptions, deadline, timeoutMs: deadline - start,
+      service,
+      method,
+      payload,
+      callOptions,
+      deadline,
+      timeoutMs: deadline - start,
       safe: isSafeCall(service, method, payload, callOptions),
     };
     try {
@@ -166,14 +197,20 @@ export class ResilientPool implements ICallable<Endpoint> {
       let client: Client;
       try {
         const failFast = i < candidates.length - 1; // as in round()
-        client = await ep.breaker.execute(() => ep.waitReady(service, this.options.connectTimeoutMs, failFast));
+        client = await ep.breaker.execute(() =>
+          ep.waitReady(service, this.options.connectTimeoutMs, failFast),
+        );
       } catch (err) {
         this.noteFailure(ep, err);
         lastErr = err;
         continue;
       }
       const result = await fn({ resource: ep, client, metadata });
-      if (result && typeof (result as any).cancel === 'function' && typeof (result as any).once === 'function') {
+      if (
+        result &&
+        typeof (result as any).cancel === 'function' &&
+        typeof (result as any).once === 'function'
+      ) {
         ep.track(result as any);
         if (service === 'Watch' && this.auth.enabled) {
           // An expired token must not end watches for good: reconnect with a fresh one.
@@ -182,7 +219,10 @@ export class ResilientPool implements ICallable<Endpoint> {
       }
       return result;
     }
-    throw new NoEndpointAvailableError(`No etcd endpoint available for a ${service} stream`, lastErr ?? this.lastCause);
+    throw new NoEndpointAvailableError(
+      `No etcd endpoint available for a ${service} stream`,
+      lastErr ?? this.lastCause,
+    );
   }
 
   markFailed(resource: Endpoint, error: Error): void {
@@ -275,40 +315,54 @@ export class ResilientPool implements ICallable<Endpoint> {
     call.endpoint = ep;
     const now = Date.now();
     if (now >= call.deadline) {
-      return Promise.reject(new DeadlineExceededError(call.method, call.timeoutMs, false, this.lastCause));
+      return Promise.reject(
+        new DeadlineExceededError(call.method, call.timeoutMs, false, this.lastCause),
+      );
     }
     // A slow link (measured round trips) stretches the attempt timeout: a read must not
     // time out on every member of a healthy but distant cluster.
     const attemptMs = Math.max(this.options.attemptTimeoutMs, 3 * ep.latencyMs);
     const attemptEnd = call.safe ? Math.min(call.deadline, now + attemptMs) : call.deadline;
-    const connectBy = call.safe ? attemptEnd : Math.min(call.deadline, now + this.options.connectTimeoutMs);
-    return ep.waitReady(call.service, connectBy - now, failFast).then(async client => {
-      const metadata = call.method === 'authenticate' ? new Metadata() : await this.auth.metadata(call.deadline);
-      const generation = ep.generation;
-      return new Promise<T>((resolve, reject) => {
-        const pending = (client as any)[call.method](
-          call.payload,
-          metadata,
-          { ...call.callOptions, deadline: attemptEnd },
-          (err: RawGrpcError | null, res: T) => {
-            ep.untrackCall(pending);
-            if (err) {
-              reject(this.attemptError(ep, call, err, attemptEnd, generation !== ep.generation));
-            } else {
-              ep.lastAnswerAt = Date.now();
-              resolve(res);
-            }
-          },
-        );
-        ep.trackCall(pending);
-      });
-    }, err => {
-      this.noteFailure(ep, err);
-      throw err;
-    });
+    const connectBy = call.safe
+      ? attemptEnd
+      : Math.min(call.deadline, now + this.options.connectTimeoutMs);
+    return ep.waitReady(call.service, connectBy - now, failFast).then(
+      async client => {
+        const metadata =
+          call.method === 'authenticate' ? new Metadata() : await this.auth.metadata(call.deadline);
+        const generation = ep.generation;
+        return new Promise<T>((resolve, reject) => {
+          const pending = (client as any)[call.method](
+            call.payload,
+            metadata,
+            { ...call.callOptions, deadline: attemptEnd },
+            (err: RawGrpcError | null, res: T) => {
+              ep.untrackCall(pending);
+              if (err) {
+                reject(this.attemptError(ep, call, err, attemptEnd, generation !== ep.generation));
+              } else {
+                ep.lastAnswerAt = Date.now();
+                resolve(res);
+              }
+            },
+          );
+          ep.trackCall(pending);
+        });
+      },
+      err => {
+        this.noteFailure(ep, err);
+        throw err;
+      },
+    );
   }
 
-  private attemptError(ep: Endpoint, call: CallState, raw: RawGrpcError, attemptEnd: number, rebuiltSince: boolean): Error {
+  private attemptError(
+    ep: Endpoint,
+    call: CallState,
+    raw: RawGrpcError,
+    attemptEnd: number,
+    rebuiltSince: boolean,
+  ): Error {
     const hang = raw.code === Status.DEADLINE_EXCEEDED && attemptEnd < call.deadline;
     const err = castGrpcError(raw);
     // An invalid (expired) token is rejected before anything is applied: refresh and resend.
@@ -346,20 +400,31 @@ export class ResilientPool implements ICallable<Endpoint> {
     const client = ep.client('Maintenance') as any;
     // A live connection answers a status call within a round trip; allow for slow links.
     const timeoutMs = Math.max(this.options.attemptTimeoutMs / 2, 3 * ep.latencyMs);
-    client.status({}, new Metadata(), { deadline: Date.now() + timeoutMs }, (err: RawGrpcError | null) => {
-      this.probing.delete(ep);
-      if (!err || (err.code !== Status.DEADLINE_EXCEEDED && err.code !== Status.UNAVAILABLE)) {
-        ep.suspect = false; // it answered: the call was just slow, or waiting on the cluster
-        ep.lastAnswerAt = Date.now();
-        return;
-      }
-      // The member itself does not answer: that is a hang, and counts against its breaker.
-      const failure = new NotConnectedError(ep.url, `no answer to a status probe within ${timeoutMs} ms`);
-      this.noteFailure(ep, failure);
-      ep.countFailure(failure);
-      this.log.warn({ endpoint: ep.url, err: describeError(err) }, 'endpoint does not answer; rebuilding its channels');
-      ep.requestRebuild('hang');
-    });
+    client.status(
+      {},
+      new Metadata(),
+      { deadline: Date.now() + timeoutMs },
+      (err: RawGrpcError | null) => {
+        this.probing.delete(ep);
+        if (!err || (err.code !== Status.DEADLINE_EXCEEDED && err.code !== Status.UNAVAILABLE)) {
+          ep.suspect = false; // it answered: the call was just slow, or waiting on the cluster
+          ep.lastAnswerAt = Date.now();
+          return;
+        }
+        // The member itself does not answer: that is a hang, and counts against its breaker.
+        const failure = new NotConnectedError(
+          ep.url,
+          `no answer to a status probe within ${timeoutMs} ms`,
+        );
+        this.noteFailure(ep, failure);
+        ep.countFailure(failure);
+        this.log.warn(
+          { endpoint: ep.url, err: describeError(err) },
+          'endpoint does not answer; rebuilding its channels',
+        );
+        ep.requestRebuild('hang');
+      },
+    );
   }
 
   /** Remembers a failure: on the endpoint (health, ordering) and as the pool's last cause. */
@@ -389,7 +454,7 @@ export class ResilientPool implements ICallable<Endpoint> {
     if (this.closed && !(err instanceof ClientClosedError)) {
       return new ClientClosedError(call.service);
     }
-    if (marksOf(err) || err instanceof Error && !(err as any).neverSent) {
+    if (marksOf(err) || (err instanceof Error && !(err as any).neverSent)) {
       return err;
     }
     // Never sent anywhere within the deadline (no endpoint connected).
@@ -421,5 +486,7 @@ function codeOf(err: unknown): string {
   if (grpcCode !== undefined) {
     return Status[grpcCode] ?? String(grpcCode);
   }
-  return (err as { code?: unknown })?.code && typeof (err as any).code === 'string' ? (err as any).code : 'UNKNOWN';
+  return (err as { code?: unknown })?.code && typeof (err as any).code === 'string'
+    ? (err as any).code
+    : 'UNKNOWN';
 }

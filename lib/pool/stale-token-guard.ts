@@ -27,7 +27,9 @@ const STALE = /invalid auth token/i;
 /** True for a watch response that cancels a watcher because its stream's token expired. */
 export function isStaleTokenCancel(res: unknown): boolean {
   const r = res as { canceled?: boolean; cancel_reason?: unknown } | null;
-  return !!r && r.canceled === true && typeof r.cancel_reason === 'string' && STALE.test(r.cancel_reason);
+  return (
+    !!r && r.canceled === true && typeof r.cancel_reason === 'string' && STALE.test(r.cancel_reason)
+  );
 }
 
 /**
@@ -46,7 +48,11 @@ export function guardStaleToken(stream: EmittingStream, onStale: () => void): vo
     if (event === 'data' && isStaleTokenCancel(args[0])) {
       dead = true;
       onStale();
-      return emit.call(this, 'error', new EtcdInvalidAuthTokenError(`Watch stream token expired: ${args[0].cancel_reason}`));
+      return emit.call(
+        this,
+        'error',
+        new EtcdInvalidAuthTokenError(`Watch stream token expired: ${args[0].cancel_reason}`),
+      );
     }
     return emit.call(this, event, ...args);
   };

@@ -9,7 +9,11 @@ import { EventEmitter, isBrokenCircuitError, type Event, type IDisposable } from
 import { NoEndpointAvailableError } from '../errors';
 import { noopLogger, type Logger } from '../logger';
 import { LeasedKeys, type KeyHealCause, type LeasedKeyState } from './leased-keys';
-import { resolveLeaseOptions, type DurableLeaseOptions, type ResolvedLeaseOptions } from './lease-options';
+import {
+  resolveLeaseOptions,
+  type DurableLeaseOptions,
+  type ResolvedLeaseOptions,
+} from './lease-options';
 import { LeaseRenewer } from './lease-renewer';
 import { Backoff, deadlineIn, describeError, safeEmit } from './util';
 import { Waker } from './waker';
@@ -28,7 +32,6 @@ const LOCAL_REFUSAL_RETRY_MS = 100;
 function isLocalRefusal(err: unknown): boolean {
   return err instanceof NoEndpointAvailableError || isBrokenCircuitError(err);
 }
-
 
 /** Lifecycle of a {@link DurableLease}. */
 export type DurableLeaseState =
@@ -117,7 +120,8 @@ export class DurableLease {
   /** After a loss, a new lease was granted and every attached key re-written. */
   public readonly onRestored: Event<LeaseRestoredEvent> = this.restoredEmitter.addListener;
   /** A lease was granted (first grant and every re-grant). */
-  public readonly onGranted: Event<{ leaseId: string; ttlSeconds: number }> = this.grantedEmitter.addListener;
+  public readonly onGranted: Event<{ leaseId: string; ttlSeconds: number }> =
+    this.grantedEmitter.addListener;
   /** The lease was closed: by `close()`, or because the etcd client it uses was closed. */
   public readonly onClosed: Event<void> = this.closedEmitter.addListener;
   /** A key was written under the lease (`cause`: first write, restore after a loss, or heal). */
@@ -136,7 +140,10 @@ export class DurableLease {
   ) {
     this.opts = resolveLeaseOptions(options);
     this.ttlMs = this.opts.ttlSeconds * 1000;
-    this.log = (options.logger ?? noopLogger).child({ component: 'durable-lease', ttlSeconds: this.opts.ttlSeconds });
+    this.log = (options.logger ?? noopLogger).child({
+      component: 'durable-lease',
+      ttlSeconds: this.opts.ttlSeconds,
+    });
     this.grantBackoff = new Backoff(this.opts.backoff);
     this.renewer = new LeaseRenewer(
       client.leaseClient,
@@ -248,7 +255,8 @@ export class DurableLease {
     this.reconnectWaker.wake();
     this.keys.close(new ClientClosedError('DurableLease'));
     this.subscriptions.splice(0).forEach(s => s.dispose());
-    this.closing = id !== undefined && options.revoke !== false ? this.revoke(id) : Promise.resolve();
+    this.closing =
+      id !== undefined && options.revoke !== false ? this.revoke(id) : Promise.resolve();
     safeEmit(this.closedEmitter, undefined, this.log, 'closed');
     return this.closing;
   }
@@ -266,8 +274,13 @@ export class DurableLease {
       if ('err' in outcome) {
         // A breaker-open refusal is local and free: poll it briefly instead of backing
         // off, so the grant is the first call through once the breaker lets one pass.
-        const delayMs = isLocalRefusal(outcome.err) ? LOCAL_REFUSAL_RETRY_MS : this.grantBackoff.next();
-        this.log.debug({ err: describeError(outcome.err), delayMs }, 'lease grant failed; retrying');
+        const delayMs = isLocalRefusal(outcome.err)
+          ? LOCAL_REFUSAL_RETRY_MS
+          : this.grantBackoff.next();
+        this.log.debug(
+          { err: describeError(outcome.err), delayMs },
+          'lease grant failed; retrying',
+        );
         await this.grantWaker.sleep(delayMs);
         continue;
       }
@@ -288,14 +301,21 @@ export class DurableLease {
    * (it may be stuck on a connection that just died), the attempt is abandoned as
    * `'superseded'`; should it still succeed, that lease is revoked.
    */
-  private async grantOnce(): Promise<{ res: { ID: string; TTL: string } } | { err: unknown } | 'superseded'> {
+  private async grantOnce(): Promise<
+    { res: { ID: string; TTL: string } } | { err: unknown } | 'superseded'
+  > {
     const attempt = this.client.leaseClient
       .leaseGrant({ TTL: this.opts.ttlSeconds }, retryWrites(deadlineIn(this.opts.callTimeoutMs)))
-      .then(res => ({ res }), (err: unknown) => ({ err }));
+      .then(
+        res => ({ res }),
+        (err: unknown) => ({ err }),
+      );
     const seen = this.reconnects;
     const superseded = this.reconnectWaker
       .sleep(this.opts.callTimeoutMs + 1000)
-      .then(() => (this.reconnects !== seen ? ('superseded' as const) : new Promise<never>(() => undefined)));
+      .then(() =>
+        this.reconnects !== seen ? ('superseded' as const) : new Promise<never>(() => undefined),
+      );
     const outcome = await Promise.race([attempt, superseded]);
     if (outcome === 'superseded') {
       void attempt.then(o => {
@@ -310,7 +330,10 @@ export class DurableLease {
   /** The etcd client was closed under us: nothing can be done any more, so close too. */
   private clientClosed(): void {
     if (this.innerState !== 'closed') {
-      this.log.warn({ leaseId: this.id }, 'etcd client closed; lease stops (its keys expire within the TTL)');
+      this.log.warn(
+        { leaseId: this.id },
+        'etcd client closed; lease stops (its keys expire within the TTL)',
+      );
       void this.close({ revoke: false });
     }
   }
@@ -323,7 +346,12 @@ export class DurableLease {
     this.grantBackoff.reset();
     this.renewer.start(id, this.ttlMs / 1000);
     this.log.info({ leaseId: id, ttlSeconds: this.ttlSeconds }, 'lease granted');
-    safeEmit(this.grantedEmitter, { leaseId: id, ttlSeconds: this.ttlSeconds }, this.log, 'granted');
+    safeEmit(
+      this.grantedEmitter,
+      { leaseId: id, ttlSeconds: this.ttlSeconds },
+      this.log,
+      'granted',
+    );
     this.keys.rewriteAll();
   }
 
@@ -340,7 +368,10 @@ export class DurableLease {
     this.renewer.stop();
     this.keys.leaseGone();
     const event = { leaseId: id, reason, sinceRenewalMs };
-    this.log.error({ ...event, keys: this.keys.size }, 'lease lost; re-granting and re-writing keys');
+    this.log.error(
+      { ...event, keys: this.keys.size },
+      'lease lost; re-granting and re-writing keys',
+    );
     safeEmit(this.lostEmitter, event, this.log, 'lost');
     void this.acquire(this.generation);
   }
@@ -397,7 +428,10 @@ export class DurableLease {
       this.log.info({ leaseId: id }, 'lease revoked');
     } catch (err) {
       if (!(err instanceof EtcdLeaseInvalidError)) {
-        this.log.warn({ leaseId: id, err: describeError(err) }, 'lease revoke failed; its keys expire within the TTL');
+        this.log.warn(
+          { leaseId: id, err: describeError(err) },
+          'lease revoke failed; its keys expire within the TTL',
+        );
       }
     }
   }

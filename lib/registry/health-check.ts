@@ -33,7 +33,8 @@ export interface ResolvedHealthCheck {
 }
 
 /** Result of one check: `reason` says why it failed. */
-export type HealthResult = { readonly healthy: true } | { readonly healthy: false; readonly reason: string };
+export type HealthResult =
+  { readonly healthy: true } | { readonly healthy: false; readonly reason: string };
 
 /** Validates and fills defaults; throws {@link InvalidOptionError}. */
 export function resolveHealthCheck(o: HealthCheckOptions, addr: string): ResolvedHealthCheck {
@@ -51,7 +52,10 @@ export function resolveHealthCheck(o: HealthCheckOptions, addr: string): Resolve
       return dflt;
     }
     if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > 3_600_000) {
-      throw new InvalidOptionError(`healthCheck.${name}`, `must be a number of ms in [${min}, 3600000], got ${describeValue(v)}`);
+      throw new InvalidOptionError(
+        `healthCheck.${name}`,
+        `must be a number of ms in [${min}, 3600000], got ${describeValue(v)}`,
+      );
     }
     return v;
   };
@@ -77,7 +81,10 @@ export async function runHealthCheck(check: ResolvedHealthCheck): Promise<Health
       });
       const ok = await Promise.race([Promise.resolve().then(check.fn), timeout]);
       if (ok === 'timeout') {
-        return { healthy: false, reason: `check function did not answer within ${check.timeoutMs} ms` };
+        return {
+          healthy: false,
+          reason: `check function did not answer within ${check.timeoutMs} ms`,
+        };
       }
       if (ok !== true) {
         return { healthy: false, reason: `check function returned ${describeValue(ok)}` };

@@ -4,14 +4,24 @@
  */
 export { register, Registration } from './register';
 export type {
-  HealedEvent, PublishedEvent, RegistrationLostEvent, RegistrationRestoredEvent, RegistrationState, WithdrawnEvent,
+  HealedEvent,
+  PublishedEvent,
+  RegistrationLostEvent,
+  RegistrationRestoredEvent,
+  RegistrationState,
+  WithdrawnEvent,
 } from './register';
 export { defaultInstanceId, DEFAULT_TTL_SECONDS } from './register-options';
 export type { RegisterOptions } from './register-options';
 export type { HealthCheckOptions } from './health-check';
 export { DurableLease } from './durable-lease';
 export type {
-  DurableLeaseOptions, DurableLeaseState, KeyHealCause, LeaseLossReason, LeaseLostEvent, LeaseRestoredEvent,
+  DurableLeaseOptions,
+  DurableLeaseState,
+  KeyHealCause,
+  LeaseLossReason,
+  LeaseLostEvent,
+  LeaseRestoredEvent,
   LeasedKeyState,
 } from './durable-lease';
 export type { KeyWriteCause } from './leased-keys';

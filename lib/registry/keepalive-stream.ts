@@ -5,7 +5,13 @@
  * server ends it without replying; this keeps a single stream open and bounds
  * every keepalive by its own timer instead.
  */
-import { castGrpcError, type IDuplexStream, type ILeaseKeepAliveRequest, type ILeaseKeepAliveResponse, type LeaseClient } from 'etcd3';
+import {
+  castGrpcError,
+  type IDuplexStream,
+  type ILeaseKeepAliveRequest,
+  type ILeaseKeepAliveResponse,
+  type LeaseClient,
+} from 'etcd3';
 import { DeadlineExceededError } from '../errors';
 
 type Stream = IDuplexStream<ILeaseKeepAliveRequest, ILeaseKeepAliveResponse>;

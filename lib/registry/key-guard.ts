@@ -58,10 +58,19 @@ export class KeyGuard {
   }
 
   /** Judges one observed state of the key (from a watch event or a read). */
-  observe(kv: Pick<IKeyValue, 'value' | 'lease' | 'mod_revision'> | undefined, revision: number): void {
+  observe(
+    kv: Pick<IKeyValue, 'value' | 'lease' | 'mod_revision'> | undefined,
+    revision: number,
+  ): void {
     const st = this.lease.keyState(this.key);
     const leaseId = this.lease.leaseId;
-    if (this.stopped || !st || st.desired !== 'present' || leaseId === undefined || st.writtenLeaseId !== leaseId) {
+    if (
+      this.stopped ||
+      !st ||
+      st.desired !== 'present' ||
+      leaseId === undefined ||
+      st.writtenLeaseId !== leaseId
+    ) {
       return; // not ours to guard right now, or a write of ours is pending anyway
     }
     if (revision <= st.revision) {
@@ -84,7 +93,10 @@ export class KeyGuard {
     if (!contested) {
       this.healBackoff.reset();
     } else {
-      this.log.warn({ key: this.key, cause, delayMs }, 'key keeps being changed by someone else (duplicate instance id?)');
+      this.log.warn(
+        { key: this.key, cause, delayMs },
+        'key keeps being changed by someone else (duplicate instance id?)',
+      );
     }
     this.lastHealAt = now;
     this.healTimer = setTimeout(() => {
@@ -126,7 +138,10 @@ export class KeyGuard {
 
   private retry(err: unknown): void {
     const delayMs = this.watchBackoff.next();
-    this.log.debug({ key: this.key, err: describeError(err), delayMs }, 'watch of own key failed; re-creating');
+    this.log.debug(
+      { key: this.key, err: describeError(err), delayMs },
+      'watch of own key failed; re-creating',
+    );
     this.retryTimer = setTimeout(() => void this.watch(), delayMs);
     this.retryTimer.unref?.();
   }

@@ -50,7 +50,12 @@ export interface ResolvedLeaseOptions {
 
 /** Throws {@link InvalidOptionError} unless `ttl` is a whole number of seconds in 2-3600. */
 export function assertTtlSeconds(ttl: unknown, option = 'ttlSeconds'): asserts ttl is number {
-  if (typeof ttl !== 'number' || !Number.isInteger(ttl) || ttl < MIN_TTL_SECONDS || ttl > MAX_TTL_SECONDS) {
+  if (
+    typeof ttl !== 'number' ||
+    !Number.isInteger(ttl) ||
+    ttl < MIN_TTL_SECONDS ||
+    ttl > MAX_TTL_SECONDS
+  ) {
     throw new InvalidOptionError(
       option,
       `must be a whole number of seconds from ${MIN_TTL_SECONDS} to ${MAX_TTL_SECONDS}, got ${describeValue(ttl)}`,
@@ -63,7 +68,10 @@ function positiveMs(value: unknown, option: string, fallback: number, max = 3_60
     return fallback;
   }
   if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0 || value > max) {
-    throw new InvalidOptionError(option, `must be a number of ms in (0, ${max}], got ${describeValue(value)}`);
+    throw new InvalidOptionError(
+      option,
+      `must be a number of ms in (0, ${max}], got ${describeValue(value)}`,
+    );
   }
   return value;
 }
@@ -84,11 +92,19 @@ export function resolveLeaseOptions(o: DurableLeaseOptions, path = ''): Resolved
     Math.min(keepaliveIntervalMs, 2000),
     ttlMs,
   );
-  const initialDelayMs = positiveMs(o.backoff?.initialDelayMs, `${path}backoff.initialDelayMs`, 100, 60_000);
+  const initialDelayMs = positiveMs(
+    o.backoff?.initialDelayMs,
+    `${path}backoff.initialDelayMs`,
+    100,
+    60_000,
+  );
   const maxDelayMs = positiveMs(o.backoff?.maxDelayMs, `${path}backoff.maxDelayMs`, 500, 300_000);
   const writeConcurrency = o.writeConcurrency ?? 32;
   if (!Number.isInteger(writeConcurrency) || writeConcurrency < 1 || writeConcurrency > 1024) {
-    throw new InvalidOptionError(`${path}writeConcurrency`, `must be an integer in 1-1024, got ${describeValue(writeConcurrency)}`);
+    throw new InvalidOptionError(
+      `${path}writeConcurrency`,
+      `must be an integer in 1-1024, got ${describeValue(writeConcurrency)}`,
+    );
   }
   return {
     ttlSeconds: o.ttlSeconds,

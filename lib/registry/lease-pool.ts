@@ -33,7 +33,11 @@ const pools = new WeakMap<object, Map<number, Shared>>();
  * `options.ttlSeconds`, creating it if needed (the first holder's other options
  * and logger apply to it), or, with `shared: false`, on a lease of its own.
  */
-export function acquireLease(client: Namespace, options: DurableLeaseOptions, shared = true): LeaseRef {
+export function acquireLease(
+  client: Namespace,
+  options: DurableLeaseOptions,
+  shared = true,
+): LeaseRef {
   if (!shared) {
     const lease = new DurableLease(client, options);
     return { lease, shared: false, release: once(() => lease.close()) };

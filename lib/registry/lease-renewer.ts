@@ -110,7 +110,10 @@ export class LeaseRenewer {
       ttlSeconds = await this.stream.ping(id, this.opts.keepaliveTimeoutMs);
     } catch (err) {
       if (this.run === run) {
-        this.log.debug({ leaseId: id, err: describeError(err) }, 'keepalive failed; checking the lease');
+        this.log.debug(
+          { leaseId: id, err: describeError(err) },
+          'keepalive failed; checking the lease',
+        );
         await this.checkTimeToLive(id, run);
       }
       return;
@@ -139,7 +142,10 @@ export class LeaseRenewer {
   private async checkTimeToLive(id: string, run: number): Promise<void> {
     let ttlSeconds: number | undefined;
     try {
-      const res = await this.leaseClient.leaseTimeToLive({ ID: id }, deadlineIn(this.opts.keepaliveTimeoutMs));
+      const res = await this.leaseClient.leaseTimeToLive(
+        { ID: id },
+        deadlineIn(this.opts.keepaliveTimeoutMs),
+      );
       ttlSeconds = Number(res.TTL);
     } catch (err) {
       if (err instanceof ClientClosedError && this.run === run) {

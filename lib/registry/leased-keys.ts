@@ -66,8 +66,16 @@ const settle = (list: Deferred[], err?: unknown) =>
 /** Attached keys and their write loop. Internal to {@link DurableLease}. */
 export class LeasedKeys {
   private readonly entries = new Map<string, Entry>();
-  private readonly writtenEmitter = new EventEmitter<{ key: string; leaseId: string; cause: KeyWriteCause }>();
-  private readonly healedEmitter = new EventEmitter<{ key: string; leaseId: string; cause: KeyHealCause }>();
+  private readonly writtenEmitter = new EventEmitter<{
+    key: string;
+    leaseId: string;
+    cause: KeyWriteCause;
+  }>();
+  private readonly healedEmitter = new EventEmitter<{
+    key: string;
+    leaseId: string;
+    cause: KeyHealCause;
+  }>();
   private readonly waker = new Waker();
   private readonly backoff: Backoff;
   private flushing = false;
@@ -100,7 +108,17 @@ export class LeasedKeys {
   attach(key: string, value: string): Promise<void> {
     let e = this.entries.get(key);
     if (!e) {
-      e = { key, value, desired: 'present', writtenLease: undefined, revision: 0, cause: 'attach', healCause: undefined, written: [], removed: [] };
+      e = {
+        key,
+        value,
+        desired: 'present',
+        writtenLease: undefined,
+        revision: 0,
+        cause: 'attach',
+        healCause: undefined,
+        written: [],
+        removed: [],
+      };
       this.entries.set(key, e);
     } else {
       settle(e.removed); // a pending detach is superseded
@@ -145,7 +163,15 @@ export class LeasedKeys {
 
   state(key: string): LeasedKeyState | undefined {
     const e = this.entries.get(key);
-    return e && { key, value: e.value, desired: e.desired, writtenLeaseId: e.writtenLease, revision: e.revision };
+    return (
+      e && {
+        key,
+        value: e.value,
+        desired: e.desired,
+        writtenLeaseId: e.writtenLease,
+        revision: e.revision,
+      }
+    );
   }
 
   /** True when every attached key is written under the current lease. */
@@ -218,7 +244,9 @@ export class LeasedKeys {
           }
           return;
         }
-        const failures = await runLimited(work, this.opts.writeConcurrency, e => this.write(e, leaseId, gen));
+        const failures = await runLimited(work, this.opts.writeConcurrency, e =>
+          this.write(e, leaseId, gen),
+        );
         if (failures.length === 0) {
           this.backoff.reset();
           this.failStreak = 0;
@@ -237,7 +265,12 @@ export class LeasedKeys {
         }
         const delayMs = this.backoff.next();
         this.log[this.failStreak++ === 0 ? 'warn' : 'debug'](
-          { failed: failures.length, of: work.length, err: describeError(failures[0]?.error), delayMs },
+          {
+            failed: failures.length,
+            of: work.length,
+            err: describeError(failures[0]?.error),
+            delayMs,
+          },
           'key writes failed; retrying',
         );
         if (!this.again) {
@@ -263,9 +296,19 @@ export class LeasedKeys {
       return;
     }
     const value = e.value;
-    const res = await this.client.put(e.key).value(value).lease(leaseId as string).options(options).exec();
+    const res = await this.client
+      .put(e.key)
+      .value(value)
+      .lease(leaseId as string)
+      .options(options)
+      .exec();
     e.revision = Math.max(e.revision, Number(res.header.revision));
-    if (gen !== this.host.generation() || this.entries.get(e.key) !== e || e.desired !== 'present' || e.value !== value) {
+    if (
+      gen !== this.host.generation() ||
+      this.entries.get(e.key) !== e ||
+      e.desired !== 'present' ||
+      e.value !== value
+    ) {
       return; // superseded while in flight; the loop looks again
     }
     e.writtenLease = leaseId;
@@ -275,10 +318,23 @@ export class LeasedKeys {
     e.cause = 'restore';
     settle(e.written);
     this.log.debug({ key: e.key, leaseId, cause }, 'key written');
-    safeEmit(this.writtenEmitter, { key: e.key, leaseId: leaseId as string, cause }, this.log, 'keyWritten');
+    safeEmit(
+      this.writtenEmitter,
+      { key: e.key, leaseId: leaseId as string, cause },
+      this.log,
+      'keyWritten',
+    );
     if (healCause) {
-      this.log.warn({ key: e.key, leaseId, cause: healCause }, 'key was changed by someone else; put it back');
-      safeEmit(this.healedEmitter, { key: e.key, leaseId: leaseId as string, cause: healCause }, this.log, 'keyHealed');
+      this.log.warn(
+        { key: e.key, leaseId, cause: healCause },
+        'key was changed by someone else; put it back',
+      );
+      safeEmit(
+        this.healedEmitter,
+        { key: e.key, leaseId: leaseId as string, cause: healCause },
+        this.log,
+        'keyHealed',
+      );
     }
   }
 }

@@ -43,7 +43,11 @@ const enum GoOp {
 /** The default codec: Go `naming/endpoints` JSON, `{"Op":0,"Addr":…,"Metadata":…}`. */
 export const goNamingCodec: RecordCodec = {
   encode(instance) {
-    return JSON.stringify({ Op: GoOp.Add, Addr: instance.addr, Metadata: instance.metadata ?? null });
+    return JSON.stringify({
+      Op: GoOp.Add,
+      Addr: instance.addr,
+      Metadata: instance.metadata ?? null,
+    });
   },
   decode(key, value, service, id) {
     let parsed: unknown;
@@ -57,7 +61,10 @@ export const goNamingCodec: RecordCodec = {
     }
     const { Op, Addr, Metadata } = parsed as Record<string, unknown>;
     if (Op !== undefined && Op !== GoOp.Add) {
-      throw new InvalidRecordError(key, `unsupported Op ${describeValue(typeof Op === 'string' ? Op : JSON.stringify(Op) ?? typeof Op)}`);
+      throw new InvalidRecordError(
+        key,
+        `unsupported Op ${describeValue(typeof Op === 'string' ? Op : (JSON.stringify(Op) ?? typeof Op))}`,
+      );
     }
     if (typeof Addr !== 'string' || !isValidAddress(Addr)) {
       throw new InvalidRecordError(key, 'Addr is missing or not host:port');
@@ -75,7 +82,12 @@ const SERVICE = /^[A-Za-z0-9._\-]+(\/[A-Za-z0-9._\-]+)*$/;
 
 /** Validates a service name (segments of `[A-Za-z0-9._-]`, `/`-separated, ≤ 200 chars). */
 export function assertServiceName(service: unknown, option = 'service'): asserts service is string {
-  if (typeof service !== 'string' || service.length === 0 || service.length > 200 || !SERVICE.test(service)) {
+  if (
+    typeof service !== 'string' ||
+    service.length === 0 ||
+    service.length > 200 ||
+    !SERVICE.test(service)
+  ) {
     throw new InvalidOptionError(
       option,
       `must be 1-200 characters of [A-Za-z0-9._-] in '/'-separated segments, got ${describeValue(service)}`,
@@ -86,14 +98,24 @@ export function assertServiceName(service: unknown, option = 'service'): asserts
 /** Validates an instance id (one key segment of `[A-Za-z0-9._:@-]`, ≤ 200 chars). */
 export function assertInstanceId(id: unknown, option = 'id'): asserts id is string {
   if (typeof id !== 'string' || !SEGMENT.test(id)) {
-    throw new InvalidOptionError(option, `must be 1-200 characters of [A-Za-z0-9._:@-], got ${describeValue(id)}`);
+    throw new InvalidOptionError(
+      option,
+      `must be 1-200 characters of [A-Za-z0-9._:@-], got ${describeValue(id)}`,
+    );
   }
 }
 
 /** Validates a key prefix: empty, or printable and ending in `/`. */
 export function assertPrefix(prefix: unknown, option = 'prefix'): asserts prefix is string {
-  if (typeof prefix !== 'string' || prefix.length > 200 || (prefix !== '' && !/^[\x21-\x7e]*\/$/.test(prefix))) {
-    throw new InvalidOptionError(option, `must be '' or printable ASCII ending in '/', got ${describeValue(prefix)}`);
+  if (
+    typeof prefix !== 'string' ||
+    prefix.length > 200 ||
+    (prefix !== '' && !/^[\x21-\x7e]*\/$/.test(prefix))
+  ) {
+    throw new InvalidOptionError(
+      option,
+      `must be '' or printable ASCII ending in '/', got ${describeValue(prefix)}`,
+    );
   }
 }
 
@@ -110,7 +132,10 @@ export function isValidAddress(addr: string): boolean {
 /** Validates an address (`host:port`). */
 export function assertAddress(addr: unknown, option = 'addr'): asserts addr is string {
   if (typeof addr !== 'string' || !isValidAddress(addr)) {
-    throw new InvalidOptionError(option, `must be host:port with a port in 1-65535, got ${describeValue(addr)}`);
+    throw new InvalidOptionError(
+      option,
+      `must be host:port with a port in 1-65535, got ${describeValue(addr)}`,
+    );
   }
 }
 

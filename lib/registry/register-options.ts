@@ -7,11 +7,26 @@ import { hostname } from 'node:os';
 import type { Namespace } from 'etcd3';
 import { InvalidOptionError } from '../errors';
 import { isLogger, noopLogger, type Logger } from '../logger';
-import { resolveHealthCheck, type HealthCheckOptions, type ResolvedHealthCheck } from './health-check';
-import { resolveLeaseOptions, type DurableLeaseOptions, type ResolvedLeaseOptions } from './lease-options';
 import {
-  DEFAULT_PREFIX, assertAddress, assertInstanceId, assertPrefix, assertServiceName, goNamingCodec, instanceKey,
-  type RecordCodec, type ServiceInstance,
+  resolveHealthCheck,
+  type HealthCheckOptions,
+  type ResolvedHealthCheck,
+} from './health-check';
+import {
+  resolveLeaseOptions,
+  type DurableLeaseOptions,
+  type ResolvedLeaseOptions,
+} from './lease-options';
+import {
+  DEFAULT_PREFIX,
+  assertAddress,
+  assertInstanceId,
+  assertPrefix,
+  assertServiceName,
+  goNamingCodec,
+  instanceKey,
+  type RecordCodec,
+  type ServiceInstance,
 } from './record';
 import { assertJsonSerializable } from './serializable';
 import { describeError } from './util';
@@ -72,14 +87,27 @@ export interface ResolvedRegistration {
 
 /** `<hostname>-<pid>-<6 hex>`, reduced to the characters an instance id allows. */
 export function defaultInstanceId(): string {
-  const host = hostname().replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 150) || 'host';
+  const host =
+    hostname()
+      .replace(/[^A-Za-z0-9._-]/g, '-')
+      .slice(0, 150) || 'host';
   return `${host}-${process.pid}-${randomBytes(3).toString('hex')}`;
 }
 
 /** Validates `client` and `options`; throws {@link InvalidOptionError} on the first problem. */
-export function resolveRegisterOptions(client: Namespace, options: RegisterOptions): ResolvedRegistration {
-  if (!client || typeof (client as any).put !== 'function' || typeof (client as any).leaseClient !== 'object') {
-    throw new InvalidOptionError('client', 'must be an etcd3 Etcd3 or Namespace (or etcd3-resilient Etcd3)');
+export function resolveRegisterOptions(
+  client: Namespace,
+  options: RegisterOptions,
+): ResolvedRegistration {
+  if (
+    !client ||
+    typeof (client as any).put !== 'function' ||
+    typeof (client as any).leaseClient !== 'object'
+  ) {
+    throw new InvalidOptionError(
+      'client',
+      'must be an etcd3 Etcd3 or Namespace (or etcd3-resilient Etcd3)',
+    );
   }
   if (typeof options !== 'object' || options === null) {
     throw new InvalidOptionError('options', 'must be an object');
@@ -94,11 +122,19 @@ export function resolveRegisterOptions(client: Namespace, options: RegisterOptio
   const metadata = o.metadata ?? null;
   assertJsonSerializable(metadata, 'metadata');
   const codec = o.codec ?? goNamingCodec;
-  if (typeof codec !== 'object' || codec === null || typeof codec.encode !== 'function' || typeof codec.decode !== 'function') {
+  if (
+    typeof codec !== 'object' ||
+    codec === null ||
+    typeof codec.encode !== 'function' ||
+    typeof codec.decode !== 'function'
+  ) {
     throw new InvalidOptionError('codec', 'must have encode() and decode() functions');
   }
   if (o.logger !== undefined && !isLogger(o.logger)) {
-    throw new InvalidOptionError('logger', 'must be a pino-compatible logger (error/warn/info/debug/child)');
+    throw new InvalidOptionError(
+      'logger',
+      'must be a pino-compatible logger (error/warn/info/debug/child)',
+    );
   }
   for (const flag of ['selfHeal', 'sharedLease'] as const) {
     if (o[flag] !== undefined && typeof o[flag] !== 'boolean') {
@@ -119,7 +155,8 @@ export function resolveRegisterOptions(client: Namespace, options: RegisterOptio
     value,
     leaseOptions,
     lease,
-    healthCheck: o.healthCheck === undefined ? undefined : resolveHealthCheck(o.healthCheck, o.addr),
+    healthCheck:
+      o.healthCheck === undefined ? undefined : resolveHealthCheck(o.healthCheck, o.addr),
     selfHeal: o.selfHeal ?? true,
     sharedLease: o.sharedLease ?? true,
     logger: o.logger ?? noopLogger,
@@ -137,7 +174,10 @@ function encode(codec: RecordCodec, instance: ServiceInstance): string {
     throw new InvalidOptionError('codec', `encode() must return a string, got ${typeof value}`);
   }
   if (Buffer.byteLength(value) > MAX_RECORD_BYTES) {
-    throw new InvalidOptionError('metadata', `the encoded record exceeds ${MAX_RECORD_BYTES} bytes`);
+    throw new InvalidOptionError(
+      'metadata',
+      `the encoded record exceeds ${MAX_RECORD_BYTES} bytes`,
+    );
   }
   return value;
 }

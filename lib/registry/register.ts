@@ -11,7 +11,11 @@ import { KeyGuard } from './key-guard';
 import { acquireLease, type LeaseRef } from './lease-pool';
 import type { KeyHealCause } from './leased-keys';
 import type { ServiceInstance } from './record';
-import { resolveRegisterOptions, type RegisterOptions, type ResolvedRegistration } from './register-options';
+import {
+  resolveRegisterOptions,
+  type RegisterOptions,
+  type ResolvedRegistration,
+} from './register-options';
 import { safeEmit } from './util';
 
 /**
@@ -113,7 +117,10 @@ export class Registration {
   public readonly onHealed: Event<HealedEvent> = this.healedEmitter.addListener;
 
   /** @internal use {@link register}. */
-  constructor(client: Namespace, private readonly cfg: ResolvedRegistration) {
+  constructor(
+    client: Namespace,
+    private readonly cfg: ResolvedRegistration,
+  ) {
     this.key = cfg.key;
     this.instance = cfg.instance;
     this.log = cfg.logger.child({ component: 'registration', key: cfg.key });
@@ -122,7 +129,15 @@ export class Registration {
     this.subs.push(
       lease.onLost(e => this.leaseLost(e.leaseId, e.reason)),
       lease.onKeyWritten(e => e.key === this.key && this.written(e.leaseId, e.cause)),
-      lease.onKeyHealed(e => e.key === this.key && this.emit(this.healedEmitter, { key: this.key, leaseId: e.leaseId, cause: e.cause }, 'healed')),
+      lease.onKeyHealed(
+        e =>
+          e.key === this.key &&
+          this.emit(
+            this.healedEmitter,
+            { key: this.key, leaseId: e.leaseId, cause: e.cause },
+            'healed',
+          ),
+      ),
       // The client was closed under us (or someone closed a lease we share): end too.
       lease.onClosed(() => void this.close()),
     );
@@ -135,7 +150,10 @@ export class Registration {
       this.monitor = new HealthMonitor(cfg.healthCheck, r => this.healthResult(r));
       this.monitor.start();
     }
-    this.log.info({ addr: cfg.instance.addr, ttlSeconds: cfg.lease.ttlSeconds, sharedLease: this.ref.shared }, 'registering');
+    this.log.info(
+      { addr: cfg.instance.addr, ttlSeconds: cfg.lease.ttlSeconds, sharedLease: this.ref.shared },
+      'registering',
+    );
     if (!cfg.healthCheck) {
       this.update();
     }
@@ -174,7 +192,9 @@ export class Registration {
       const subs = [
         this.onPublished(() => done(resolve)),
         this.onRestored(() => done(resolve)),
-        this.closedEmitter.addListener(() => done(() => reject(new ClientClosedError('Registration')))),
+        this.closedEmitter.addListener(() =>
+          done(() => reject(new ClientClosedError('Registration'))),
+        ),
       ];
       const done = (settle: () => void) => {
         subs.forEach(s => s.dispose());
@@ -220,10 +240,16 @@ export class Registration {
       timer = setTimeout(() => resolve('timeout'), timeoutMs + 100);
       timer.unref?.();
     });
-    this.closing = Promise.race([this.ref.release(this.key).then(() => 'done' as const), timeout]).then(r => {
+    this.closing = Promise.race([
+      this.ref.release(this.key).then(() => 'done' as const),
+      timeout,
+    ]).then(r => {
       clearTimeout(timer);
       if (r === 'timeout') {
-        this.log.warn({ timeoutMs }, 'deregistration did not finish in time; the record expires within the TTL');
+        this.log.warn(
+          { timeoutMs },
+          'deregistration did not finish in time; the record expires within the TTL',
+        );
       } else {
         this.log.info('deregistered');
       }
@@ -265,7 +291,11 @@ export class Registration {
       this.lostAt = undefined;
       const done = this.ref.lease.detach(this.key);
       this.log.info({ reason, detail }, 'withdrawn');
-      this.emit(this.withdrawnEmitter, { key: this.key, reason: reason ?? 'unhealthy', detail }, 'withdrawn');
+      this.emit(
+        this.withdrawnEmitter,
+        { key: this.key, reason: reason ?? 'unhealthy', detail },
+        'withdrawn',
+      );
       return done;
     }
     return undefined;
@@ -294,7 +324,11 @@ export class Registration {
       this.emit(this.restoredEmitter, { key: this.key, leaseId, outageMs }, 'restored');
     } else if (previous !== 'published' || cause === 'attach') {
       this.log.info({ leaseId, reason: this.publishReason }, 'published');
-      this.emit(this.publishedEmitter, { key: this.key, leaseId, reason: this.publishReason }, 'published');
+      this.emit(
+        this.publishedEmitter,
+        { key: this.key, leaseId, reason: this.publishReason },
+        'published',
+      );
     }
   }
 

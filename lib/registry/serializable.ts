@@ -20,7 +20,13 @@ export function assertJsonSerializable(value: unknown, option: string): void {
   check(value, option, new Set(), 0, option);
 }
 
-function check(value: unknown, path: string, ancestors: Set<object>, depth: number, option: string): void {
+function check(
+  value: unknown,
+  path: string,
+  ancestors: Set<object>,
+  depth: number,
+  option: string,
+): void {
   const fail = (why: string): never => {
     throw new InvalidOptionError(option, `cannot be serialised to JSON: ${path} ${why}`);
   };
@@ -56,7 +62,12 @@ function check(value: unknown, path: string, ancestors: Set<object>, depth: numb
       return check(json, path, ancestors, depth, option);
     }
   }
-  if (obj instanceof Map || obj instanceof Set || obj instanceof WeakMap || obj instanceof WeakSet) {
+  if (
+    obj instanceof Map ||
+    obj instanceof Set ||
+    obj instanceof WeakMap ||
+    obj instanceof WeakSet
+  ) {
     return fail(`is a ${obj.constructor.name} (JSON would write {})`);
   }
   if (depth >= MAX_DEPTH) {
@@ -70,7 +81,10 @@ function check(value: unknown, path: string, ancestors: Set<object>, depth: numb
     obj.forEach((item, i) => {
       const itemPath = `${path}[${i}]`;
       if (item === undefined) {
-        throw new InvalidOptionError(option, `cannot be serialised to JSON: ${itemPath} is undefined (JSON would write null)`);
+        throw new InvalidOptionError(
+          option,
+          `cannot be serialised to JSON: ${itemPath} is undefined (JSON would write null)`,
+        );
       }
       check(item, itemPath, ancestors, depth + 1, option);
     });

@@ -55,18 +55,31 @@ export interface ShutdownHandle {
  * const reg = register(client, { service: 'orders', addr });
  * installShutdownHandlers([reg, client], { logger });
  */
-export function installShutdownHandlers(closables: readonly Closable[], options: ShutdownOptions = {}): ShutdownHandle {
+export function installShutdownHandlers(
+  closables: readonly Closable[],
+  options: ShutdownOptions = {},
+): ShutdownHandle {
   const signals = options.signals ?? ['SIGTERM', 'SIGINT'];
   const timeoutMs = options.timeoutMs ?? 5000;
   const exitOpt = options.exit ?? true;
   if (!Array.isArray(closables) || closables.some(c => !c || typeof c.close !== 'function')) {
     throw new InvalidOptionError('closables', 'must be an array of objects with a close() method');
   }
-  if (!Array.isArray(signals) || signals.length === 0 || signals.some(s => typeof s !== 'string' || !/^SIG[A-Z0-9]+$/.test(s))) {
-    throw new InvalidOptionError('signals', 'must be a non-empty array of signal names such as "SIGTERM"');
+  if (
+    !Array.isArray(signals) ||
+    signals.length === 0 ||
+    signals.some(s => typeof s !== 'string' || !/^SIG[A-Z0-9]+$/.test(s))
+  ) {
+    throw new InvalidOptionError(
+      'signals',
+      'must be a non-empty array of signal names such as "SIGTERM"',
+    );
   }
   if (typeof timeoutMs !== 'number' || !Number.isFinite(timeoutMs) || timeoutMs <= 0) {
-    throw new InvalidOptionError('timeoutMs', `must be a positive number of ms, got ${describeValue(timeoutMs)}`);
+    throw new InvalidOptionError(
+      'timeoutMs',
+      `must be a positive number of ms, got ${describeValue(timeoutMs)}`,
+    );
   }
   if (typeof exitOpt !== 'boolean' && typeof exitOpt !== 'function') {
     throw new InvalidOptionError('exit', 'must be a boolean or a function');
@@ -108,7 +121,11 @@ export function installShutdownHandlers(closables: readonly Closable[], options:
   };
 }
 
-async function closeAll(closables: readonly Closable[], timeoutMs: number, log: Logger): Promise<ShutdownResult> {
+async function closeAll(
+  closables: readonly Closable[],
+  timeoutMs: number,
+  log: Logger,
+): Promise<ShutdownResult> {
   const start = Date.now();
   const deadline = start + timeoutMs;
   const failed: number[] = [];
@@ -121,9 +138,14 @@ async function closeAll(closables: readonly Closable[], timeoutMs: number, log: 
       timedOut = true;
       for (let k = i; k < closables.length; k++) {
         failed.push(k);
-        Promise.resolve().then(() => closables[k]!.close()).catch(() => undefined);
+        Promise.resolve()
+          .then(() => closables[k]!.close())
+          .catch(() => undefined);
       }
-      log.warn({ from: i, timeoutMs }, 'shutdown deadline passed; remaining closes started without waiting');
+      log.warn(
+        { from: i, timeoutMs },
+        'shutdown deadline passed; remaining closes started without waiting',
+      );
       break;
     }
     let timer: NodeJS.Timeout | undefined;

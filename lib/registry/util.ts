@@ -74,7 +74,12 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
  * Emits `value`, catching a listener that throws so user code can never break
  * the state machine that emitted the event. Such errors are logged at `error`.
  */
-export function safeEmit<T>(emitter: EventEmitter<T>, value: T, logger: Logger, name: string): void {
+export function safeEmit<T>(
+  emitter: EventEmitter<T>,
+  value: T,
+  logger: Logger,
+  name: string,
+): void {
   try {
     emitter.emit(value);
   } catch (err) {
@@ -110,7 +115,6 @@ export async function runLimited<T>(
 
 /** `{ deadline }` call options `ms` from now. */
 export const deadlineIn = (ms: number): { deadline: number } => ({ deadline: Date.now() + ms });
-
 
 /** A short, secret-free description of an error for logs and event payloads. Never throws. */
 export function describeError(err: unknown): string {

@@ -67,7 +67,11 @@ function run(bin: string, args: string[], cwd: string): Promise<void> {
   return new Promise((resolve, reject) => {
     execFile(bin, args, { cwd, timeout: OPENSSL_TIMEOUT_MS }, (err, _stdout, stderr) => {
       if (err) {
-        reject(new Error(`${bin} ${args[0]} failed: ${err.message.split('\n')[0]}; ${String(stderr).trim().slice(-500)}`));
+        reject(
+          new Error(
+            `${bin} ${args[0]} failed: ${err.message.split('\n')[0]}; ${String(stderr).trim().slice(-500)}`,
+          ),
+        );
       } else {
         resolve();
       }
@@ -78,14 +82,51 @@ function run(bin: string, args: string[], cwd: string): Promise<void> {
 const EC_KEY = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
 
 /** Makes a key and a CSR for `cn`, then has the CA sign it with the extensions in `ext`. */
-async function signed(bin: string, dir: string, name: string, cn: string, ext: string[]): Promise<void> {
-  await run(bin, ['req', '-new', ...EC_KEY, '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${cn}`], dir);
+async function signed(
+  bin: string,
+  dir: string,
+  name: string,
+  cn: string,
+  ext: string[],
+): Promise<void> {
+  await run(
+    bin,
+    [
+      'req',
+      '-new',
+      ...EC_KEY,
+      '-keyout',
+      `${name}.key`,
+      '-out',
+      `${name}.csr`,
+      '-subj',
+      `/CN=${cn}`,
+    ],
+    dir,
+  );
   writeFileSync(path.join(dir, `${name}.ext`), `${ext.join('\n')}\n`);
   const serial = `0x${Date.now().toString(16)}${Math.floor(Math.random() * 0xffff).toString(16)}`;
   await run(
     bin,
-    ['x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-set_serial', serial,
-      '-days', '1', '-sha256', '-extfile', `${name}.ext`, '-out', `${name}.crt`],
+    [
+      'x509',
+      '-req',
+      '-in',
+      `${name}.csr`,
+      '-CA',
+      'ca.crt',
+      '-CAkey',
+      'ca.key',
+      '-set_serial',
+      serial,
+      '-days',
+      '1',
+      '-sha256',
+      '-extfile',
+      `${name}.ext`,
+      '-out',
+      `${name}.crt`,
+    ],
     dir,
   );
 }
@@ -111,12 +152,22 @@ function pair(dir: string, name: string): CertPair {
 export async function generateTestCerts(options: GenerateCertsOptions = {}): Promise<TestCerts> {
   const sans = options.serverSans ?? ['IP:127.0.0.1', 'DNS:localhost'];
   if (sans.length === 0 || !sans.every(s => SAN.test(s))) {
-    throw new InvalidOptionError('serverSans', `must be a non-empty list of IP:... or DNS:..., got ${JSON.stringify(sans)}`);
+    throw new InvalidOptionError(
+      'serverSans',
+      `must be a non-empty list of IP:... or DNS:..., got ${JSON.stringify(sans)}`,
+    );
   }
   const clientCn = options.clientCommonName ?? 'etcd3-resilient-test';
   const caCn = options.caCommonName ?? 'etcd3-resilient test CA';
-  for (const [name, cn] of [['clientCommonName', clientCn], ['caCommonName', caCn]] as const) {
-    if (!CN.test(cn)) throw new InvalidOptionError(name, `must be 1-64 characters of [A-Za-z0-9 ._@-], got ${JSON.stringify(cn)}`);
+  for (const [name, cn] of [
+    ['clientCommonName', clientCn],
+    ['caCommonName', caCn],
+  ] as const) {
+    if (!CN.test(cn))
+      throw new InvalidOptionError(
+        name,
+        `must be 1-64 characters of [A-Za-z0-9 ._@-], got ${JSON.stringify(cn)}`,
+      );
   }
   const bin = options.opensslBin ?? 'openssl';
   const parent = runDir() ? path.join(runDir()!, 'certs') : os.tmpdir();
@@ -126,13 +177,34 @@ export async function generateTestCerts(options: GenerateCertsOptions = {}): Pro
   try {
     await run(
       bin,
-      ['req', '-x509', ...EC_KEY, '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '1', '-sha256', '-subj', `/CN=${caCn}`,
-        '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign'],
+      [
+        'req',
+        '-x509',
+        ...EC_KEY,
+        '-keyout',
+        'ca.key',
+        '-out',
+        'ca.crt',
+        '-days',
+        '1',
+        '-sha256',
+        '-subj',
+        `/CN=${caCn}`,
+        '-addext',
+        'basicConstraints=critical,CA:TRUE',
+        '-addext',
+        'keyUsage=critical,keyCertSign,cRLSign',
+      ],
       dir,
     );
-    const leaf = ['basicConstraints=CA:FALSE', 'keyUsage=critical,digitalSignature,keyEncipherment'];
+    const leaf = [
+      'basicConstraints=CA:FALSE',
+      'keyUsage=critical,digitalSignature,keyEncipherment',
+    ];
     await signed(bin, dir, 'server', 'etcd-server', [
-      ...leaf, 'extendedKeyUsage=serverAuth,clientAuth', `subjectAltName=${sans.join(',')}`,
+      ...leaf,
+      'extendedKeyUsage=serverAuth,clientAuth',
+      `subjectAltName=${sans.join(',')}`,
     ]);
     await signed(bin, dir, 'client', clientCn, [...leaf, 'extendedKeyUsage=clientAuth']);
   } catch (err) {

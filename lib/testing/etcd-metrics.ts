@@ -5,7 +5,9 @@
 
 /** Sums every sample of metric `name` on `<endpoint>/metrics` whose labels contain `labels`. */
 export async function etcdMetric(endpoint: string, name: string, labels = ''): Promise<number> {
-  const text = await (await fetch(`${endpoint}/metrics`, { signal: AbortSignal.timeout(5000) })).text();
+  const text = await (
+    await fetch(`${endpoint}/metrics`, { signal: AbortSignal.timeout(5000) })
+  ).text();
   let sum = 0;
   for (const line of text.split('\n')) {
     const next = line[name.length];

@@ -111,7 +111,10 @@ class Proxy implements FaultProxy {
   blackhole(direction: Direction = 'both'): void {
     if (direction !== 'both' && direction !== 'toServer' && direction !== 'toClient') {
       const got = String(direction);
-      throw new InvalidOptionError('direction', `expected 'both', 'toServer' or 'toClient', got ${got}`);
+      throw new InvalidOptionError(
+        'direction',
+        `expected 'both', 'toServer' or 'toClient', got ${got}`,
+      );
     }
     for (const c of this.connections) c.blackhole(direction);
   }

@@ -95,9 +95,12 @@ export function analyze(records: readonly CallRecord[], window: FaultWindow): Ca
   }
   let recoverAt = Infinity;
   for (const r of records) {
-    if (r.start >= window.end && r.ok && r.end !== undefined && r.end < recoverAt) recoverAt = r.end;
+    if (r.start >= window.end && r.ok && r.end !== undefined && r.end < recoverAt)
+      recoverAt = r.end;
   }
-  const failedAfterRecovery = records.filter(r => r.start > recoverAt && (r.ok === false || isHung(r))).length;
+  const failedAfterRecovery = records.filter(
+    r => r.start > recoverAt && (r.ok === false || isHung(r)),
+  ).length;
   const topErrors = [...errorCounts.entries()]
     .sort((a, b) => b[1] - a[1])
     .slice(0, 3)

@@ -18,10 +18,18 @@ const FILLER_WRITES = 50;
 const POLL_MS = 100;
 const sleep = (ms: number) => new Promise<void>(resolve => setTimeout(resolve, ms));
 const value = (service: string, id: string) =>
-  goNamingCodec.encode({ service, id, addr: `127.0.0.1:${9000 + id.charCodeAt(0)}`, metadata: null });
+  goNamingCodec.encode({
+    service,
+    id,
+    addr: `127.0.0.1:${9000 + id.charCodeAt(0)}`,
+    metadata: null,
+  });
 
 /** A raw etcd3 service view: list, then watch from the list's revision + 1. */
-async function rawView(client: BaseEtcd3, service: string): Promise<{ ids(): string[]; watcher: Watcher }> {
+async function rawView(
+  client: BaseEtcd3,
+  service: string,
+): Promise<{ ids(): string[]; watcher: Watcher }> {
   const ids = new Set<string>();
   const res = await client.getAll().prefix(servicePrefix('', service)).exec();
   for (const kv of res.kvs) {
@@ -60,7 +68,9 @@ export function discoveryAddon(): Addon {
     async setup(env) {
       for (const name of CLIENTS) {
         for (const id of BEFORE) {
-          await env.observer.put(instanceKey('', service(env, name), id)).value(value(service(env, name), id));
+          await env.observer
+            .put(instanceKey('', service(env, name), id))
+            .value(value(service(env, name), id));
         }
       }
       const raw = await rawView(env.clients.raw, service(env, 'raw'));
@@ -99,7 +109,8 @@ export function discoveryAddon(): Addon {
     result() {
       const cell = (name: ClientName) => {
         const at = convergedAt[name];
-        if (at !== undefined) return `yes, ${(Math.max(0, at - healedAt) / 1000).toFixed(1)} s after heal`;
+        if (at !== undefined)
+          return `yes, ${(Math.max(0, at - healedAt) / 1000).toFixed(1)} s after heal`;
         return `**no**: sees {${views[name]?.ids().join(', ') ?? '?'}}, truth {${AFTER.join(', ')}}`;
       };
       return { ours: cell('ours'), raw: cell('raw') };

@@ -83,7 +83,7 @@ export const reset: FaultSpec = {
   id: 'reset',
   title: 'Connection resets: every open connection RST twice a second for 5 s',
   label: 'RST every 500 ms',
-  how: 'Each client through its own proxy; every open connection (the client\'s and the proxy\'s side) is destroyed with a TCP RST every 500 ms for 5 s; reconnects are allowed.',
+  how: "Each client through its own proxy; every open connection (the client's and the proxy's side) is destroyed with a TCP RST every 500 ms for 5 s; reconnects are allowed.",
   members: 1,
   proxied: true,
   holdMs: 5000,
@@ -115,8 +115,7 @@ function latencyFault(msEachWay: number, note: string): FaultSpec {
     heal: passAll,
     ...(msEachWay * 2 >= 1000
       ? {
-          note:
-            "our client gives a read attempt 1 s (`attemptTimeoutMs`) before trying the next member; with one member and a round trip above that, reads fail where raw etcd3's succeed slowly, and the open breaker then fails writes fast too. On such a network raise `attemptTimeoutMs` above the round trip (`doctor` fails the latency check in this case).",
+          note: "our client gives a read attempt 1 s (`attemptTimeoutMs`) before trying the next member; with one member and a round trip above that, reads fail where raw etcd3's succeed slowly, and the open breaker then fails writes fast too. On such a network raise `attemptTimeoutMs` above the round trip (`doctor` fails the latency check in this case).",
         }
       : {}),
   };
@@ -144,8 +143,7 @@ export const leaderLoss: FaultSpec = {
   heal: async () => {
     await killedLeader?.restart();
   },
-  note:
-    'writes that reach a follower while no leader exists wait in etcd until a new leader is elected or etcd gives up (~7 s); our client ends them at the 5 s deadline, raw etcd3 waits.',
+  note: 'writes that reach a follower while no leader exists wait in etcd until a new leader is elected or etcd gives up (~7 s); our client ends them at the 5 s deadline, raw etcd3 waits.',
 };
 
 /** Outage longer than the lease TTL: is the registration restored? */
@@ -176,11 +174,19 @@ export const compaction: FaultSpec = {
   inject: blackholeAll,
   heal: passAll,
   addon: discoveryAddon,
-  note:
-    'a plain `watch()` cannot survive a compaction past its revision: the history it would resume from is gone, so etcd cancels it and etcd3 emits `error` on the watcher, with either client (the audit watch is such a plain watch). Raw etcd3 lost fewer events here only because its old connection resumed after the heal without noticing the gap. `discover()` re-lists instead, which is what the last column checks.',
+  note: 'a plain `watch()` cannot survive a compaction past its revision: the history it would resume from is gone, so etcd cancels it and etcd3 emits `error` on the watcher, with either client (the audit watch is such a plain watch). Raw etcd3 lost fewer events here only because its old connection resumed after the heal without noticing the gap. `discover()` re-lists instead, which is what the last column checks.',
 };
 
 /** The full matrix, in report order. */
 export const MATRIX: FaultSpec[] = [
-  kill, freeze, blackhole, halfOpen, reset, latency, latencyBeyondAttempt, leaderLoss, leaseExpiry, compaction,
+  kill,
+  freeze,
+  blackhole,
+  halfOpen,
+  reset,
+  latency,
+  latencyBeyondAttempt,
+  leaderLoss,
+  leaseExpiry,
+  compaction,
 ];

@@ -37,7 +37,8 @@ export interface Load {
 /** Key every `get` reads (written before the load starts). */
 export const readKey = (prefix: string): string => `${prefix}r`;
 /** Key of the `seq`-th write; one key per write, so applied writes can be listed afterwards. */
-export const writeKey = (prefix: string, seq: number): string => `${prefix}w/${String(seq).padStart(6, '0')}`;
+export const writeKey = (prefix: string, seq: number): string =>
+  `${prefix}w/${String(seq).padStart(6, '0')}`;
 
 function describe(err: unknown): string {
   const e = err as { name?: string; message?: string };

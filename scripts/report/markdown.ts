@@ -29,11 +29,16 @@ export function callsCell(st: CallStats): string {
 
 /** "5.0 s" or "∞ (never returned)". */
 export function longestCell(st: CallStats): string {
-  return Number.isFinite(st.longestMs) ? s(st.longestMs) : `**∞** (${st.neverReturned} never returned)`;
+  return Number.isFinite(st.longestMs)
+    ? s(st.longestMs)
+    : `**∞** (${st.neverReturned} never returned)`;
 }
 
 /** The results table, one row per fault and client. */
-export function resultsTable(results: readonly ScenarioResult[], link?: (r: ScenarioResult) => string): string {
+export function resultsTable(
+  results: readonly ScenarioResult[],
+  link?: (r: ScenarioResult) => string,
+): string {
   const lines = [
     '| Fault | Client | Learns of the fault | Recovers after heal | Calls ok / error / hung | Longest call | Watch: lost / duplicated | Registration / discovery |',
     '|---|---|---|---|---|---|---|---|',
@@ -41,7 +46,8 @@ export function resultsTable(results: readonly ScenarioResult[], link?: (r: Scen
   for (const r of results) {
     for (const name of CLIENTS) {
       const o = r.clients[name];
-      const fault = name === CLIENTS[0] ? (link ? `[${r.spec.title}](${link(r)})` : r.spec.title) : '';
+      const fault =
+        name === CLIENTS[0] ? (link ? `[${r.spec.title}](${link(r)})` : r.spec.title) : '';
       const watch = o.watch.failed
         ? 'watch failed'
         : `${o.watch.lost > 0 ? `**${o.watch.lost}**` : '0'} / ${o.watch.duplicated > 0 ? `**${o.watch.duplicated}**` : '0'} of ${o.watch.applied}`;
@@ -61,7 +67,9 @@ export function errorNotes(results: readonly ScenarioResult[]): string {
     for (const name of CLIENTS) {
       const top = r.clients[name].stats.topErrors;
       if (top.length === 0) continue;
-      const list = top.map(e => `\`${e.error.replace(/`/g, "'").replace(/\|/g, '/')}\` ×${e.count}`).join('; ');
+      const list = top
+        .map(e => `\`${e.error.replace(/`/g, "'").replace(/\|/g, '/')}\` ×${e.count}`)
+        .join('; ');
       lines.push(`- **${r.spec.id}**, ${CLIENT_LABELS[name]}: ${list}`);
     }
   }

@@ -38,7 +38,11 @@ export function loadOurs(): Ours {
       const d = discover(client, service);
       await d.ready;
       return {
-        ids: () => d.snapshot().map(i => i.id).sort(),
+        ids: () =>
+          d
+            .snapshot()
+            .map(i => i.id)
+            .sort(),
         close: () => d.close(),
       };
     },

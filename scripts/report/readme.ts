@@ -28,7 +28,10 @@ export interface MachineInfo {
 export async function machineInfo(): Promise<MachineInfo> {
   let etcd = 'unknown';
   try {
-    const text = execFileSync(findEtcdBinary(), ['--version'], { encoding: 'utf8', timeout: 10_000 });
+    const text = execFileSync(findEtcdBinary(), ['--version'], {
+      encoding: 'utf8',
+      timeout: 10_000,
+    });
     etcd = /etcd Version:\s*(\S+)/.exec(text)?.[1] ?? etcd;
   } catch {
     // keep 'unknown'
@@ -70,13 +73,22 @@ function summary(r: ScenarioResult): string {
     const parts: string[] = [];
     if (st.learnMs === undefined && st.hung === 0) parts.push('no call failed or hung');
     else if (st.learnKind === 'error') parts.push(`first error ${s(st.learnMs!)} after the fault`);
-    else if (st.learnKind === 'slow') parts.push(`no error, but a call was still waiting ${s(DEADLINE_MS)} after it began`);
+    else if (st.learnKind === 'slow')
+      parts.push(`no error, but a call was still waiting ${s(DEADLINE_MS)} after it began`);
     if (st.hung > 0) parts.push(`${st.hung} calls hung (${st.neverReturned} never returned)`);
     if (st.learnMs !== undefined || st.hung > 0) {
-      parts.push(st.recoverMs === undefined ? 'never served a new call again' : `served new calls ${s(st.recoverMs)} after the heal`);
+      parts.push(
+        st.recoverMs === undefined
+          ? 'never served a new call again'
+          : `served new calls ${s(st.recoverMs)} after the heal`,
+      );
     }
-    if (watch.lost > 0 || watch.duplicated > 0) parts.push(`its watch lost ${watch.lost} and repeated ${watch.duplicated} of ${watch.applied} events`);
-    else if (!watch.failed) parts.push(`its watch delivered all ${watch.applied} events exactly once`);
+    if (watch.lost > 0 || watch.duplicated > 0)
+      parts.push(
+        `its watch lost ${watch.lost} and repeated ${watch.duplicated} of ${watch.applied} events`,
+      );
+    else if (!watch.failed)
+      parts.push(`its watch delivered all ${watch.applied} events exactly once`);
     if (r.clients[name].extra) parts.push(`${r.addonColumn}: ${r.clients[name].extra}`);
     return `- ${CLIENT_LABELS[name]}: ${parts.join('; ')}.`;
   }).join('\n');
@@ -119,7 +131,12 @@ export function writeReadme(file: string, input: ReportInput): void {
     '',
   );
   if (failures.length > 0) {
-    doc.push('**Scenarios that could not run:**', '', ...failures.map(f => `- ${f.id}: ${f.error}`), '');
+    doc.push(
+      '**Scenarios that could not run:**',
+      '',
+      ...failures.map(f => `- ${f.id}: ${f.error}`),
+      '',
+    );
   }
   doc.push('## Faults', '');
   for (const r of results) {

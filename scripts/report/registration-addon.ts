@@ -38,12 +38,20 @@ export function registrationAddon(): Addon {
         const present = await env.observer
           .get(t.key)
           .string()
-          .then(v => v !== null, () => undefined);
+          .then(
+            v => v !== null,
+            () => undefined,
+          );
         if (present === false && t.lostAt === undefined) {
           t.lostAt = env.now();
           env.marker(t.lostAt, 'key gone', name);
         }
-        if (present === true && t.lostAt !== undefined && t.restoredAt === undefined && env.now() >= healedAt) {
+        if (
+          present === true &&
+          t.lostAt !== undefined &&
+          t.restoredAt === undefined &&
+          env.now() >= healedAt
+        ) {
           t.restoredAt = env.now();
           env.marker(t.restoredAt, 'registration back', name);
         }
@@ -59,13 +67,23 @@ export function registrationAddon(): Addon {
       for (const name of CLIENTS) {
         const service = `${env.prefix}svc-${name}`;
         tracks[name] = { key: instanceKey('', service, 'i1') };
-        const value = goNamingCodec.encode({ service, id: 'i1', addr: '127.0.0.1:9000', metadata: null });
+        const value = goNamingCodec.encode({
+          service,
+          id: 'i1',
+          addr: '127.0.0.1:9000',
+          metadata: null,
+        });
         if (name === 'raw') {
           rawLease = (env.clients.raw as BaseEtcd3).lease(LEASE_TTL_S);
           rawLease.on('lost', () => undefined);
           await rawLease.put(tracks[name].key).value(value);
         } else {
-          ours = await loadOurs().register(env.clients.ours, { service, id: 'i1', addr: '127.0.0.1:9000', ttlSeconds: LEASE_TTL_S });
+          ours = await loadOurs().register(env.clients.ours, {
+            service,
+            id: 'i1',
+            addr: '127.0.0.1:9000',
+            ttlSeconds: LEASE_TTL_S,
+          });
         }
       }
     },

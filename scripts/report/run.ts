@@ -47,7 +47,10 @@ async function main(): Promise<void> {
         path.join(out, `${spec.id}.svg`),
         renderTimeline({
           title: spec.title,
-          rows: CLIENTS.map(name => ({ label: CLIENT_LABELS[name], records: r.clients[name].records })),
+          rows: CLIENTS.map(name => ({
+            label: CLIENT_LABELS[name],
+            records: r.clients[name].records,
+          })),
           faultStart: r.window.start,
           faultEnd: r.window.end,
           faultLabel: spec.label,
@@ -65,7 +68,12 @@ async function main(): Promise<void> {
     }
   }
   const wallMs = performance.now() - started;
-  writeReadme(path.join(out, 'README.md'), { results, failures, wallMs, machine: await machineInfo() });
+  writeReadme(path.join(out, 'README.md'), {
+    results,
+    failures,
+    wallMs,
+    machine: await machineInfo(),
+  });
   console.error(`wrote ${path.join(out, 'README.md')} in ${(wallMs / 1000).toFixed(0)} s`);
   if (failures.length > 0) process.exitCode = 1;
 }

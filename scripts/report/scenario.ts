@@ -11,7 +11,12 @@ import { createClient } from '../../lib/client';
 import { startEtcd, startProxy, type EtcdCluster, type FaultProxy } from '../../lib/testing';
 import { analyze, HUNG_MS, type CallStats, type FaultWindow } from './analyze';
 import { readKey, startLoad, type CallRecord, type Load } from './load';
-import { startEventWriter, startWatchAudit, type WatchAudit, type WatchResult } from './watch-audit';
+import {
+  startEventWriter,
+  startWatchAudit,
+  type WatchAudit,
+  type WatchResult,
+} from './watch-audit';
 
 /** The two clients compared. */
 export const CLIENTS = ['ours', 'raw'] as const;
@@ -111,7 +116,10 @@ const bounded = (p: Promise<unknown>, ms: number) =>
   Promise.race([p.catch(() => undefined), sleep(ms)]);
 
 /** Runs `spec` and returns its outcome; `log` gets progress lines. */
-export async function runScenario(spec: FaultSpec, log: (line: string) => void): Promise<ScenarioResult> {
+export async function runScenario(
+  spec: FaultSpec,
+  log: (line: string) => void,
+): Promise<ScenarioResult> {
   const wallStart = performance.now();
   const cleanups: Array<() => Promise<unknown>> = [];
   let result: ScenarioResult;
@@ -128,9 +136,13 @@ export async function runScenario(spec: FaultSpec, log: (line: string) => void):
         }
       }
     }
-    const hostsOf = (name: ClientName) => (spec.proxied ? proxies[name].map(p => p.endpoint) : cluster.endpoints);
+    const hostsOf = (name: ClientName) =>
+      spec.proxied ? proxies[name].map(p => p.endpoint) : cluster.endpoints;
     // Its own TCP connection: grpc-js would otherwise share one with raw etcd3 (same target, same options).
-    const observer = new RawEtcd3({ hosts: cluster.endpoints, grpcOptions: { 'grpc.use_local_subchannel_pool': 1 } });
+    const observer = new RawEtcd3({
+      hosts: cluster.endpoints,
+      grpcOptions: { 'grpc.use_local_subchannel_pool': 1 },
+    });
     cleanups.push(async () => bounded(Promise.resolve(observer.close()), CLOSE_BOUND_MS));
     const clients: Record<ClientName, BaseEtcd3> = {
       ours: createClient({ hosts: hostsOf('ours') }),
@@ -149,7 +161,8 @@ export async function runScenario(spec: FaultSpec, log: (line: string) => void):
       observer,
       prefix,
       now: () => performance.now() - t0,
-      marker: (at, label, client) => markers.push({ at, label, row: client ? CLIENTS.indexOf(client) : undefined }),
+      marker: (at, label, client) =>
+        markers.push({ at, label, row: client ? CLIENTS.indexOf(client) : undefined }),
     };
     const addon = spec.addon?.();
     if (addon) cleanups.push(() => addon.teardown());
@@ -185,7 +198,10 @@ export async function runScenario(spec: FaultSpec, log: (line: string) => void):
     await afterHeal;
     // Give calls in flight up to HUNG_MS to settle; whatever is still pending then hung.
     const drainBy = performance.now() + HUNG_MS;
-    while (CLIENTS.some(n => loads[n].records.some(r => r.end === undefined)) && performance.now() < drainBy) {
+    while (
+      CLIENTS.some(n => loads[n].records.some(r => r.end === undefined)) &&
+      performance.now() < drainBy
+    ) {
       await sleep(100);
     }
     const window: FaultWindow = { start: faultStart, end: faultEnd };

@@ -55,7 +55,8 @@ export function renderTimeline(t: Timeline): string {
   const x = (ms: number): number => LEFT + (Math.min(Math.max(ms, 0), t.endMs) / t.endMs) * plotW;
   const yIn = (y0: number, ms: number): number => {
     if (!Number.isFinite(ms)) return y0 + NEVER_BAND / 2;
-    const v = Math.log10(Math.min(Math.max(ms, MIN_MS), MAX_MS) / MIN_MS) / Math.log10(MAX_MS / MIN_MS);
+    const v =
+      Math.log10(Math.min(Math.max(ms, MIN_MS), MAX_MS) / MIN_MS) / Math.log10(MAX_MS / MIN_MS);
     return y0 + NEVER_BAND + (1 - v) * (PLOT_H - NEVER_BAND);
   };
   const out: string[] = [];
@@ -80,7 +81,13 @@ export function renderTimeline(t: Timeline): string {
       `<rect x="${LEFT}" y="${y0}" width="${plotW}" height="${NEVER_BAND}" fill="#eeeeee"/>`,
       `<text x="${LEFT - 6}" y="${y0 + NEVER_BAND - 2}" text-anchor="end" font-size="10" fill="#555555">never</text>`,
     );
-    for (const [ms, label] of [[1, '1 ms'], [10, '10 ms'], [100, '100 ms'], [1000, '1 s'], [5000, '5 s']] as const) {
+    for (const [ms, label] of [
+      [1, '1 ms'],
+      [10, '10 ms'],
+      [100, '100 ms'],
+      [1000, '1 s'],
+      [5000, '5 s'],
+    ] as const) {
       const gy = yIn(y0, ms);
       const dash = ms === 5000 ? ' stroke-dasharray="4 3"' : '';
       out.push(
@@ -110,7 +117,9 @@ export function renderTimeline(t: Timeline): string {
   }
   // Time axis, a tick every 5 s.
   const axisY = bandBottom + 8;
-  out.push(`<line x1="${LEFT}" y1="${axisY}" x2="${WIDTH - RIGHT}" y2="${axisY}" stroke="#555555"/>`);
+  out.push(
+    `<line x1="${LEFT}" y1="${axisY}" x2="${WIDTH - RIGHT}" y2="${axisY}" stroke="#555555"/>`,
+  );
   for (let s = 0; s * 1000 <= t.endMs; s += 5) {
     const tx = x(s * 1000);
     out.push(
@@ -145,5 +154,7 @@ function describeCall(r: CallRecord): string {
   const start = `${(r.start / 1000).toFixed(2)} s`;
   if (r.end === undefined) return `started ${start}, never returned`;
   const took = `${((r.end - r.start) / 1000).toFixed(2)} s`;
-  return r.ok ? `started ${start}, ok in ${took}` : `started ${start}, failed after ${took}: ${r.error ?? ''}`;
+  return r.ok
+    ? `started ${start}, ok in ${took}`
+    : `started ${start}, failed after ${took}: ${r.error ?? ''}`;
 }

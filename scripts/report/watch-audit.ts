@@ -89,7 +89,13 @@ export async function startWatchAudit(client: BaseEtcd3, prefix: string): Promis
       const lost = applied.filter(k => !seen.has(k)).length;
       // Cancelling may hang on a dead connection; never wait for it.
       void watcher?.cancel().catch(() => undefined);
-      return { applied: applied.length, delivered, lost, duplicated, ...(failed ? { failed } : {}) };
+      return {
+        applied: applied.length,
+        delivered,
+        lost,
+        duplicated,
+        ...(failed ? { failed } : {}),
+      };
     },
   };
 }

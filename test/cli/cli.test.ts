@@ -13,12 +13,20 @@ import { isHealthy, renderText, type EndpointReport } from '../../lib/cli/report
 const capture = () => {
   let out = '';
   let err = '';
-  return { io: { out: (t: string) => void (out += t), err: (t: string) => void (err += t) }, out: () => out, err: () => err };
+  return {
+    io: { out: (t: string) => void (out += t), err: (t: string) => void (err += t) },
+    out: () => out,
+    err: () => err,
+  };
 };
 
 describe('parseArgs', () => {
   it('reads --flag value, --flag=value, booleans and positionals', () => {
-    const a = parseArgs(['orders', '--prefix', 'svc/', '--timeout=100', '--watch'], ['prefix', 'timeout'], ['watch']);
+    const a = parseArgs(
+      ['orders', '--prefix', 'svc/', '--timeout=100', '--watch'],
+      ['prefix', 'timeout'],
+      ['watch'],
+    );
     expect(a.positionals).toEqual(['orders']);
     expect(a.flags.get('prefix')).toBe('svc/');
     expect(a.flags.get('timeout')).toBe('100');
@@ -35,11 +43,14 @@ describe('parseArgs', () => {
   it('validates integers and normalises endpoints', () => {
     expect(intFlag(parseArgs(['--timeout', '250'], ['timeout'], []), 'timeout', 3000)).toBe(250);
     expect(intFlag(parseArgs([], ['timeout'], []), 'timeout', 3000)).toBe(3000);
-    expect(() => intFlag(parseArgs(['--timeout', '1.5'], ['timeout'], []), 'timeout', 3000)).toThrow(/integer/);
-    expect(endpointsFlag(parseArgs(['--endpoints', '10.0.0.1:2379, https://e:2379/'], ['endpoints'], []))).toEqual([
-      'http://10.0.0.1:2379',
-      'https://e:2379',
-    ]);
+    expect(() =>
+      intFlag(parseArgs(['--timeout', '1.5'], ['timeout'], []), 'timeout', 3000),
+    ).toThrow(/integer/);
+    expect(
+      endpointsFlag(
+        parseArgs(['--endpoints', '10.0.0.1:2379, https://e:2379/'], ['endpoints'], []),
+      ),
+    ).toEqual(['http://10.0.0.1:2379', 'https://e:2379']);
     expect(hostPort('http://[::1]:2379')).toEqual({ host: '::1', port: 2379 });
   });
 });
@@ -48,7 +59,11 @@ describe('connection flags', () => {
   it('reads the password from the named environment variable only', () => {
     process.env.ETCD3R_TEST_PW = 'pw-from-env';
     try {
-      const args = parseArgs(['--user', 'root', '--password-env', 'ETCD3R_TEST_PW'], ['user', 'password-env'], []);
+      const args = parseArgs(
+        ['--user', 'root', '--password-env', 'ETCD3R_TEST_PW'],
+        ['user', 'password-env'],
+        [],
+      );
       expect(credentials(args)).toEqual({ username: 'root', password: 'pw-from-env' });
       expect(etcd3Options(['http://a:1'], {}, credentials(args))).toEqual({
         hosts: ['http://a:1'],
@@ -57,9 +72,15 @@ describe('connection flags', () => {
     } finally {
       delete process.env.ETCD3R_TEST_PW;
     }
-    const unset = parseArgs(['--user', 'root', '--password-env', 'ETCD3R_TEST_PW'], ['user', 'password-env'], []);
+    const unset = parseArgs(
+      ['--user', 'root', '--password-env', 'ETCD3R_TEST_PW'],
+      ['user', 'password-env'],
+      [],
+    );
     expect(() => credentials(unset)).toThrow(/ETCD3R_TEST_PW: the environment variable is not set/);
-    expect(() => credentials(parseArgs(['--user', 'root'], ['user'], []))).toThrow(/--password-env/);
+    expect(() => credentials(parseArgs(['--user', 'root'], ['user'], []))).toThrow(
+      /--password-env/,
+    );
   });
 
   it('reads TLS files and insists on cert+key+cacert together', () => {
@@ -68,16 +89,31 @@ describe('connection flags', () => {
     writeFileSync(file, 'PEM');
     const flags = ['cacert', 'cert', 'key'];
     expect(tlsFiles(parseArgs(['--cacert', file], flags, [])).ca?.toString()).toBe('PEM');
-    expect(() => tlsFiles(parseArgs(['--cert', file], flags, []))).toThrow(/--cert and --key go together/);
-    expect(() => tlsFiles(parseArgs(['--cert', file, '--key', file], flags, []))).toThrow(/--cert needs --cacert/);
-    expect(() => tlsFiles(parseArgs(['--cacert', path.join(dir, 'missing')], flags, []))).toThrow(/cannot read the file \(ENOENT\)/);
+    expect(() => tlsFiles(parseArgs(['--cert', file], flags, []))).toThrow(
+      /--cert and --key go together/,
+    );
+    expect(() => tlsFiles(parseArgs(['--cert', file, '--key', file], flags, []))).toThrow(
+      /--cert needs --cacert/,
+    );
+    expect(() => tlsFiles(parseArgs(['--cacert', path.join(dir, 'missing')], flags, []))).toThrow(
+      /cannot read the file \(ENOENT\)/,
+    );
   });
 });
 
 describe('doctor report', () => {
   const reports: EndpointReport[] = [
-    { endpoint: 'http://a:2379', checks: [{ name: 'reachable', status: 'pass', detail: 'ok' }, { name: 'latency', status: 'warn', detail: 'slow', fix: 'look' }] },
-    { endpoint: 'http://b:2379', checks: [{ name: 'reachable', status: 'fail', detail: 'refused', fix: 'start etcd' }] },
+    {
+      endpoint: 'http://a:2379',
+      checks: [
+        { name: 'reachable', status: 'pass', detail: 'ok' },
+        { name: 'latency', status: 'warn', detail: 'slow', fix: 'look' },
+      ],
+    },
+    {
+      endpoint: 'http://b:2379',
+      checks: [{ name: 'reachable', status: 'fail', detail: 'refused', fix: 'start etcd' }],
+    },
   ];
 
   it('prints one line per check, a FIX under each problem, and the verdict', () => {
@@ -85,7 +121,9 @@ describe('doctor report', () => {
     expect(text).toContain('  [PASS] reachable  ok\n');
     expect(text).toMatch(/\[WARN\] latency +slow\n +FIX: look\n/);
     expect(text).toMatch(/\[FAIL\] reachable +refused\n +FIX: start etcd\n/);
-    expect(text).toContain('Verdict: UNHEALTHY (1 of 2 endpoints failed: http://b:2379: reachable)');
+    expect(text).toContain(
+      'Verdict: UNHEALTHY (1 of 2 endpoints failed: http://b:2379: reachable)',
+    );
     expect(isHealthy(reports)).toBe(false);
     expect(renderText([reports[0]!])).toContain('Verdict: HEALTHY (1 endpoint, 1 with warnings)');
     expect(isHealthy([reports[0]!])).toBe(true);

@@ -22,7 +22,10 @@ function client(options: ResilientEtcdOptions): Etcd3 {
 }
 
 const ready = (c: Etcd3) =>
-  waitUntil(() => c.health().endpoints.every(e => e.channelState === 'READY'), 'every endpoint is READY');
+  waitUntil(
+    () => c.health().endpoints.every(e => e.channelState === 'READY'),
+    'every endpoint is READY',
+  );
 
 describe('createClient', () => {
   test("is an etcd3 Etcd3, running etcd3's builders through our pool", async () => {
@@ -47,7 +50,9 @@ describe('createClient', () => {
   test('rejects a bad option before any connection is made', async () => {
     const silent = await startSilentServer();
     cleanup.push(() => silent.close());
-    expect(() => createClient({ hosts: silent.url, callTimeoutMs: -1 })).toThrow(InvalidOptionError);
+    expect(() => createClient({ hosts: silent.url, callTimeoutMs: -1 })).toThrow(
+      InvalidOptionError,
+    );
     await new Promise(r => setTimeout(r, 50));
     expect(silent.accepted).toBe(0);
   });
@@ -56,7 +61,12 @@ describe('createClient', () => {
     const [a] = await fakes(1);
     const c = client({ hosts: a.url });
     const calls: string[] = [];
-    c.mock({ exec: async (service: string, method: string) => (calls.push(`${service}.${method}`), { kvs: [] }) } as any);
+    c.mock({
+      exec: async (service: string, method: string) => (
+        calls.push(`${service}.${method}`),
+        { kvs: [] }
+      ),
+    } as any);
     expect(await c.get('k').string()).toBeNull();
     c.unmock();
     expect(calls).toEqual(['KV.range']);
@@ -87,7 +97,8 @@ describe('events', () => {
     const [a] = await fakes(1);
     a.on('KV.deleteRange', () => unavailable());
     const c = client({ hosts: a.url });
-    const calls: Array<{ method: string; code: string; endpoint?: string; durationMs: number }> = [];
+    const calls: Array<{ method: string; code: string; endpoint?: string; durationMs: number }> =
+      [];
     c.onCall(e => calls.push(e));
     await c.put('k').value('v');
     await timed(() => c.delete().key('k').exec());
@@ -138,7 +149,12 @@ describe('health()', () => {
     const h = c.health();
     expect(h.closed).toBe(false);
     expect(h.endpoints.map(e => e.endpoint)).toEqual([a.url, silent.url]);
-    expect(h.endpoints[0]).toMatchObject({ channelState: 'READY', breakerState: 'closed', generation: 0, rebuilds: 0 });
+    expect(h.endpoints[0]).toMatchObject({
+      channelState: 'READY',
+      breakerState: 'closed',
+      generation: 0,
+      rebuilds: 0,
+    });
     expect(h.endpoints[1].channelState).not.toBe('READY');
     const text = JSON.stringify(h);
     expect(text).not.toContain(password);

@@ -65,7 +65,12 @@ describe('discover()', () => {
     ]);
     etcd.delete('svc/b');
     await until(() => changes.length === 4);
-    expect(changes).toEqual(['added:a=10.0.0.1:80', 'added:b=10.0.0.2:80', 'updated:a=10.0.0.9:80', 'removed:b=10.0.0.2:80']);
+    expect(changes).toEqual([
+      'added:a=10.0.0.1:80',
+      'added:b=10.0.0.2:80',
+      'updated:a=10.0.0.9:80',
+      'removed:b=10.0.0.2:80',
+    ]);
     expect(snapshots).toEqual([['a'], ['a', 'b'], ['a']]);
     expect(d.stats().revision).toBe(etcd.revision);
   });
@@ -87,7 +92,12 @@ describe('discover()', () => {
     await until(() => changes.length === 4, 2000, 'the changes made while disconnected');
     const recreate = etcd.opened[1]!.written.find(w => w.create_request)!.create_request;
     expect(Number(recreate.start_revision)).toBe(applied + 1);
-    expect(changes).toEqual(['added:a=10.0.0.1:80', 'added:b=10.0.0.2:80', 'added:c=10.0.0.3:80', 'removed:a=10.0.0.1:80']);
+    expect(changes).toEqual([
+      'added:a=10.0.0.1:80',
+      'added:b=10.0.0.2:80',
+      'added:c=10.0.0.3:80',
+      'removed:a=10.0.0.1:80',
+    ]);
     expect(d.stats().duplicatesDropped).toBeGreaterThan(0);
     expect(d.stats().disconnects).toBe(1);
     expect(etcd.markFailed.map(m => m.code)).toEqual([14]);
@@ -123,9 +133,17 @@ describe('discover()', () => {
     etcd.delete('svc/b');
     etcd.put('svc/c', rec('10.0.0.3:80'));
     etcd.compact();
-    await until(() => resyncs.length === 1 && etcd.opened.at(-1)!.watches.size === 1, 2000, 're-list and re-watch');
+    await until(
+      () => resyncs.length === 1 && etcd.opened.at(-1)!.watches.size === 1,
+      2000,
+      're-list and re-watch',
+    );
     expect(resyncs[0]).toMatch(/^compacted \(compact revision \d+, needed \d+\)$/);
-    expect(changes.slice(2).sort()).toEqual(['added:c=10.0.0.3:80', 'removed:b=10.0.0.2:80', 'updated:a=10.0.0.7:80']);
+    expect(changes.slice(2).sort()).toEqual([
+      'added:c=10.0.0.3:80',
+      'removed:b=10.0.0.2:80',
+      'updated:a=10.0.0.7:80',
+    ]);
     expect(snapshotMap(d)).toEqual(expected(etcd));
     etcd.put('svc/d', rec('10.0.0.4:80'));
     await until(() => changes.length === 6);
@@ -147,7 +165,9 @@ describe('discover()', () => {
     await until(() => changes.length === 1);
     expect(invalid).toEqual(['svc/bad', 'svc/worse']);
     expect(changes).toEqual(['added:bad=10.0.0.1:80']);
-    expect(logger.lines.filter(([level, , msg]) => level === 'warn' && /malformed/.test(msg ?? ''))).toHaveLength(2);
+    expect(
+      logger.lines.filter(([level, , msg]) => level === 'warn' && /malformed/.test(msg ?? '')),
+    ).toHaveLength(2);
   });
 
   it('retries a failing listing until it succeeds', async () => {
@@ -162,7 +182,8 @@ describe('discover()', () => {
 
   it('reads large services in pages at one revision', async () => {
     const etcd = new FakeEtcd();
-    for (let i = 0; i < 25; i++) etcd.put(`svc/i${String(i).padStart(2, '0')}`, rec(`10.0.0.1:${1000 + i}`));
+    for (let i = 0; i < 25; i++)
+      etcd.put(`svc/i${String(i).padStart(2, '0')}`, rec(`10.0.0.1:${1000 + i}`));
     const d = start(etcd, 'svc', { pageSize: 10 });
     await d.ready;
     expect(d.snapshot()).toHaveLength(25);
@@ -244,52 +265,79 @@ describe('discover()', () => {
   it('rejects bad arguments before any I/O', () => {
     const etcd = new FakeEtcd();
     expect(() => discover(etcd.client(), 'bad name')).toThrow(InvalidOptionError);
-    expect(() => discover(etcd.client(), 'svc', { prefix: 'no-slash' })).toThrow(InvalidOptionError);
-    expect(() => discover(etcd.client(), 'svc', { stallTimeoutMs: -1 })).toThrow(InvalidOptionError);
+    expect(() => discover(etcd.client(), 'svc', { prefix: 'no-slash' })).toThrow(
+      InvalidOptionError,
+    );
+    expect(() => discover(etcd.client(), 'svc', { stallTimeoutMs: -1 })).toThrow(
+      InvalidOptionError,
+    );
     expect(() => discover(etcd.client(), 'svc', { codec: {} as any })).toThrow(InvalidOptionError);
     expect(() => discover({} as any, 'svc')).toThrow(/unexpected shape/);
     expect(etcd.rangeCalls).toBe(0);
   });
 
-  it('property: with breaks, replays and compactions, the set converges to etcd and events replay to it', { timeout: 60_000 }, async () => {
-    type Step = { kind: 'put' | 'delete' | 'break' | 'compact'; id: number; port: number };
-    const step = fc.record({
-      kind: fc.constantFrom<Step['kind']>('put', 'put', 'put', 'delete', 'break', 'break', 'compact'),
-      id: fc.integer({ min: 0, max: 5 }),
-      port: fc.integer({ min: 1, max: 4 }),
-    });
-    await fc.assert(
-      fc.asyncProperty(fc.array(step, { maxLength: 30 }), fc.integer({ min: 0, max: 6 }), async (steps, replayOnCreate) => {
-        const etcd = new FakeEtcd();
-        etcd.replayOnCreate = replayOnCreate;
-        const d = discover(etcd.client(), 'svc', fast);
-        const changes = recordChanges(d);
-        await d.ready;
-        try {
-          for (const s of steps) {
-            if (s.kind === 'put') etcd.put(`svc/i${s.id}`, rec(`10.0.0.1:${s.port}`));
-            else if (s.kind === 'delete') etcd.delete(`svc/i${s.id}`);
-            else if (s.kind === 'break') etcd.opened.at(-1)?.fail();
-            else etcd.compact();
-            await new Promise(r => setImmediate(r));
-          }
-          // Every step changed the service's keys, so the discovery has caught up once it applied the last revision.
-          await until(() => d.stats().revision >= etcd.revision, 3000, 'catch-up');
-          const sorted = (m: Map<string, string>) => JSON.stringify([...m].sort());
-          await until(() => sorted(snapshotMap(d)) === sorted(expected(etcd)), 3000, 'convergence');
-          expect(replay(changes)).toEqual(expected(etcd));
-          if (!steps.some(s => s.kind === 'compact')) {
-            // No re-list happened: the events must be exactly etcd's history, each change once.
-            const set = new InstanceSet('', 'svc', goNamingCodec);
-            const out = emptyResult();
-            for (const h of etcd.history) set.apply(h.key, h.type === 'PUT' ? h.value : undefined, h.rev, out);
-            expect(changes).toEqual(out.changes.map(c => `${c.type}:${c.instance.id}=${c.instance.addr}`));
-          }
-        } finally {
-          await d.close();
-        }
-      }),
-      { numRuns: 100, endOnFailure: true },
-    );
-  });
+  it(
+    'property: with breaks, replays and compactions, the set converges to etcd and events replay to it',
+    { timeout: 60_000 },
+    async () => {
+      type Step = { kind: 'put' | 'delete' | 'break' | 'compact'; id: number; port: number };
+      const step = fc.record({
+        kind: fc.constantFrom<Step['kind']>(
+          'put',
+          'put',
+          'put',
+          'delete',
+          'break',
+          'break',
+          'compact',
+        ),
+        id: fc.integer({ min: 0, max: 5 }),
+        port: fc.integer({ min: 1, max: 4 }),
+      });
+      await fc.assert(
+        fc.asyncProperty(
+          fc.array(step, { maxLength: 30 }),
+          fc.integer({ min: 0, max: 6 }),
+          async (steps, replayOnCreate) => {
+            const etcd = new FakeEtcd();
+            etcd.replayOnCreate = replayOnCreate;
+            const d = discover(etcd.client(), 'svc', fast);
+            const changes = recordChanges(d);
+            await d.ready;
+            try {
+              for (const s of steps) {
+                if (s.kind === 'put') etcd.put(`svc/i${s.id}`, rec(`10.0.0.1:${s.port}`));
+                else if (s.kind === 'delete') etcd.delete(`svc/i${s.id}`);
+                else if (s.kind === 'break') etcd.opened.at(-1)?.fail();
+                else etcd.compact();
+                await new Promise(r => setImmediate(r));
+              }
+              // Every step changed the service's keys, so the discovery has caught up once it applied the last revision.
+              await until(() => d.stats().revision >= etcd.revision, 3000, 'catch-up');
+              const sorted = (m: Map<string, string>) => JSON.stringify([...m].sort());
+              await until(
+                () => sorted(snapshotMap(d)) === sorted(expected(etcd)),
+                3000,
+                'convergence',
+              );
+              expect(replay(changes)).toEqual(expected(etcd));
+              if (!steps.some(s => s.kind === 'compact')) {
+                // No re-list happened: the events must be exactly etcd's history, each change once.
+                const set = new InstanceSet('', 'svc', goNamingCodec);
+                const out = emptyResult();
+                for (const h of etcd.history)
+                  set.apply(h.key, h.type === 'PUT' ? h.value : undefined, h.rev, out);
+                expect(changes).toEqual(
+                  out.changes.map(c => `${c.type}:${c.instance.id}=${c.instance.addr}`),
+                );
+              }
+            } finally {
+              await d.close();
+            }
+          },
+        ),
+        { numRuns: 100, endOnFailure: true },
+      );
+    },
+  );
 });

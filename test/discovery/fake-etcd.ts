@@ -23,8 +23,14 @@ interface ServerWatch {
   next: number;
 }
 
-const inRange = (key: string, start: string, end: string) => key >= start && (end === '\0' || key < end);
-const header = (rev: number) => ({ revision: String(rev), cluster_id: '1', member_id: '1', raft_term: '1' });
+const inRange = (key: string, start: string, end: string) =>
+  key >= start && (end === '\0' || key < end);
+const header = (rev: number) => ({
+  revision: String(rev),
+  cluster_id: '1',
+  member_id: '1',
+  raft_term: '1',
+});
 
 export class FakeWatchStream extends EventEmitter {
   readonly watches = new Map<string, ServerWatch>();
@@ -45,11 +51,32 @@ export class FakeWatchStream extends EventEmitter {
     }
     if (req.create_request) {
       const c = req.create_request;
-      const start = c.start_revision !== undefined ? Number(c.start_revision) : this.etcd.revision + 1;
-      const w: ServerWatch = { id: String(this.nextId++), key: c.key.toString(), end: c.range_end.toString(), next: start };
-      this.send({ created: true, canceled: false, watch_id: w.id, events: [], compact_revision: '0', header: header(this.etcd.revision) });
+      const start =
+        c.start_revision !== undefined ? Number(c.start_revision) : this.etcd.revision + 1;
+      const w: ServerWatch = {
+        id: String(this.nextId++),
+        key: c.key.toString(),
+        end: c.range_end.toString(),
+        next: start,
+      };
+      this.send({
+        created: true,
+        canceled: false,
+        watch_id: w.id,
+        events: [],
+        compact_revision: '0',
+        header: header(this.etcd.revision),
+      });
       if (start < this.etcd.compacted) {
-        this.send({ created: false, canceled: true, watch_id: w.id, events: [], compact_revision: String(this.etcd.compacted), cancel_reason: '', header: header(this.etcd.revision) });
+        this.send({
+          created: false,
+          canceled: true,
+          watch_id: w.id,
+          events: [],
+          compact_revision: String(this.etcd.compacted),
+          cancel_reason: '',
+          header: header(this.etcd.revision),
+        });
         return true;
       }
       this.watches.set(w.id, w);
@@ -57,10 +84,25 @@ export class FakeWatchStream extends EventEmitter {
     } else if (req.cancel_request) {
       const id = String(req.cancel_request.watch_id);
       if (this.watches.delete(id)) {
-        this.send({ created: false, canceled: true, watch_id: id, events: [], compact_revision: '0', cancel_reason: '', header: header(this.etcd.revision) });
+        this.send({
+          created: false,
+          canceled: true,
+          watch_id: id,
+          events: [],
+          compact_revision: '0',
+          cancel_reason: '',
+          header: header(this.etcd.revision),
+        });
       }
     } else if (req.progress_request) {
-      this.send({ created: false, canceled: false, watch_id: '-1', events: [], compact_revision: '0', header: header(this.etcd.revision) });
+      this.send({
+        created: false,
+        canceled: false,
+        watch_id: '-1',
+        events: [],
+        compact_revision: '0',
+        header: header(this.etcd.revision),
+      });
     }
     return true;
   }
@@ -69,12 +111,19 @@ export class FakeWatchStream extends EventEmitter {
     if (!this.cancelled) {
       this.cancelled = true;
       this.etcd.streams.delete(this);
-      queueMicrotask(() => this.emit('error', Object.assign(new Error('1 CANCELLED: Cancelled on client'), { code: 1 })));
+      queueMicrotask(() =>
+        this.emit(
+          'error',
+          Object.assign(new Error('1 CANCELLED: Cancelled on client'), { code: 1 }),
+        ),
+      );
     }
   }
 
   /** Breaks the stream from the server side with `err`. */
-  fail(err: Error = Object.assign(new Error('14 UNAVAILABLE: connection reset'), { code: 14 })): void {
+  fail(
+    err: Error = Object.assign(new Error('14 UNAVAILABLE: connection reset'), { code: 14 }),
+  ): void {
     this.cancelled = true;
     this.etcd.streams.delete(this);
     queueMicrotask(() => this.emit('error', err));
@@ -90,18 +139,39 @@ export class FakeWatchStream extends EventEmitter {
       .filter(c => c.rev >= from && inRange(c.key, w.key, w.end))
       .map(c => ({
         type: c.type,
-        kv: { key: Buffer.from(c.key), value: Buffer.from(c.value), mod_revision: String(c.rev), create_revision: '0', version: '1', lease: '0' },
+        kv: {
+          key: Buffer.from(c.key),
+          value: Buffer.from(c.value),
+          mod_revision: String(c.rev),
+          create_revision: '0',
+          version: '1',
+          lease: '0',
+        },
       }));
     w.next = this.etcd.revision + 1;
     if (events.length > 0) {
-      this.send({ created: false, canceled: false, watch_id: w.id, events, compact_revision: '0', header: header(this.etcd.revision) });
+      this.send({
+        created: false,
+        canceled: false,
+        watch_id: w.id,
+        events,
+        compact_revision: '0',
+        header: header(this.etcd.revision),
+      });
     }
   }
 
   /** A per-watch progress notification for every watch. */
   notifyProgress(): void {
     for (const w of this.watches.values()) {
-      this.send({ created: false, canceled: false, watch_id: w.id, events: [], compact_revision: '0', header: header(this.etcd.revision) });
+      this.send({
+        created: false,
+        canceled: false,
+        watch_id: w.id,
+        events: [],
+        compact_revision: '0',
+        header: header(this.etcd.revision),
+      });
     }
   }
 
@@ -161,7 +231,14 @@ export class FakeEtcd {
       for (const w of [...s.watches.values()]) {
         if (w.next < rev) {
           s.watches.delete(w.id);
-          s.emit('data', { created: false, canceled: true, watch_id: w.id, events: [], compact_revision: String(rev), header: header(this.revision) });
+          s.emit('data', {
+            created: false,
+            canceled: true,
+            watch_id: w.id,
+            events: [],
+            compact_revision: String(rev),
+            header: header(this.revision),
+          });
         }
       }
     }
@@ -250,11 +327,17 @@ class FakeRange {
     if (rev < this.etcd.compacted && this.rev !== undefined) {
       throw new Error('etcdserver: mvcc: required revision has been compacted');
     }
-    const keys = [...this.etcd.stateAt(rev).entries()].filter(([k]) => inRange(k, this.start, this.end)).sort(([a], [b]) => (a < b ? -1 : 1));
+    const keys = [...this.etcd.stateAt(rev).entries()]
+      .filter(([k]) => inRange(k, this.start, this.end))
+      .sort(([a], [b]) => (a < b ? -1 : 1));
     const page = this.max > 0 ? keys.slice(0, this.max) : keys;
     return {
       header: header(rev),
-      kvs: page.map(([k, v]) => ({ key: Buffer.from(k), value: Buffer.from(v.value), mod_revision: String(v.mod) })),
+      kvs: page.map(([k, v]) => ({
+        key: Buffer.from(k),
+        value: Buffer.from(v.value),
+        mod_revision: String(v.mod),
+      })),
       more: page.length < keys.length,
       count: String(keys.length),
     };

@@ -3,7 +3,11 @@ import type { Discovery } from '../../lib/discovery/discovery';
 import type { Logger } from '../../lib/logger';
 
 /** Polls `cond` every few ms (real time) until it holds; throws after `timeoutMs`. */
-export async function until(cond: () => boolean, timeoutMs = 2000, what = 'condition'): Promise<void> {
+export async function until(
+  cond: () => boolean,
+  timeoutMs = 2000,
+  what = 'condition',
+): Promise<void> {
   const end = Date.now() + timeoutMs;
   while (!cond()) {
     if (Date.now() > end) {
@@ -16,12 +20,17 @@ export async function until(cond: () => boolean, timeoutMs = 2000, what = 'condi
 /** A logger that records `[level, obj, msg]` for every call. */
 export function captureLogger(): Logger & { lines: Array<[string, unknown, string | undefined]> } {
   const lines: Array<[string, unknown, string | undefined]> = [];
-  const at =
-    (level: string) =>
-    (obj: unknown, msg?: string) => {
-      lines.push([level, obj, typeof obj === 'string' ? obj : msg]);
-    };
-  const logger: any = { lines, error: at('error'), warn: at('warn'), info: at('info'), debug: at('debug'), trace: at('trace') };
+  const at = (level: string) => (obj: unknown, msg?: string) => {
+    lines.push([level, obj, typeof obj === 'string' ? obj : msg]);
+  };
+  const logger: any = {
+    lines,
+    error: at('error'),
+    warn: at('warn'),
+    info: at('info'),
+    debug: at('debug'),
+    trace: at('trace'),
+  };
   logger.child = () => logger;
   return logger;
 }

@@ -3,9 +3,11 @@ import { describe, expect, it } from 'vitest';
 import { emptyResult, InstanceSet, type InstanceChange } from '../../lib/discovery/instance-set';
 import { goNamingCodec, type RecordCodec } from '../../lib/registry/record';
 
-const rec = (addr: string, metadata: unknown = null) => JSON.stringify({ Op: 0, Addr: addr, Metadata: metadata });
+const rec = (addr: string, metadata: unknown = null) =>
+  JSON.stringify({ Op: 0, Addr: addr, Metadata: metadata });
 const newSet = (codec: RecordCodec = goNamingCodec) => new InstanceSet('', 'svc', codec);
-const summary = (changes: InstanceChange[]) => changes.map(c => `${c.type}:${c.instance.id}=${c.instance.addr}`);
+const summary = (changes: InstanceChange[]) =>
+  changes.map(c => `${c.type}:${c.instance.id}=${c.instance.addr}`);
 
 describe('InstanceSet.apply', () => {
   it('adds, updates and removes, reporting each change once', () => {
@@ -15,7 +17,12 @@ describe('InstanceSet.apply', () => {
     s.apply('svc/a', rec('10.0.0.2:80'), 6, out);
     s.apply('svc/b', rec('10.0.0.3:80'), 7, out);
     s.apply('svc/a', undefined, 8, out);
-    expect(summary(out.changes)).toEqual(['added:a=10.0.0.1:80', 'updated:a=10.0.0.2:80', 'added:b=10.0.0.3:80', 'removed:a=10.0.0.2:80']);
+    expect(summary(out.changes)).toEqual([
+      'added:a=10.0.0.1:80',
+      'updated:a=10.0.0.2:80',
+      'added:b=10.0.0.3:80',
+      'removed:a=10.0.0.2:80',
+    ]);
     expect(s.snapshot().map(i => i.id)).toEqual(['b']);
     expect(s.size).toBe(1);
   });
@@ -101,7 +108,11 @@ describe('InstanceSet.replace (re-list)', () => {
       { key: 'svc/b', value: rec('10.0.0.9:80'), modRevision: 7 }, // changed
       { key: 'svc/d', value: rec('10.0.0.4:80'), modRevision: 8 }, // new
     ]);
-    expect(summary(out.changes).sort()).toEqual(['added:d=10.0.0.4:80', 'removed:c=10.0.0.3:80', 'updated:b=10.0.0.9:80']);
+    expect(summary(out.changes).sort()).toEqual([
+      'added:d=10.0.0.4:80',
+      'removed:c=10.0.0.3:80',
+      'updated:b=10.0.0.9:80',
+    ]);
     expect(s.snapshot().map(i => i.id)).toEqual(['a', 'b', 'd']);
   });
 
@@ -135,62 +146,76 @@ describe('InstanceSet properties', () => {
 
   it('events applied in order, with arbitrary replays, leave the set equal to the final key space and the changes replay to it', () => {
     fc.assert(
-      fc.property(fc.array(op, { maxLength: 40 }), fc.array(fc.nat(40), { maxLength: 10 }), (ops, replays) => {
-        // Build a history (revision i + 2 for op i) and the final key space.
-        const history = ops.map((o, i) => ({
-          key: `svc/${o.id}`,
-          value: o.kind === 'delete' ? undefined : o.kind === 'bad' ? '{' : rec(`10.0.0.1:${o.port}`),
-          rev: i + 2,
-        }));
-        const final = new Map<string, string>();
-        for (const h of history) {
-          if (h.value === undefined) final.delete(h.key);
-          else final.set(h.key, h.value);
-        }
-        // Deliver the history, re-sending random earlier suffixes (a resumed watch that repeats).
-        const s = newSet();
-        const out = emptyResult();
-        const model = new Map<string, string>();
-        let cursor = 0;
-        const deliverUpTo = (n: number) => {
-          for (; cursor < n; cursor++) {
-            const h = history[cursor]!;
-            s.apply(h.key, h.value, h.rev, out);
+      fc.property(
+        fc.array(op, { maxLength: 40 }),
+        fc.array(fc.nat(40), { maxLength: 10 }),
+        (ops, replays) => {
+          // Build a history (revision i + 2 for op i) and the final key space.
+          const history = ops.map((o, i) => ({
+            key: `svc/${o.id}`,
+            value:
+              o.kind === 'delete' ? undefined : o.kind === 'bad' ? '{' : rec(`10.0.0.1:${o.port}`),
+            rev: i + 2,
+          }));
+          const final = new Map<string, string>();
+          for (const h of history) {
+            if (h.value === undefined) final.delete(h.key);
+            else final.set(h.key, h.value);
           }
-        };
-        for (const r of replays) {
-          deliverUpTo(Math.min(history.length, r));
-          for (const h of history.slice(Math.max(0, cursor - 3), cursor)) {
-            s.apply(h.key, h.value, h.rev, out); // duplicates: must change nothing
+          // Deliver the history, re-sending random earlier suffixes (a resumed watch that repeats).
+          const s = newSet();
+          const out = emptyResult();
+          const model = new Map<string, string>();
+          let cursor = 0;
+          const deliverUpTo = (n: number) => {
+            for (; cursor < n; cursor++) {
+              const h = history[cursor]!;
+              s.apply(h.key, h.value, h.rev, out);
+            }
+          };
+          for (const r of replays) {
+            deliverUpTo(Math.min(history.length, r));
+            for (const h of history.slice(Math.max(0, cursor - 3), cursor)) {
+              s.apply(h.key, h.value, h.rev, out); // duplicates: must change nothing
+            }
           }
-        }
-        deliverUpTo(history.length);
-        for (const c of out.changes) {
-          if (c.type === 'removed') {
-            expect(model.has(c.instance.id)).toBe(true);
-            model.delete(c.instance.id);
-          } else {
-            expect(model.has(c.instance.id)).toBe(c.type === 'updated');
-            model.set(c.instance.id, c.instance.addr);
+          deliverUpTo(history.length);
+          for (const c of out.changes) {
+            if (c.type === 'removed') {
+              expect(model.has(c.instance.id)).toBe(true);
+              model.delete(c.instance.id);
+            } else {
+              expect(model.has(c.instance.id)).toBe(c.type === 'updated');
+              model.set(c.instance.id, c.instance.addr);
+            }
           }
-        }
-        const expected = new Map(
-          [...final].filter(([, v]) => v !== '{').map(([k, v]) => [k.slice(4), JSON.parse(v).Addr as string]),
-        );
-        expect(new Map(s.snapshot().map(i => [i.id, i.addr]))).toEqual(expected);
-        expect(model).toEqual(expected);
-      }),
+          const expected = new Map(
+            [...final]
+              .filter(([, v]) => v !== '{')
+              .map(([k, v]) => [k.slice(4), JSON.parse(v).Addr as string]),
+          );
+          expect(new Map(s.snapshot().map(i => [i.id, i.addr]))).toEqual(expected);
+          expect(model).toEqual(expected);
+        },
+      ),
       { numRuns: 300 },
     );
   });
 
   it('a re-list from any state reaches the listed state, emitting a difference that replays to it', () => {
     // In etcd a key's value is fixed by its mod revision, so the value is derived from it here.
-    const state = fc.dictionary(fc.constantFrom('a', 'b', 'c', 'd', 'e'), fc.integer({ min: 2, max: 5 }));
+    const state = fc.dictionary(
+      fc.constantFrom('a', 'b', 'c', 'd', 'e'),
+      fc.integer({ min: 2, max: 5 }),
+    );
     fc.assert(
       fc.property(state, state, (before, after) => {
         const toRecords = (st: Record<string, number>) =>
-          Object.entries(st).map(([id, rev]) => ({ key: `svc/${id}`, value: rec(`10.0.0.1:${rev}`), modRevision: rev }));
+          Object.entries(st).map(([id, rev]) => ({
+            key: `svc/${id}`,
+            value: rec(`10.0.0.1:${rev}`),
+            modRevision: rev,
+          }));
         const s = newSet();
         s.replace(toRecords(before));
         const model = new Map(s.snapshot().map(i => [i.id, i.addr]));

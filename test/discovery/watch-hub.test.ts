@@ -8,13 +8,20 @@ import { until } from './helpers';
 
 const timing = { stallTimeoutMs: 60_000, progressTimeoutMs: 5_000 };
 const hubFor = (etcd: FakeEtcd) =>
-  new WatchHub(etcd.client().pool, { requireLeader: true, retryInitialDelayMs: 1, retryMaxDelayMs: 2, logger: noopLogger });
+  new WatchHub(etcd.client().pool, {
+    requireLeader: true,
+    retryInitialDelayMs: 1,
+    retryMaxDelayMs: 2,
+    logger: noopLogger,
+  });
 
 function target(key: string, startRevision = 1) {
   const seen = { responses: [] as any[], canceled: [] as any[], disconnects: 0 };
   const t: WatchTarget = {
     key: Buffer.from(key),
-    rangeEnd: Buffer.from(key.slice(0, -1) + String.fromCharCode(key.charCodeAt(key.length - 1) + 1)),
+    rangeEnd: Buffer.from(
+      key.slice(0, -1) + String.fromCharCode(key.charCodeAt(key.length - 1) + 1),
+    ),
     startRevision: () => startRevision,
     onResponse: res => seen.responses.push(res),
     onCanceled: res => seen.canceled.push(res),
@@ -32,8 +39,14 @@ describe('WatchHub', () => {
     hub.attach(a.t, timing);
     hub.attach(b.t, timing);
     await until(() => etcd.opened[0]?.watches.size === 2);
-    const creates = etcd.opened[0]!.written.filter(w => w.create_request).map(w => [w.create_request.key.toString(), w.create_request.start_revision]);
-    expect(creates).toEqual([['a/', '5'], ['b/', '9']]);
+    const creates = etcd.opened[0]!.written.filter(w => w.create_request).map(w => [
+      w.create_request.key.toString(),
+      w.create_request.start_revision,
+    ]);
+    expect(creates).toEqual([
+      ['a/', '5'],
+      ['b/', '9'],
+    ]);
   });
 
   it('routes events by watch id and ignores answers to progress requests and unknown ids', async () => {
@@ -45,8 +58,20 @@ describe('WatchHub', () => {
     hub.attach(b.t, timing);
     await until(() => etcd.opened[0]?.watches.size === 2);
     const s = etcd.opened[0]!;
-    s.emit('data', { created: false, canceled: false, watch_id: '-1', events: [], header: { revision: '1' } });
-    s.emit('data', { created: false, canceled: false, watch_id: '99', events: [{}], header: { revision: '1' } });
+    s.emit('data', {
+      created: false,
+      canceled: false,
+      watch_id: '-1',
+      events: [],
+      header: { revision: '1' },
+    });
+    s.emit('data', {
+      created: false,
+      canceled: false,
+      watch_id: '99',
+      events: [{}],
+      header: { revision: '1' },
+    });
     etcd.put('b/x', 'v');
     await until(() => b.seen.responses.length === 1);
     expect(a.seen.responses).toEqual([]);
@@ -142,7 +167,11 @@ describe('SafeEventEmitter', () => {
     vi.useFakeTimers({ toFake: ['setImmediate'] });
     try {
       const logged: unknown[] = [];
-      const logger = { ...noopLogger, error: (o: unknown) => logged.push(o), child: () => logger } as any;
+      const logger = {
+        ...noopLogger,
+        error: (o: unknown) => logged.push(o),
+        child: () => logger,
+      } as any;
       const e = new SafeEventEmitter<number>('test', logger);
       const got: number[] = [];
       e.addListener(() => {

@@ -34,7 +34,11 @@ export class FakeChannel implements WatchableChannel {
     return this.state;
   }
 
-  watchConnectivityState(current: connectivityState, deadline: Date | number, callback: (error?: Error) => void): void {
+  watchConnectivityState(
+    current: connectivityState,
+    deadline: Date | number,
+    callback: (error?: Error) => void,
+  ): void {
     if (this.state === connectivityState.SHUTDOWN) {
       throw new Error('Channel has been shut down');
     }

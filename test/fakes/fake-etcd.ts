@@ -110,7 +110,11 @@ export class FakeEtcd {
     return Promise.resolve();
   }
 
-  private async serve(method: MethodName, call: grpc.ServerUnaryCall<any, any>, cb: grpc.sendUnaryData<any>) {
+  private async serve(
+    method: MethodName,
+    call: grpc.ServerUnaryCall<any, any>,
+    cb: grpc.sendUnaryData<any>,
+  ) {
     this.received.push({ method, request: call.request, metadata: call.metadata });
     const handler = this.handlers.get(method) ?? ((req: any) => this.defaultReply(method, req));
     let reply: Reply;
@@ -144,7 +148,16 @@ export class FakeEtcd {
       case 'KV.range': {
         const value = this.kv.get(Buffer.from(req.key).toString('latin1'));
         const kvs = value
-          ? [{ key: req.key, value, create_revision: '1', mod_revision: String(this.revision), version: '1', lease: '0' }]
+          ? [
+              {
+                key: req.key,
+                value,
+                create_revision: '1',
+                mod_revision: String(this.revision),
+                version: '1',
+                lease: '0',
+              },
+            ]
           : [];
         return { ok: { header: this.header(), kvs, count: String(kvs.length), more: false } };
       }

@@ -38,12 +38,16 @@ describe('call status classification', () => {
   });
 
   it('counts UNAVAILABLE and DEADLINE_EXCEEDED against the target, not application errors', () => {
-    expect(isTargetFailure({ code: S.UNAVAILABLE, details: 'No connection established' })).toBe(true);
+    expect(isTargetFailure({ code: S.UNAVAILABLE, details: 'No connection established' })).toBe(
+      true,
+    );
     expect(isTargetFailure({ code: S.DEADLINE_EXCEEDED, details: 'Deadline exceeded' })).toBe(true);
     expect(isTargetFailure({ code: S.NOT_FOUND, details: '' })).toBe(false);
     expect(isTargetFailure({ code: S.INVALID_ARGUMENT, details: '' })).toBe(false);
     // Our own rebuild closed the channel under the call: not evidence against the target.
-    expect(isTargetFailure({ code: S.UNAVAILABLE, details: 'Channel closed before call started' })).toBe(false);
+    expect(
+      isTargetFailure({ code: S.UNAVAILABLE, details: 'Channel closed before call started' }),
+    ).toBe(false);
   });
 
   it('matches idempotent methods by path, name or lower-camel alias', () => {

@@ -4,15 +4,27 @@ import { ChannelKeeper, type GrpcRebuildEvent } from '../../lib/grpc/channel-kee
 import { noopLogger } from '../../lib/logger';
 import { FakeChannel } from './fake-channel';
 
-const timing = { connectTimeoutMs: 1000, transientFailureMs: 2000, initialBackoffMs: 500, maxBackoffMs: 4000 };
+const timing = {
+  connectTimeoutMs: 1000,
+  transientFailureMs: 2000,
+  initialBackoffMs: 500,
+  maxBackoffMs: 4000,
+};
 
 function setup() {
   const channels: FakeChannel[] = [];
-  const keeper = new ChannelKeeper('fake:///target', credentials.createInsecure(), { 'x.opt': 1 }, timing, noopLogger, (_t, _c, o) => {
-    const ch = new FakeChannel(o as Record<string, unknown>);
-    channels.push(ch);
-    return ch;
-  });
+  const keeper = new ChannelKeeper(
+    'fake:///target',
+    credentials.createInsecure(),
+    { 'x.opt': 1 },
+    timing,
+    noopLogger,
+    (_t, _c, o) => {
+      const ch = new FakeChannel(o as Record<string, unknown>);
+      channels.push(ch);
+      return ch;
+    },
+  );
   const rebuilds: GrpcRebuildEvent[] = [];
   keeper.onRebuild(e => rebuilds.push(e));
   return { keeper, channels, rebuilds };
@@ -32,7 +44,9 @@ describe('ChannelKeeper', () => {
     await vi.advanceTimersByTimeAsync(999);
     expect(rebuilds).toEqual([]);
     await vi.advanceTimersByTimeAsync(2);
-    expect(rebuilds).toEqual([{ target: 'fake:///target', reason: 'connect-timeout', generation: 1 }]);
+    expect(rebuilds).toEqual([
+      { target: 'fake:///target', reason: 'connect-timeout', generation: 1 },
+    ]);
     expect(channels).toHaveLength(2);
     expect(channels[0]!.closed).toBe(true);
     expect(channels[1]!.connectRequests).toBe(1);
@@ -54,7 +68,13 @@ describe('ChannelKeeper', () => {
     // backoffs of about 449, 546, 1018 and 2023 ms after rebuilds 1-4: the first three are
     // shorter than the 1 s connect timeout, the last two are not and delay the rebuild.
     await vi.advanceTimersByTimeAsync(7100);
-    expect(rebuilds.map(r => r.reason)).toEqual(['transient-failure', 'connect-timeout', 'connect-timeout', 'connect-timeout', 'connect-timeout']);
+    expect(rebuilds.map(r => r.reason)).toEqual([
+      'transient-failure',
+      'connect-timeout',
+      'connect-timeout',
+      'connect-timeout',
+      'connect-timeout',
+    ]);
     const expected = [2000, 3000, 4000, 5018, 7041];
     at.forEach((t, i) => expect(Math.abs(t - expected[i]!)).toBeLessThanOrEqual(2));
     expect(channels.filter(c => !c.closed)).toHaveLength(1);

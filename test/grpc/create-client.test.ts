@@ -57,7 +57,12 @@ describe('createGrpcClient', () => {
       st.on('error', reject);
     });
     expect(got).toEqual([0, 1, 2, 3, 4]);
-    expect(c.resilience.health()).toMatchObject({ channelState: 'READY', breakerState: 'closed', inFlight: 0, closed: false });
+    expect(c.resilience.health()).toMatchObject({
+      channelState: 'READY',
+      breakerState: 'closed',
+      inFlight: 0,
+      closed: false,
+    });
   });
 
   it('gives unary calls without a deadline the default one', async () => {
@@ -71,7 +76,11 @@ describe('createGrpcClient', () => {
     expect(took).toBeGreaterThanOrEqual(290);
     expect(took).toBeLessThan(1300);
     // An explicit deadline wins.
-    const ok = await echo(c as any, { message: 'y', delayMs: 500 }, { deadline: Date.now() + 3000 });
+    const ok = await echo(
+      c as any,
+      { message: 'y', delayMs: 500 },
+      { deadline: Date.now() + 3000 },
+    );
     expect(ok.message).toBe('y');
   });
 
@@ -90,10 +99,17 @@ describe('createGrpcClient', () => {
   it('retries an idempotent method on UNAVAILABLE with backoff, and only on UNAVAILABLE', async () => {
     vi.spyOn(Math, 'random').mockReturnValue(0.5);
     const s = await server('s');
-    const c = client(s.addr, { idempotentMethods: ['Echo'], retry: { maxAttempts: 3, initialDelayMs: 10, maxDelayMs: 50 } });
+    const c = client(s.addr, {
+      idempotentMethods: ['Echo'],
+      retry: { maxAttempts: 3, initialDelayMs: 10, maxDelayMs: 50 },
+    });
     const retries: GrpcRetryEvent[] = [];
     c.resilience.onRetry(e => retries.push(e));
-    const ok = await echo(c as any, { message: 'flaky', failWith: grpc.status.UNAVAILABLE, failFirst: 2 });
+    const ok = await echo(c as any, {
+      message: 'flaky',
+      failWith: grpc.status.UNAVAILABLE,
+      failFirst: 2,
+    });
     expect(ok).toEqual({ from: 's', message: 'flaky' });
     expect(s.calls.Echo).toBe(3);
     expect(retries.map(r => [r.attempt, r.method, r.status?.code])).toEqual([
@@ -112,13 +128,18 @@ describe('createGrpcClient', () => {
 
   it('retries a non-idempotent call that never left the process, and it runs exactly once when the server appears', async () => {
     const port = await deadPort();
-    const c = client(`127.0.0.1:${port}`, { retry: { maxAttempts: 50, initialDelayMs: 20, maxDelayMs: 100 }, breaker: false });
+    const c = client(`127.0.0.1:${port}`, {
+      retry: { maxAttempts: 50, initialDelayMs: 20, maxDelayMs: 100 },
+      breaker: false,
+    });
     const retries: GrpcRetryEvent[] = [];
     c.resilience.onRetry(e => retries.push(e));
     const call = echo(c as any, { message: 'create' }, { deadline: Date.now() + 5000 });
     await new Promise(r => setTimeout(r, 400));
     expect(retries.length).toBeGreaterThan(0);
-    expect(retries.every(r => /No connection established|ECONNREFUSED/.test(r.status?.details ?? ''))).toBe(true);
+    expect(
+      retries.every(r => /No connection established|ECONNREFUSED/.test(r.status?.details ?? '')),
+    ).toBe(true);
     const s = await server('late', port);
     expect(await call).toEqual({ from: 'late', message: 'create' });
     expect(s.calls.Echo).toBe(1);
@@ -148,7 +169,12 @@ describe('createGrpcClient', () => {
     const c = client(s.addr, { idempotentMethods: ['Echo'] });
     await echo(c as any, { message: 'warm' });
     const err = await new Promise<grpc.ServiceError>(resolve => {
-      const call = (c as any).Echo({ message: 'slow', delayMs: 2000 }, new grpc.Metadata(), {}, (e: grpc.ServiceError) => resolve(e));
+      const call = (c as any).Echo(
+        { message: 'slow', delayMs: 2000 },
+        new grpc.Metadata(),
+        {},
+        (e: grpc.ServiceError) => resolve(e),
+      );
       setTimeout(() => call.cancel(), 50);
     });
     expect(err.code).toBe(grpc.status.CANCELLED);
@@ -163,7 +189,11 @@ describe('createGrpcClient', () => {
       seen++;
       return new grpc.InterceptingCall(next(options));
     };
-    const c = client(s.addr, { interceptors: [mine], idempotentMethods: ['Echo'], retry: { initialDelayMs: 1, maxDelayMs: 2 } });
+    const c = client(s.addr, {
+      interceptors: [mine],
+      idempotentMethods: ['Echo'],
+      retry: { initialDelayMs: 1, maxDelayMs: 2 },
+    });
     await echo(c as any, { message: 'm', failWith: grpc.status.UNAVAILABLE, failFirst: 2 });
     expect(seen).toBe(3);
   });
@@ -203,9 +233,17 @@ describe('createGrpcClient', () => {
   });
 
   it('rejects bad options', () => {
-    expect(() => createGrpcClient(EchoClient, '127.0.0.1:1', { callTimeoutMs: 0 })).toThrow(InvalidOptionError);
-    expect(() => createGrpcClient(EchoClient, '127.0.0.1:1', { retry: { initialDelayMs: 10, maxDelayMs: 5 } })).toThrow(InvalidOptionError);
-    expect(() => createGrpcClient(EchoClient, '127.0.0.1:1', { idempotentMethods: [''] })).toThrow(InvalidOptionError);
-    expect(() => createGrpcClient(EchoClient, '127.0.0.1:1', { credentials: {} as any })).toThrow(InvalidOptionError);
+    expect(() => createGrpcClient(EchoClient, '127.0.0.1:1', { callTimeoutMs: 0 })).toThrow(
+      InvalidOptionError,
+    );
+    expect(() =>
+      createGrpcClient(EchoClient, '127.0.0.1:1', { retry: { initialDelayMs: 10, maxDelayMs: 5 } }),
+    ).toThrow(InvalidOptionError);
+    expect(() => createGrpcClient(EchoClient, '127.0.0.1:1', { idempotentMethods: [''] })).toThrow(
+      InvalidOptionError,
+    );
+    expect(() => createGrpcClient(EchoClient, '127.0.0.1:1', { credentials: {} as any })).toThrow(
+      InvalidOptionError,
+    );
   });
 });

@@ -51,9 +51,22 @@ export const echoDefinition = {
 export const EchoClient = grpc.makeGenericClientConstructor(echoDefinition, 'Echo');
 /** An instance of {@link EchoClient}, typed. */
 export type EchoClientInstance = grpc.Client & {
-  echo(req: EchoRequest, cb: (err: grpc.ServiceError | null, res?: EchoReply) => void): grpc.ClientUnaryCall;
-  echo(req: EchoRequest, md: grpc.Metadata, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res?: EchoReply) => void): grpc.ClientUnaryCall;
-  Echo(req: EchoRequest, md: grpc.Metadata, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res?: EchoReply) => void): grpc.ClientUnaryCall;
+  echo(
+    req: EchoRequest,
+    cb: (err: grpc.ServiceError | null, res?: EchoReply) => void,
+  ): grpc.ClientUnaryCall;
+  echo(
+    req: EchoRequest,
+    md: grpc.Metadata,
+    opts: grpc.CallOptions,
+    cb: (err: grpc.ServiceError | null, res?: EchoReply) => void,
+  ): grpc.ClientUnaryCall;
+  Echo(
+    req: EchoRequest,
+    md: grpc.Metadata,
+    opts: grpc.CallOptions,
+    cb: (err: grpc.ServiceError | null, res?: EchoReply) => void,
+  ): grpc.ClientUnaryCall;
   Count(req: { n: number }): grpc.ClientReadableStream<{ i: number }>;
 };
 
@@ -64,7 +77,9 @@ export function echo(
   opts: grpc.CallOptions = {},
 ): Promise<EchoReply> {
   return new Promise((resolve, reject) => {
-    (client as EchoClientInstance).Echo(req, new grpc.Metadata(), opts, (err, res) => (err ? reject(err) : resolve(res!)));
+    (client as EchoClientInstance).Echo(req, new grpc.Metadata(), opts, (err, res) =>
+      err ? reject(err) : resolve(res!),
+    );
   });
 }
 
@@ -86,14 +101,19 @@ export async function startEchoServer(name: string, port = 0): Promise<EchoServe
   const calls = { Echo: 0, Count: 0 };
   const failures = new Map<string, number>();
   server.addService(echoDefinition, {
-    Echo: (call: grpc.ServerUnaryCall<EchoRequest, EchoReply>, cb: grpc.sendUnaryData<EchoReply>) => {
+    Echo: (
+      call: grpc.ServerUnaryCall<EchoRequest, EchoReply>,
+      cb: grpc.sendUnaryData<EchoReply>,
+    ) => {
       calls.Echo++;
       const { message, delayMs = 0, failWith, failFirst } = call.request;
       const seen = (failures.get(message) ?? 0) + 1;
       failures.set(message, seen);
       const fail = failWith !== undefined && (failFirst === undefined || seen <= failFirst);
       const answer = () =>
-        fail ? cb({ code: failWith, details: `asked to fail by ${name}` }) : cb(null, { from: name, message });
+        fail
+          ? cb({ code: failWith, details: `asked to fail by ${name}` })
+          : cb(null, { from: name, message });
       if (delayMs > 0) {
         setTimeout(answer, delayMs).unref();
       } else {
@@ -109,7 +129,9 @@ export async function startEchoServer(name: string, port = 0): Promise<EchoServe
     },
   });
   const bound = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(`127.0.0.1:${port}`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+    server.bindAsync(`127.0.0.1:${port}`, grpc.ServerCredentials.createInsecure(), (err, p) =>
+      err ? reject(err) : resolve(p),
+    ),
   );
   let killed = false;
   return {

@@ -32,12 +32,17 @@ export class FakeChannel implements ChannelInterface {
   getConnectivityState(tryToConnect: boolean): connectivityState {
     if (tryToConnect) {
       this.connectRequests++;
-      if (this.state === connectivityState.IDLE) this.transitionToState(connectivityState.CONNECTING);
+      if (this.state === connectivityState.IDLE)
+        this.transitionToState(connectivityState.CONNECTING);
     }
     return this.state;
   }
 
-  watchConnectivityState(current: connectivityState, _deadline: Date | number, cb: (err?: Error) => void): void {
+  watchConnectivityState(
+    current: connectivityState,
+    _deadline: Date | number,
+    cb: (err?: Error) => void,
+  ): void {
     if (this.state === connectivityState.SHUTDOWN && current === connectivityState.SHUTDOWN) {
       throw new Error('The channel has been closed');
     }

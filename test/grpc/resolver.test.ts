@@ -8,7 +8,12 @@ import { until } from '../discovery/helpers';
 const rec = (addr: string) => JSON.stringify({ Op: 0, Addr: addr, Metadata: null });
 const fast = { retryInitialDelayMs: 1, retryMaxDelayMs: 2 };
 const cleanups: Array<() => void> = [];
-afterEach(() => cleanups.splice(0).reverse().forEach(f => f()));
+afterEach(() =>
+  cleanups
+    .splice(0)
+    .reverse()
+    .forEach(f => f()),
+);
 
 interface Report {
   endpoints: string[];
@@ -22,7 +27,9 @@ function resolve(scheme: string, path: string, channelOptions = {}) {
     (list, _attrs, sc, note) => {
       if (!list.ok) throw new Error('resolver reported an error status');
       reports.push({
-        endpoints: list.value.map(e => e.addresses.map(a => ('port' in a ? `${a.host}:${a.port}` : a.path)).join(',')),
+        endpoints: list.value.map(e =>
+          e.addresses.map(a => ('port' in a ? `${a.host}:${a.port}` : a.path)).join(','),
+        ),
         serviceConfig: sc && sc.ok ? sc.value : sc,
         note,
       });
@@ -84,7 +91,9 @@ describe('etcd resolver', () => {
     const etcd = new FakeEtcd();
     etcd.put('svc/a', rec('127.0.0.1:1001'));
     cleanups.push(registerEtcdResolver(etcd.client(), { scheme: 'etcdt3', ...fast }));
-    const { r, reports } = resolve('etcdt3', 'svc', { 'grpc.service_config': '{"loadBalancingConfig":[{"pick_first":{}}]}' });
+    const { r, reports } = resolve('etcdt3', 'svc', {
+      'grpc.service_config': '{"loadBalancingConfig":[{"pick_first":{}}]}',
+    });
     r.updateResolution();
     await until(() => reports.length === 1);
     expect(reports[0]!.serviceConfig).toBeNull();
@@ -109,7 +118,10 @@ describe('etcd resolver', () => {
     dispose();
     dispose(); // idempotent
     await until(() => reports.length === 2);
-    expect(reports[1]).toMatchObject({ endpoints: [], note: 'no etcd resolver is registered for scheme "etcdt4" (service "svc")' });
+    expect(reports[1]).toMatchObject({
+      endpoints: [],
+      note: 'no etcd resolver is registered for scheme "etcdt4" (service "svc")',
+    });
     const after = experimental.createResolver({ scheme: 'etcdt4', path: 'svc' }, () => true, {});
     expect(after).toBeInstanceOf(Foreign);
   });
@@ -148,15 +160,26 @@ describe('etcd resolver', () => {
 
   it('rejects a bad scheme or discovery option at registration', () => {
     const etcd = new FakeEtcd();
-    expect(() => registerEtcdResolver(etcd.client(), { scheme: 'Etcd' })).toThrow(InvalidOptionError);
-    expect(() => registerEtcdResolver(etcd.client(), { scheme: 'etcdt7', prefix: 'x' })).toThrow(InvalidOptionError);
+    expect(() => registerEtcdResolver(etcd.client(), { scheme: 'Etcd' })).toThrow(
+      InvalidOptionError,
+    );
+    expect(() => registerEtcdResolver(etcd.client(), { scheme: 'etcdt7', prefix: 'x' })).toThrow(
+      InvalidOptionError,
+    );
   });
 });
 
 describe('toEndpoints', () => {
   it('makes one endpoint per distinct host:port, IPv6 included', () => {
     const i = (id: string, addr: string) => ({ service: 's', id, addr, metadata: null });
-    expect(toEndpoints([i('a', '10.0.0.1:80'), i('b', '10.0.0.1:80'), i('c', '[fe80::1]:443'), i('d', 'host.local:9')])).toEqual([
+    expect(
+      toEndpoints([
+        i('a', '10.0.0.1:80'),
+        i('b', '10.0.0.1:80'),
+        i('c', '[fe80::1]:443'),
+        i('d', 'host.local:9'),
+      ]),
+    ).toEqual([
       { addresses: [{ host: '10.0.0.1', port: 80 }] },
       { addresses: [{ host: 'fe80::1', port: 443 }] },
       { addresses: [{ host: 'host.local', port: 9 }] },

@@ -42,12 +42,19 @@ function fakeClient() {
 }
 
 /** Value of one series, or undefined if the series does not exist. */
-async function value(registry: Registry, name: string, labels: Record<string, string> = {}): Promise<number | undefined> {
+async function value(
+  registry: Registry,
+  name: string,
+  labels: Record<string, string> = {},
+): Promise<number | undefined> {
   const metric = registry.getSingleMetric(name);
   if (!metric) throw new Error(`no metric ${name}`);
   const { values } = await metric.get();
-  const match = values.find(v => Object.entries(labels).every(([k, l]) => v.labels[k] === l) &&
-    Object.keys(v.labels).filter(k => k !== 'le').length === Object.keys(labels).length);
+  const match = values.find(
+    v =>
+      Object.entries(labels).every(([k, l]) => v.labels[k] === l) &&
+      Object.keys(v.labels).filter(k => k !== 'le').length === Object.keys(labels).length,
+  );
   return match?.value;
 }
 
@@ -61,7 +68,9 @@ const track = (i: Instrumentation) => (active.push(i), i);
 
 describe('loadPromClient', () => {
   it('throws MetricsUnavailableError (a ResilientEtcdError) when prom-client cannot be required', () => {
-    const missing = Object.assign(new Error("Cannot find module 'prom-client'"), { code: 'MODULE_NOT_FOUND' });
+    const missing = Object.assign(new Error("Cannot find module 'prom-client'"), {
+      code: 'MODULE_NOT_FOUND',
+    });
     let caught: unknown;
     try {
       loadPromClient(() => {
@@ -94,13 +103,25 @@ describe('instrument: client metrics', () => {
     f.calls.emit({ service: 'KV', method: 'range', durationMs: 3, code: 'OK' });
     f.calls.emit({ service: 'KV', method: 'range', durationMs: 1500, code: 'OK' });
     f.calls.emit({ service: 'KV', method: 'put', durationMs: 5000, code: 'DEADLINE_EXCEEDED' });
-    expect(await value(registry, `${P}calls_total`, { service: 'KV', method: 'range', code: 'OK' })).toBe(2);
-    expect(await value(registry, `${P}calls_total`, { service: 'KV', method: 'put', code: 'DEADLINE_EXCEEDED' })).toBe(1);
+    expect(
+      await value(registry, `${P}calls_total`, { service: 'KV', method: 'range', code: 'OK' }),
+    ).toBe(2);
+    expect(
+      await value(registry, `${P}calls_total`, {
+        service: 'KV',
+        method: 'put',
+        code: 'DEADLINE_EXCEEDED',
+      }),
+    ).toBe(1);
     const text = await registry.metrics();
     expect(text).toContain(`${P}call_duration_seconds_count{service="KV",method="range"} 2`);
     expect(text).toContain(`${P}call_duration_seconds_sum{service="KV",method="range"} 1.503`);
-    expect(text).toContain(`${P}call_duration_seconds_bucket{le="0.005",service="KV",method="range"} 1`);
-    expect(text).toContain(`${P}call_duration_seconds_bucket{le="2.5",service="KV",method="range"} 2`);
+    expect(text).toContain(
+      `${P}call_duration_seconds_bucket{le="0.005",service="KV",method="range"} 1`,
+    );
+    expect(text).toContain(
+      `${P}call_duration_seconds_bucket{le="2.5",service="KV",method="range"} 2`,
+    );
     expect(text).toContain(`# TYPE ${P}calls_total counter`);
     expect(text).toContain(`# TYPE ${P}call_duration_seconds histogram`);
   });
@@ -114,8 +135,15 @@ describe('instrument: client metrics', () => {
     f.rebuilds.emit({ endpoint: 'http://a:2379', reason: 'hang', generation: 1 });
     f.breakers.emit({ endpoint: 'http://a:2379', state: 'open' });
     expect(await value(registry, `${P}retries_total`, { method: 'range' })).toBe(2);
-    expect(await value(registry, `${P}rebuilds_total`, { endpoint: 'http://a:2379', reason: 'hang' })).toBe(1);
-    expect(await value(registry, `${P}breaker_transitions_total`, { endpoint: 'http://a:2379', state: 'open' })).toBe(1);
+    expect(
+      await value(registry, `${P}rebuilds_total`, { endpoint: 'http://a:2379', reason: 'hang' }),
+    ).toBe(1);
+    expect(
+      await value(registry, `${P}breaker_transitions_total`, {
+        endpoint: 'http://a:2379',
+        state: 'open',
+      }),
+    ).toBe(1);
   });
 
   it('reads breaker state (0/1/2), channel state (1 for the current one) and health at scrape time', async () => {
@@ -134,14 +162,25 @@ describe('instrument: client metrics', () => {
     expect(await value(registry, `${P}breaker_state`, { endpoint: 'http://a:2379' })).toBe(2);
     expect(await value(registry, `${P}breaker_state`, { endpoint: 'http://b:2379' })).toBe(1);
     expect(await value(registry, `${P}breaker_state`, { endpoint: 'http://c:2379' })).toBe(2);
-    expect(await value(registry, `${P}channel_state`, { endpoint: 'http://a:2379', state: 'TRANSIENT_FAILURE' })).toBe(1);
-    expect(await value(registry, `${P}channel_state`, { endpoint: 'http://a:2379', state: 'READY' })).toBe(0);
+    expect(
+      await value(registry, `${P}channel_state`, {
+        endpoint: 'http://a:2379',
+        state: 'TRANSIENT_FAILURE',
+      }),
+    ).toBe(1);
+    expect(
+      await value(registry, `${P}channel_state`, { endpoint: 'http://a:2379', state: 'READY' }),
+    ).toBe(0);
     expect(await value(registry, `${P}healthy`)).toBe(0);
     // The endpoint set changes (auto-sync): old series disappear.
     f.setHealth({ closed: false, healthy: true, endpoints: [f.ep('http://d:2379')] });
-    expect(await value(registry, `${P}breaker_state`, { endpoint: 'http://a:2379' })).toBeUndefined();
+    expect(
+      await value(registry, `${P}breaker_state`, { endpoint: 'http://a:2379' }),
+    ).toBeUndefined();
     expect(await value(registry, `${P}breaker_state`, { endpoint: 'http://d:2379' })).toBe(0);
-    expect(await value(registry, `${P}channel_state`, { endpoint: 'http://d:2379', state: 'READY' })).toBe(1);
+    expect(
+      await value(registry, `${P}channel_state`, { endpoint: 'http://d:2379', state: 'READY' }),
+    ).toBe(1);
     expect(await value(registry, `${P}healthy`)).toBe(1);
   });
 
@@ -150,8 +189,12 @@ describe('instrument: client metrics', () => {
     const registry = new Registry();
     track(instrument(f.client, { registry, prefix: 'myapp_etcd_' }));
     expect(registry.getSingleMetric('myapp_etcd_calls_total')).toBeDefined();
-    expect(() => instrument(f.client, { registry, prefix: 'bad-prefix' })).toThrow(InvalidOptionError);
-    expect(() => instrument(f.client, { registry, callDurationBuckets: [] })).toThrow(InvalidOptionError);
+    expect(() => instrument(f.client, { registry, prefix: 'bad-prefix' })).toThrow(
+      InvalidOptionError,
+    );
+    expect(() => instrument(f.client, { registry, callDurationBuckets: [] })).toThrow(
+      InvalidOptionError,
+    );
   });
 
   it('refuses to register twice in one registry, leaving the first intact; dispose frees the names', async () => {
@@ -160,7 +203,9 @@ describe('instrument: client metrics', () => {
     const first = track(instrument(f.client, { registry }));
     expect(() => instrument(f.client, { registry })).toThrow(/already registered/);
     f.calls.emit({ service: 'KV', method: 'range', durationMs: 1, code: 'OK' });
-    expect(await value(registry, `${P}calls_total`, { service: 'KV', method: 'range', code: 'OK' })).toBe(1);
+    expect(
+      await value(registry, `${P}calls_total`, { service: 'KV', method: 'range', code: 'OK' }),
+    ).toBe(1);
     first.dispose();
     first.dispose(); // idempotent
     expect(registry.getSingleMetric(`${P}calls_total`)).toBeUndefined();
@@ -169,7 +214,7 @@ describe('instrument: client metrics', () => {
     expect(registry.getSingleMetric(`${P}calls_total`)).toBeDefined();
   });
 
-  it('uses prom-client\'s global registry by default', () => {
+  it("uses prom-client's global registry by default", () => {
     const f = fakeClient();
     const i = track(instrument(f.client, { prefix: 'etcd3_resilient_unit_default_' }));
     expect(i.registry).toBe(loadPromClient().register);
@@ -178,7 +223,11 @@ describe('instrument: client metrics', () => {
 
 describe('instrument: registration and discovery metrics', () => {
   function fakeRegistration(service: string, id: string) {
-    const lost = new EventEmitter<{ key: string; leaseId: string; reason: 'expired' | 'keepalive-timeout' | 'not-found' }>();
+    const lost = new EventEmitter<{
+      key: string;
+      leaseId: string;
+      reason: 'expired' | 'keepalive-timeout' | 'not-found';
+    }>();
     const restored = new EventEmitter<{ key: string; leaseId: string; outageMs: number }>();
     const reg = {
       instance: { service, id, addr: '10.0.0.1:80', metadata: null },
@@ -201,18 +250,25 @@ describe('instrument: registration and discovery metrics', () => {
     expect(await value(registry, `${P}registration_up`, { service: 'orders', id: 'i1' })).toBe(0);
     r.reg.state = 'published';
     r.restored.emit({ key: 'orders/i1', leaseId: '2', outageMs: 7500 });
-    expect(await value(registry, `${P}registration_lost_total`, { service: 'orders', reason: 'keepalive-timeout' })).toBe(1);
+    expect(
+      await value(registry, `${P}registration_lost_total`, {
+        service: 'orders',
+        reason: 'keepalive-timeout',
+      }),
+    ).toBe(1);
     expect(await value(registry, `${P}registration_restored_total`, { service: 'orders' })).toBe(1);
     const text = await registry.metrics();
     expect(text).toContain(`${P}registration_outage_seconds_sum{service="orders"} 7.5`);
     expect(text).toContain(`${P}registration_outage_seconds_bucket{le="10",service="orders"} 1`);
     expect(text).toContain(`${P}registration_outage_seconds_bucket{le="5",service="orders"} 0`);
     handle.dispose();
-    expect(await value(registry, `${P}registration_up`, { service: 'orders', id: 'i1' })).toBeUndefined();
+    expect(
+      await value(registry, `${P}registration_up`, { service: 'orders', id: 'i1' }),
+    ).toBeUndefined();
     expect(r.lost.size).toBe(0);
   });
 
-  it('reports discovered instances, re-lists, and watch resumes taken from the discovery\'s counters', async () => {
+  it("reports discovered instances, re-lists, and watch resumes taken from the discovery's counters", async () => {
     const f = fakeClient();
     const registry = new Registry();
     const resync = new EventEmitter<{ reason: string }>();
@@ -221,12 +277,18 @@ describe('instrument: registration and discovery metrics', () => {
     track(instrument(f.client, { registry, discoveries: [d] }));
     expect(await value(registry, `${P}discovery_instances`, { service: 'orders' })).toBe(3);
     // Disconnects before instrumenting are not counted; later ones are.
-    expect(await value(registry, `${P}discovery_watch_resumes_total`, { service: 'orders' })).toBeUndefined();
+    expect(
+      await value(registry, `${P}discovery_watch_resumes_total`, { service: 'orders' }),
+    ).toBeUndefined();
     stats = { ...stats, instances: 2, disconnects: 5 };
     resync.emit({ reason: 'compacted' });
     expect(await value(registry, `${P}discovery_instances`, { service: 'orders' })).toBe(2);
-    expect(await value(registry, `${P}discovery_watch_resumes_total`, { service: 'orders' })).toBe(3);
-    expect(await value(registry, `${P}discovery_watch_resumes_total`, { service: 'orders' })).toBe(3);
+    expect(await value(registry, `${P}discovery_watch_resumes_total`, { service: 'orders' })).toBe(
+      3,
+    );
+    expect(await value(registry, `${P}discovery_watch_resumes_total`, { service: 'orders' })).toBe(
+      3,
+    );
     expect(await value(registry, `${P}discovery_resyncs_total`, { service: 'orders' })).toBe(1);
   });
 });

@@ -31,7 +31,11 @@ describe('Authenticator', () => {
   test('one fetch for many concurrent calls; the token is reused', async () => {
     const authenticate = vi.fn(async () => 'tok');
     const auth = new Authenticator({ username: 'u', password: 'p' }, authenticate);
-    const metas = await Promise.all([auth.metadata(), auth.metadata(Date.now() + 100), auth.metadata()]);
+    const metas = await Promise.all([
+      auth.metadata(),
+      auth.metadata(Date.now() + 100),
+      auth.metadata(),
+    ]);
     expect(metas.map(m => m.get('token')[0])).toEqual(['tok', 'tok', 'tok']);
     await auth.metadata(Date.now() + 100);
     expect(authenticate).toHaveBeenCalledTimes(1);
@@ -47,7 +51,10 @@ describe('Authenticator', () => {
   });
 
   test('a failed fetch is not cached', async () => {
-    const authenticate = vi.fn().mockRejectedValueOnce(new Error('down')).mockResolvedValueOnce('tok');
+    const authenticate = vi
+      .fn()
+      .mockRejectedValueOnce(new Error('down'))
+      .mockResolvedValueOnce('tok');
     const auth = new Authenticator({ username: 'u', password: 'p' }, authenticate);
     await expect(auth.metadata()).rejects.toThrow('down');
     expect((await auth.metadata()).get('token')[0]).toBe('tok');

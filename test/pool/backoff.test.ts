@@ -39,7 +39,11 @@ describe('DeadlineBackoff', () => {
   test('without a known deadline (or on a non-error result) the inner delay is kept', () => {
     const b = new DeadlineBackoff(new ConstantBackoff(200), deadlineOf);
     expect(b.next(failed(undefined)).duration).toBe(200);
-    const value: IRetryBackoffContext<unknown> = { attempt: 1, signal: new AbortController().signal, result: { value: 1 } };
+    const value: IRetryBackoffContext<unknown> = {
+      attempt: 1,
+      signal: new AbortController().signal,
+      result: { value: 1 },
+    };
     expect(b.next(value).duration).toBe(200);
   });
 

@@ -36,7 +36,9 @@ describe('isSafeCall', () => {
   });
 
   test('a txn is a write unless every op in both branches is a range', () => {
-    expect(isSafeCall('KV', 'txn', { compare: [], success: [range], failure: [range, range] }, {})).toBe(true);
+    expect(
+      isSafeCall('KV', 'txn', { compare: [], success: [range], failure: [range, range] }, {}),
+    ).toBe(true);
     expect(isSafeCall('KV', 'txn', { success: [range], failure: [put] }, {})).toBe(false);
     expect(isSafeCall('KV', 'txn', { success: [del] }, {})).toBe(false);
     expect(isSafeCall('KV', 'txn', { success: [range, nested] }, {})).toBe(false);

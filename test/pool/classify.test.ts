@@ -1,12 +1,23 @@
 import { status as Status } from '@grpc/grpc-js';
 import { BrokenCircuitError, IsolatedCircuitError } from 'cockatiel';
 import {
-  EtcdLeaseInvalidError, EtcdPermissionDeniedError, GRPCDeadlineExceededError, GRPCUnavailableError, castGrpcError,
+  EtcdLeaseInvalidError,
+  EtcdPermissionDeniedError,
+  GRPCDeadlineExceededError,
+  GRPCUnavailableError,
+  castGrpcError,
 } from 'etcd3';
 import { describe, expect, test } from 'vitest';
 import { NotConnectedError } from '../../lib/pool/endpoint';
 import {
-  describeError, isEndpointFailure, isTransient, mark, marksOf, neverSent, rawNeverSent, suggestsBrokenConnection,
+  describeError,
+  isEndpointFailure,
+  isTransient,
+  mark,
+  marksOf,
+  neverSent,
+  rawNeverSent,
+  suggestsBrokenConnection,
   type RawGrpcError,
 } from '../../lib/pool/classify';
 
@@ -40,7 +51,9 @@ describe('rawNeverSent: the request provably never left this process', () => {
   });
 
   test('falls back to the message when there are no details', () => {
-    const err = Object.assign(new Error('14 UNAVAILABLE: No connection established'), { code: Status.UNAVAILABLE });
+    const err = Object.assign(new Error('14 UNAVAILABLE: No connection established'), {
+      code: Status.UNAVAILABLE,
+    });
     expect(rawNeverSent(err)).toBe(true);
   });
 });
@@ -49,7 +62,9 @@ describe('neverSent', () => {
   test('an open breaker, an isolated one and a failed connect never sent anything', () => {
     expect(neverSent(new BrokenCircuitError())).toBe(true);
     expect(neverSent(new IsolatedCircuitError())).toBe(true);
-    expect(neverSent(new NotConnectedError('http://a:1', 'channel CONNECTING after 10 ms'))).toBe(true);
+    expect(neverSent(new NotConnectedError('http://a:1', 'channel CONNECTING after 10 ms'))).toBe(
+      true,
+    );
   });
 
   test('follows the marks of an attempt', () => {
@@ -84,24 +99,53 @@ describe('mark / marksOf', () => {
 
 describe('isEndpointFailure: counts against the endpoint (its breaker)', () => {
   test('recoverable gRPC errors do', () => {
-    expect(isEndpointFailure(castGrpcError(raw(Status.UNAVAILABLE, 'Connection dropped')))).toBe(true);
-    expect(isEndpointFailure(castGrpcError(raw(Status.DEADLINE_EXCEEDED, 'Deadline exceeded')))).toBe(true);
-    expect(isEndpointFailure(castGrpcError(raw(Status.RESOURCE_EXHAUSTED, 'too many requests')))).toBe(true);
+    expect(isEndpointFailure(castGrpcError(raw(Status.UNAVAILABLE, 'Connection dropped')))).toBe(
+      true,
+    );
+    expect(
+      isEndpointFailure(castGrpcError(raw(Status.DEADLINE_EXCEEDED, 'Deadline exceeded'))),
+    ).toBe(true);
+    expect(
+      isEndpointFailure(castGrpcError(raw(Status.RESOURCE_EXHAUSTED, 'too many requests'))),
+    ).toBe(true);
   });
 
   test('a failed connect does; a hang or a deadline does not by itself (the probe decides)', () => {
     expect(isEndpointFailure(new NotConnectedError('http://a:1', 'down'))).toBe(true);
     expect(isEndpointFailure(mark(new Error('slow'), { sent: true, hang: true }))).toBe(false);
-    expect(isEndpointFailure(mark(castGrpcError(raw(Status.DEADLINE_EXCEEDED, 'Deadline exceeded')), { sent: true, grpcCode: Status.DEADLINE_EXCEEDED }))).toBe(false);
+    expect(
+      isEndpointFailure(
+        mark(castGrpcError(raw(Status.DEADLINE_EXCEEDED, 'Deadline exceeded')), {
+          sent: true,
+          grpcCode: Status.DEADLINE_EXCEEDED,
+        }),
+      ),
+    ).toBe(false);
   });
 
   test('an etcd-level UNAVAILABLE (no leader, election) does not: the member answered', () => {
-    expect(isEndpointFailure(mark(castGrpcError(raw(Status.UNAVAILABLE, 'etcdserver: no leader')), { sent: true, grpcCode: Status.UNAVAILABLE }))).toBe(false);
-    expect(isTransient(mark(castGrpcError(raw(Status.UNAVAILABLE, 'etcdserver: no leader')), { sent: true, grpcCode: Status.UNAVAILABLE }))).toBe(true);
+    expect(
+      isEndpointFailure(
+        mark(castGrpcError(raw(Status.UNAVAILABLE, 'etcdserver: no leader')), {
+          sent: true,
+          grpcCode: Status.UNAVAILABLE,
+        }),
+      ),
+    ).toBe(false);
+    expect(
+      isTransient(
+        mark(castGrpcError(raw(Status.UNAVAILABLE, 'etcdserver: no leader')), {
+          sent: true,
+          grpcCode: Status.UNAVAILABLE,
+        }),
+      ),
+    ).toBe(true);
   });
 
   test('errors about the request, not the endpoint, do not', () => {
-    expect(isEndpointFailure(new EtcdPermissionDeniedError('etcdserver: permission denied'))).toBe(false);
+    expect(isEndpointFailure(new EtcdPermissionDeniedError('etcdserver: permission denied'))).toBe(
+      false,
+    );
     expect(isEndpointFailure(new EtcdLeaseInvalidError('1'))).toBe(false);
     expect(isEndpointFailure(castGrpcError(raw(Status.INVALID_ARGUMENT, 'bad')))).toBe(false);
     expect(isEndpointFailure(castGrpcError(raw(Status.NOT_FOUND, 'nope')))).toBe(false);
@@ -132,16 +176,24 @@ describe('isTransient: worth another try for a call that may be repeated', () =>
 describe('suggestsBrokenConnection', () => {
   test('an UNAVAILABLE from the transport does', () => {
     expect(suggestsBrokenConnection(raw(Status.UNAVAILABLE, 'Connection dropped'))).toBe(true);
-    expect(suggestsBrokenConnection(raw(Status.UNAVAILABLE, 'No connection established'))).toBe(true);
+    expect(suggestsBrokenConnection(raw(Status.UNAVAILABLE, 'No connection established'))).toBe(
+      true,
+    );
   });
 
   test('an UNAVAILABLE that etcd itself answered does not (the connection works)', () => {
-    expect(suggestsBrokenConnection(raw(Status.UNAVAILABLE, 'etcdserver: leader changed'))).toBe(false);
-    expect(suggestsBrokenConnection(raw(Status.UNAVAILABLE, 'etcdserver: request timed out'))).toBe(false);
+    expect(suggestsBrokenConnection(raw(Status.UNAVAILABLE, 'etcdserver: leader changed'))).toBe(
+      false,
+    );
+    expect(suggestsBrokenConnection(raw(Status.UNAVAILABLE, 'etcdserver: request timed out'))).toBe(
+      false,
+    );
   });
 
   test('other codes do not', () => {
-    expect(suggestsBrokenConnection(raw(Status.DEADLINE_EXCEEDED, 'Deadline exceeded'))).toBe(false);
+    expect(suggestsBrokenConnection(raw(Status.DEADLINE_EXCEEDED, 'Deadline exceeded'))).toBe(
+      false,
+    );
     expect(suggestsBrokenConnection(raw(Status.INTERNAL, 'x'))).toBe(false);
   });
 });

@@ -24,7 +24,12 @@ afterEach(async () => {
 
 function endpoint(url: string, options: ResilientEtcdOptions = {}): Endpoint {
   const resolved = resolveOptions({ ...options, hosts: url });
-  const ep = new Endpoint(url, credentials.createInsecure(), keepaliveChannelOptions(resolved.keepalive), resolved);
+  const ep = new Endpoint(
+    url,
+    credentials.createInsecure(),
+    keepaliveChannelOptions(resolved.keepalive),
+    resolved,
+  );
   cleanup.push(() => ep.close());
   return ep;
 }
@@ -35,7 +40,12 @@ describe('Endpoint', () => {
     cleanup.push(() => fake.close());
     const ep = endpoint(fake.url);
     await waitUntil(() => ep.ready, 'READY');
-    expect(ep.health()).toMatchObject({ endpoint: fake.url, channelState: 'READY', breakerState: 'closed', generation: 0 });
+    expect(ep.health()).toMatchObject({
+      endpoint: fake.url,
+      channelState: 'READY',
+      breakerState: 'closed',
+      generation: 0,
+    });
   });
 
   test('a channel stuck CONNECTING past connectTimeoutMs is rebuilt on a new TCP connection', async () => {

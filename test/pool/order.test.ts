@@ -26,7 +26,10 @@ const stub = (url: string, over: Partial<Stub> = {}): Stub => ({
 
 function poolOf(stubs: Stub[]): ResilientPool {
   const byUrl = new Map(stubs.map(s => [s.url, s]));
-  const options = resolveOptions({ hosts: stubs.map(s => s.url), breaker: { halfOpenAfterMs: 1000 } });
+  const options = resolveOptions({
+    hosts: stubs.map(s => s.url),
+    breaker: { halfOpenAfterMs: 1000 },
+  });
   return new ResilientPool(options, url => byUrl.get(url) as unknown as Endpoint);
 }
 

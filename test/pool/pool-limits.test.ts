@@ -13,7 +13,12 @@ import { startSilentServer } from '../fakes/silent-server';
 const { cleanup, fakes } = withCleanup();
 
 function pool(hosts: string[], options = {}): ResilientPool {
-  const p = makePool(hosts, { callTimeoutMs: 3000, attemptTimeoutMs: 200, connectTimeoutMs: 200, ...options });
+  const p = makePool(hosts, {
+    callTimeoutMs: 3000,
+    attemptTimeoutMs: 200,
+    connectTimeoutMs: 200,
+    ...options,
+  });
   cleanup.push(() => p.close());
   return p;
 }
@@ -27,7 +32,9 @@ describe('circuit breakers', () => {
     for (const f of [a, b]) {
       f.on('KV.range', () => unavailable('Connection dropped'));
     }
-    const p = pool([a.url, b.url], { breaker: { consecutiveFailures: 1, halfOpenAfterMs: 60_000 } });
+    const p = pool([a.url, b.url], {
+      breaker: { consecutiveFailures: 1, halfOpenAfterMs: 60_000 },
+    });
     await allReady(p);
     const first = await timed(() => p.exec('KV', 'range', rangeReq()));
     expect(first.error).toBeInstanceOf(NoEndpointAvailableError);
@@ -48,7 +55,9 @@ describe('circuit breakers', () => {
   test('an endpoint with an open breaker is skipped while another works', async () => {
     const [a, b] = await fakes(2);
     a.on('KV.range', () => unavailable('Connection dropped'));
-    const p = pool([a.url, b.url], { breaker: { consecutiveFailures: 1, halfOpenAfterMs: 60_000 } });
+    const p = pool([a.url, b.url], {
+      breaker: { consecutiveFailures: 1, halfOpenAfterMs: 60_000 },
+    });
     await allReady(p);
     for (let i = 0; i < 6; i++) {
       await p.exec('KV', 'range', rangeReq());
@@ -66,7 +75,9 @@ describe('deadlines', () => {
     const p = pool([a.url, b.url], { callTimeoutMs: 700, breaker: { consecutiveFailures: 100 } });
     await allReady(p);
     const { error, ms } = await timed(() => p.exec('KV', 'range', rangeReq()));
-    expect([GRPCDeadlineExceededError, DeadlineExceededError].some(c => error instanceof c)).toBe(true);
+    expect([GRPCDeadlineExceededError, DeadlineExceededError].some(c => error instanceof c)).toBe(
+      true,
+    );
     expect(ms).toBeGreaterThanOrEqual(680);
     expect(ms).toBeLessThan(700 + SLACK);
     expect(a.count('KV.range') + b.count('KV.range')).toBeGreaterThanOrEqual(3); // it did fail over and retry
@@ -77,7 +88,9 @@ describe('deadlines', () => {
     a.on('KV.range', () => HANG);
     const p = pool([a.url], { callTimeoutMs: 10_000, attemptTimeoutMs: 5000 });
     await allReady(p);
-    const { error, ms } = await timed(() => p.exec('KV', 'range', rangeReq(), { deadline: Date.now() + 300 }));
+    const { error, ms } = await timed(() =>
+      p.exec('KV', 'range', rangeReq(), { deadline: Date.now() + 300 }),
+    );
     expect(error).toBeDefined();
     expect(ms).toBeGreaterThanOrEqual(280);
     expect(ms).toBeLessThan(300 + SLACK);
@@ -86,9 +99,14 @@ describe('deadlines', () => {
   test('no endpoint ever connects: a write fails by its deadline, not after the connect timeout', async () => {
     const silent = await Promise.all([startSilentServer(), startSilentServer()]);
     cleanup.push(() => Promise.all(silent.map(s => s.close())));
-    const p = pool(silent.map(s => s.url), { callTimeoutMs: 600, connectTimeoutMs: 5000 });
+    const p = pool(
+      silent.map(s => s.url),
+      { callTimeoutMs: 600, connectTimeoutMs: 5000 },
+    );
     const { error, ms } = await timed(() => p.exec('KV', 'put', putReq()));
-    expect([NoEndpointAvailableError, DeadlineExceededError].some(c => error instanceof c)).toBe(true);
+    expect([NoEndpointAvailableError, DeadlineExceededError].some(c => error instanceof c)).toBe(
+      true,
+    );
     expect(error.message).not.toMatch(/undefined/);
     expect(ms).toBeGreaterThanOrEqual(580);
     expect(ms).toBeLessThan(600 + SLACK);
@@ -97,9 +115,14 @@ describe('deadlines', () => {
   test('no endpoint ever connects: a read fails by its deadline, having tried each', async () => {
     const silent = await Promise.all([startSilentServer(), startSilentServer()]);
     cleanup.push(() => Promise.all(silent.map(s => s.close())));
-    const p = pool(silent.map(s => s.url), { callTimeoutMs: 600 });
+    const p = pool(
+      silent.map(s => s.url),
+      { callTimeoutMs: 600 },
+    );
     const { error, ms } = await timed(() => p.exec('KV', 'range', rangeReq()));
-    expect([NoEndpointAvailableError, DeadlineExceededError].some(c => error instanceof c)).toBe(true);
+    expect([NoEndpointAvailableError, DeadlineExceededError].some(c => error instanceof c)).toBe(
+      true,
+    );
     expect(ms).toBeLessThan(600 + SLACK);
     expect(silent.every(s => s.accepted >= 1)).toBe(true);
   });
@@ -107,8 +130,14 @@ describe('deadlines', () => {
   test('getting an auth token counts against the deadline of the call that needs it', async () => {
     const [a] = await fakes(1);
     a.on('Auth.authenticate', () => HANG);
-    const p = pool([a.url], { callTimeoutMs: 5000, attemptTimeoutMs: 5000, auth: { username: 'root', password: 'pw' } });
-    const { error, ms } = await timed(() => p.exec('KV', 'range', rangeReq(), { deadline: Date.now() + 300 }));
+    const p = pool([a.url], {
+      callTimeoutMs: 5000,
+      attemptTimeoutMs: 5000,
+      auth: { username: 'root', password: 'pw' },
+    });
+    const { error, ms } = await timed(() =>
+      p.exec('KV', 'range', rangeReq(), { deadline: Date.now() + 300 }),
+    );
     expect(error).toBeDefined();
     expect(ms).toBeLessThan(300 + SLACK);
     expect(a.count('KV.range')).toBe(0);

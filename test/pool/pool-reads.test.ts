@@ -81,7 +81,10 @@ describe('reads', () => {
   test('a read rejected for what it asks (permission denied) is not retried', async () => {
     const [a, b] = await fakes(2);
     for (const f of [a, b]) {
-      f.on('KV.range', () => ({ code: Status.PERMISSION_DENIED, details: 'etcdserver: permission denied' }));
+      f.on('KV.range', () => ({
+        code: Status.PERMISSION_DENIED,
+        details: 'etcdserver: permission denied',
+      }));
     }
     const p = pool([a.url, b.url]);
     await allReady(p);
@@ -95,7 +98,10 @@ describe('reads', () => {
     const [a] = await fakes(1);
     let n = 0;
     a.on('KV.range', () => (++n < 3 ? unavailable('etcdserver: leader changed') : found('third')));
-    const p = pool([a.url], { breaker: { consecutiveFailures: 10 }, retry: { initialDelayMs: 20, maxDelayMs: 40 } });
+    const p = pool([a.url], {
+      breaker: { consecutiveFailures: 10 },
+      retry: { initialDelayMs: 20, maxDelayMs: 40 },
+    });
     const retries: number[] = [];
     p.onRetry(e => retries.push(e.attempt));
     await allReady(p);
@@ -108,7 +114,10 @@ describe('reads', () => {
   test('retry rounds are bounded by retry.maxAttempts', async () => {
     const [a] = await fakes(1);
     a.on('KV.range', () => unavailable('etcdserver: leader changed'));
-    const p = pool([a.url], { breaker: { consecutiveFailures: 100 }, retry: { maxAttempts: 2, initialDelayMs: 1, maxDelayMs: 5 } });
+    const p = pool([a.url], {
+      breaker: { consecutiveFailures: 100 },
+      retry: { maxAttempts: 2, initialDelayMs: 1, maxDelayMs: 5 },
+    });
     await allReady(p);
     const { error } = await timed(() => p.exec('KV', 'range', rangeReq()));
     expect(error?.constructor.name).toBe('GRPCUnavailableError');

@@ -46,7 +46,10 @@ describe('withConnection', () => {
   test('skips an endpoint that does not connect in time', async () => {
     const silent = await startSilentServer();
     const fake = await FakeEtcd.start();
-    cleanup.push(() => silent.close(), () => fake.close());
+    cleanup.push(
+      () => silent.close(),
+      () => fake.close(),
+    );
     const p = pool([silent.url, fake.url]);
     const { value } = await timed(() => p.withConnection('Watch', ({ resource }) => resource.url));
     expect(value).toBe(fake.url);
@@ -57,7 +60,9 @@ describe('withConnection', () => {
     const fake = await FakeEtcd.start();
     cleanup.push(() => fake.close());
     const p = pool([`http://127.0.0.1:${dead}`, fake.url], { connectTimeoutMs: 2000 });
-    const { value, ms } = await timed(() => p.withConnection('Watch', ({ resource }) => resource.url));
+    const { value, ms } = await timed(() =>
+      p.withConnection('Watch', ({ resource }) => resource.url),
+    );
     expect(value).toBe(fake.url);
     expect(ms).toBeLessThan(1000);
   });

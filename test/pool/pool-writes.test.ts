@@ -4,7 +4,12 @@
  * Real grpc-js channels against fake etcd servers (test/fakes/fake-etcd.ts).
  */
 import { status as Status } from '@grpc/grpc-js';
-import { GRPCDeadlineExceededError, GRPCInternalError, GRPCUnavailableError, GRPCUnknownError } from 'etcd3';
+import {
+  GRPCDeadlineExceededError,
+  GRPCInternalError,
+  GRPCUnavailableError,
+  GRPCUnknownError,
+} from 'etcd3';
 import { describe, expect, test } from 'vitest';
 import { retryWrites } from '../../lib/pool/call-kind';
 import type { ResilientPool } from '../../lib/pool/resilient-pool';
@@ -16,7 +21,12 @@ import { startSilentServer, type SilentServer } from '../fakes/silent-server';
 const { cleanup, fakes } = withCleanup();
 
 function pool(hosts: string[], options = {}): ResilientPool {
-  const p = makePool(hosts, { callTimeoutMs: 3000, attemptTimeoutMs: 300, connectTimeoutMs: 300, ...options });
+  const p = makePool(hosts, {
+    callTimeoutMs: 3000,
+    attemptTimeoutMs: 300,
+    connectTimeoutMs: 300,
+    ...options,
+  });
   cleanup.push(() => p.close());
   return p;
 }
@@ -81,7 +91,11 @@ describe('a write that failed after it was sent is not retried', () => {
 
   test('a read-only txn is retried like a read', async () => {
     const [a, b] = await fakes(2);
-    const txn = { compare: [], success: [{ request_range: { key: Buffer.from('k') } }], failure: [] };
+    const txn = {
+      compare: [],
+      success: [{ request_range: { key: Buffer.from('k') } }],
+      failure: [],
+    };
     a.on('KV.txn', () => unavailable());
     b.on('KV.txn', () => ({ ok: { succeeded: true, responses: [] } }));
     const p = pool([a.url, b.url]);
@@ -109,7 +123,10 @@ describe('a write that never reached a server is tried on another endpoint', () 
   test('two endpoints refuse connections: the Put still reaches the third well within its deadline', async () => {
     const dead = await Promise.all([freePort(), freePort()]);
     const [c] = await fakes(1);
-    const p = pool([...dead.map(d => `http://127.0.0.1:${d}`), c.url], { callTimeoutMs: 3000, connectTimeoutMs: 2000 });
+    const p = pool([...dead.map(d => `http://127.0.0.1:${d}`), c.url], {
+      callTimeoutMs: 3000,
+      connectTimeoutMs: 2000,
+    });
     const { error, ms } = await timed(() => p.exec('KV', 'put', putReq()));
     expect(error).toBeUndefined();
     expect(c.count('KV.put')).toBe(1);
@@ -156,9 +173,8 @@ describe('a write that never reached a server is tried on another endpoint', () 
     await p.exec('KV', 'put', putReq());
     expect(a.count('Auth.authenticate')).toBe(2);
     expect(a.count('KV.put')).toBe(2);
-    expect(a.received.filter(r => r.method === 'KV.put').map(r => r.metadata.get('token')[0])).toEqual([
-      'token-1',
-      'token-2',
-    ]);
+    expect(
+      a.received.filter(r => r.method === 'KV.put').map(r => r.metadata.get('token')[0]),
+    ).toEqual(['token-1', 'token-2']);
   });
 });

@@ -46,30 +46,84 @@ export const printerKillers = (): fc.Arbitrary<unknown> =>
     Object.create(null),
     10n,
     Symbol('s'),
-    { toString: () => { throw new Error('toString exploded'); } },
-    { valueOf: () => { throw new Error('valueOf exploded'); }, toString: undefined },
-    (() => { const o: any = {}; o.self = o; return o; })(),
+    {
+      toString: () => {
+        throw new Error('toString exploded');
+      },
+    },
+    {
+      valueOf: () => {
+        throw new Error('valueOf exploded');
+      },
+      toString: undefined,
+    },
+    (() => {
+      const o: any = {};
+      o.self = o;
+      return o;
+    })(),
   );
 
 const validMs = fc.integer({ min: 5000, max: 100_000 });
-const edgeMs = fc.oneof(fc.integer({ min: -10, max: 4999 }), fc.double(), fc.constantFrom(0, 1, 4999, 2 ** 31, NaN, Infinity));
+const edgeMs = fc.oneof(
+  fc.integer({ min: -10, max: 4999 }),
+  fc.double(),
+  fc.constantFrom(0, 1, 4999, 2 ** 31, NaN, Infinity),
+);
 
 /** A loopback host that refuses connections quickly (port 1) or a port nobody listens on. */
-export const loopbackHost = fc.constantFrom('127.0.0.1:1', 'http://127.0.0.1:1', '127.0.0.1:9', 'http://[::1]:1');
+export const loopbackHost = fc.constantFrom(
+  '127.0.0.1:1',
+  'http://127.0.0.1:1',
+  '127.0.0.1:9',
+  'http://[::1]:1',
+);
 
 /** Host strings and lists of every shape; valid ones may name any host, so only for resolveOptions. */
 const anyHosts = fc.oneof(
-  { weight: 10, arbitrary: fc.oneof(loopbackHost, fc.domain().map(d => `${d}:2379`)) },
+  {
+    weight: 10,
+    arbitrary: fc.oneof(
+      loopbackHost,
+      fc.domain().map(d => `${d}:2379`),
+    ),
+  },
   fc.string(),
-  fc.array(fc.oneof(fc.string(), fc.webUrl(), fc.domain().map(d => `${d}:2379`), loopbackHost), { maxLength: 4 }),
-  fc.constantFrom('https://127.0.0.1:1', ['http://a:1', 'https://b:1'], ['x:1', 'x:1'], [], 'http://[::1', 'host:99999'),
+  fc.array(
+    fc.oneof(
+      fc.string(),
+      fc.webUrl(),
+      fc.domain().map(d => `${d}:2379`),
+      loopbackHost,
+    ),
+    { maxLength: 4 },
+  ),
+  fc.constantFrom(
+    'https://127.0.0.1:1',
+    ['http://a:1', 'https://b:1'],
+    ['x:1', 'x:1'],
+    [],
+    'http://[::1',
+    'host:99999',
+  ),
 );
 
 const buffer = fc.uint8Array({ maxLength: 8 }).map(a => Buffer.from(a));
-const noopLogger = { error() {}, warn() {}, info() {}, debug() {}, trace() {}, child() { return noopLogger; } };
+const noopLogger = {
+  error() {},
+  warn() {},
+  info() {},
+  debug() {},
+  trace() {},
+  child() {
+    return noopLogger;
+  },
+};
 
 /** Per field: a valid value and an edge/hostile one. */
-function fields(hosts: fc.Arbitrary<unknown>): Record<string, [fc.Arbitrary<unknown>, fc.Arbitrary<unknown>]> {
+function fields(
+  hosts: fc.Arbitrary<unknown>,
+): Record<string, [fc.Arbitrary<unknown>, fc.Arbitrary<unknown>]> {
   const ms = (): [fc.Arbitrary<unknown>, fc.Arbitrary<unknown>] => [validMs, edgeMs];
   return {
     hosts: [hosts, fc.oneof(hostile(), fc.string())],
@@ -80,20 +134,56 @@ function fields(hosts: fc.Arbitrary<unknown>): Record<string, [fc.Arbitrary<unkn
     closeTimeoutMs: ms(),
     autoSyncIntervalMs: [fc.constant(0), edgeMs],
     keepalive: [
-      fc.record({ timeMs: validMs, timeoutMs: validMs, permitWithoutCalls: fc.boolean() }, { requiredKeys: [] }),
-      fc.record({ timeMs: edgeMs, timeoutMs: edgeMs, permitWithoutCalls: hostile() }, { requiredKeys: [] }),
+      fc.record(
+        { timeMs: validMs, timeoutMs: validMs, permitWithoutCalls: fc.boolean() },
+        { requiredKeys: [] },
+      ),
+      fc.record(
+        { timeMs: edgeMs, timeoutMs: edgeMs, permitWithoutCalls: hostile() },
+        { requiredKeys: [] },
+      ),
     ],
     retry: [
-      fc.record({ maxAttempts: fc.integer({ min: 0, max: 100 }), initialDelayMs: fc.integer({ min: 0, max: 50 }), maxDelayMs: fc.integer({ min: 50, max: 5000 }) }, { requiredKeys: [] }),
-      fc.record({ maxAttempts: fc.oneof(fc.integer(), fc.double()), initialDelayMs: edgeMs, maxDelayMs: edgeMs }, { requiredKeys: [] }),
+      fc.record(
+        {
+          maxAttempts: fc.integer({ min: 0, max: 100 }),
+          initialDelayMs: fc.integer({ min: 0, max: 50 }),
+          maxDelayMs: fc.integer({ min: 50, max: 5000 }),
+        },
+        { requiredKeys: [] },
+      ),
+      fc.record(
+        {
+          maxAttempts: fc.oneof(fc.integer(), fc.double()),
+          initialDelayMs: edgeMs,
+          maxDelayMs: edgeMs,
+        },
+        { requiredKeys: [] },
+      ),
     ],
     breaker: [
-      fc.record({ consecutiveFailures: fc.integer({ min: 1, max: 1000 }), halfOpenAfterMs: validMs }, { requiredKeys: [] }),
-      fc.record({ consecutiveFailures: fc.oneof(fc.integer(), fc.double()), halfOpenAfterMs: edgeMs }, { requiredKeys: [] }),
+      fc.record(
+        { consecutiveFailures: fc.integer({ min: 1, max: 1000 }), halfOpenAfterMs: validMs },
+        { requiredKeys: [] },
+      ),
+      fc.record(
+        { consecutiveFailures: fc.oneof(fc.integer(), fc.double()), halfOpenAfterMs: edgeMs },
+        { requiredKeys: [] },
+      ),
     ],
     rebuild: [
-      fc.record({ transientFailureMs: validMs, initialBackoffMs: fc.integer({ min: 0, max: 100 }), maxBackoffMs: validMs }, { requiredKeys: [] }),
-      fc.record({ transientFailureMs: edgeMs, initialBackoffMs: edgeMs, maxBackoffMs: edgeMs }, { requiredKeys: [] }),
+      fc.record(
+        {
+          transientFailureMs: validMs,
+          initialBackoffMs: fc.integer({ min: 0, max: 100 }),
+          maxBackoffMs: validMs,
+        },
+        { requiredKeys: [] },
+      ),
+      fc.record(
+        { transientFailureMs: edgeMs, initialBackoffMs: edgeMs, maxBackoffMs: edgeMs },
+        { requiredKeys: [] },
+      ),
     ],
     auth: [
       fc.record({ username: fc.string({ minLength: 1 }), password: fc.string() }),
@@ -102,10 +192,21 @@ function fields(hosts: fc.Arbitrary<unknown>): Record<string, [fc.Arbitrary<unkn
     credentials: [
       fc.constantFrom(
         { rootCertificate: TEST_CA_PEM },
-        { rootCertificate: TEST_CA_PEM, privateKey: TEST_CLIENT_KEY_PEM, certChain: TEST_CLIENT_CERT_PEM },
+        {
+          rootCertificate: TEST_CA_PEM,
+          privateKey: TEST_CLIENT_KEY_PEM,
+          certChain: TEST_CLIENT_CERT_PEM,
+        },
       ),
       fc.oneof(
-        fc.record({ rootCertificate: fc.oneof(buffer, hostile()), privateKey: fc.oneof(buffer, hostile()), certChain: hostile() }, { requiredKeys: [] }),
+        fc.record(
+          {
+            rootCertificate: fc.oneof(buffer, hostile()),
+            privateKey: fc.oneof(buffer, hostile()),
+            certChain: hostile(),
+          },
+          { requiredKeys: [] },
+        ),
         // Valid PEM, wrong pairing: a key with the CA's certificate, or half a pair.
         fc.constantFrom(
           { rootCertificate: TEST_CA_PEM, privateKey: TEST_CLIENT_KEY_PEM, certChain: TEST_CA_PEM },
@@ -115,11 +216,35 @@ function fields(hosts: fc.Arbitrary<unknown>): Record<string, [fc.Arbitrary<unkn
       ),
     ],
     grpcOptions: [
-      fc.dictionary(fc.constantFrom('grpc.max_receive_message_length', 'grpc.primary_user_agent', 'x-custom'), fc.oneof(fc.integer({ min: 1 }), fc.string()), { maxKeys: 2 }),
-      fc.oneof(hostile(), fc.dictionary(fc.constantFrom('grpc.service_config', 'grpc.default_authority', 'grpc.keepalive_time_ms'), hostile(), { maxKeys: 2 })),
+      fc.dictionary(
+        fc.constantFrom('grpc.max_receive_message_length', 'grpc.primary_user_agent', 'x-custom'),
+        fc.oneof(fc.integer({ min: 1 }), fc.string()),
+        { maxKeys: 2 },
+      ),
+      fc.oneof(
+        hostile(),
+        fc.dictionary(
+          fc.constantFrom(
+            'grpc.service_config',
+            'grpc.default_authority',
+            'grpc.keepalive_time_ms',
+          ),
+          hostile(),
+          { maxKeys: 2 },
+        ),
+      ),
     ],
-    defaultCallOptions: [fc.record({ deadline: fc.constant(undefined) }, { requiredKeys: [] }), hostile()],
-    faultHandling: [fc.constant({}), fc.record({ host: hostile(), global: hostile(), watchBackoff: hostile() }, { requiredKeys: [] })],
+    defaultCallOptions: [
+      fc.record({ deadline: fc.constant(undefined) }, { requiredKeys: [] }),
+      hostile(),
+    ],
+    faultHandling: [
+      fc.constant({}),
+      fc.record(
+        { host: hostile(), global: hostile(), watchBackoff: hostile() },
+        { requiredKeys: [] },
+      ),
+    ],
     logger: [fc.constantFrom(undefined, noopLogger), hostile()],
   };
 }
@@ -130,15 +255,26 @@ function fields(hosts: fc.Arbitrary<unknown>): Record<string, [fc.Arbitrary<unkn
  * @param hosts valid `hosts` values; defaults to any host (use a loopback-only
  *   arbitrary when the options are given to a client that dials).
  */
-export function optionObjects(hosts: fc.Arbitrary<unknown> = anyHosts): fc.Arbitrary<Record<string, unknown>> {
+export function optionObjects(
+  hosts: fc.Arbitrary<unknown> = anyHosts,
+): fc.Arbitrary<Record<string, unknown>> {
   const table = fields(hosts);
   const names = Object.keys(table);
-  const valid = fc.record(Object.fromEntries(names.map(n => [n, table[n]![0]])), { requiredKeys: [] });
+  const valid = fc.record(Object.fromEntries(names.map(n => [n, table[n]![0]])), {
+    requiredKeys: [],
+  });
   const bad = (name: string) => fc.oneof(table[name]![1], printerKillers());
   const withBad = (count: fc.Arbitrary<number>) =>
-    fc.tuple(valid, count.chain(n => fc.uniqueArray(fc.constantFrom(...names), { minLength: n, maxLength: n })))
+    fc
+      .tuple(
+        valid,
+        count.chain(n => fc.uniqueArray(fc.constantFrom(...names), { minLength: n, maxLength: n })),
+      )
       .chain(([base, badNames]) =>
-        fc.tuple(...badNames.map(bad)).map(values => ({ ...base, ...Object.fromEntries(badNames.map((n, i) => [n, values[i]])) })),
+        fc.tuple(...badNames.map(bad)).map(values => ({
+          ...base,
+          ...Object.fromEntries(badNames.map((n, i) => [n, values[i]])),
+        })),
       );
   return fc.oneof(
     { weight: 2, arbitrary: valid as fc.Arbitrary<Record<string, unknown>> },
@@ -166,11 +302,19 @@ export const serviceName = fc.array(segment, { minLength: 1, maxLength: 3 }).map
 /** Valid instance ids. */
 export const instanceId = fc.stringMatching(/^[A-Za-z0-9._:@-]{1,40}$/);
 /** Valid prefixes: '' or printable ASCII ending in '/'. */
-export const prefix = fc.oneof(fc.constant(''), fc.stringMatching(/^[\x21-\x7e]{0,20}$/).map(p => `${p}/`));
+export const prefix = fc.oneof(
+  fc.constant(''),
+  fc.stringMatching(/^[\x21-\x7e]{0,20}$/).map(p => `${p}/`),
+);
 const host = fc.oneof(
   fc.ipV4(),
   fc.domain().filter(d => d.length < 200),
-  fc.ipV6().map(ip => `[${ip}]`).filter(h => /^\[[0-9A-Fa-f:.]+\]$/.test(h)),
+  fc
+    .ipV6()
+    .map(ip => `[${ip}]`)
+    .filter(h => /^\[[0-9A-Fa-f:.]+\]$/.test(h)),
 );
 /** Valid addresses `host:port`. */
-export const address = fc.tuple(host, fc.integer({ min: 1, max: 65535 })).map(([h, p]) => `${h}:${p}`);
+export const address = fc
+  .tuple(host, fc.integer({ min: 1, max: 65535 }))
+  .map(([h, p]) => `${h}:${p}`);

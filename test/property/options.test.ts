@@ -36,57 +36,94 @@ afterAll(() => {
 
 describe('resolveOptions', () => {
   test('any top-level value: resolves or throws InvalidOptionError', () => {
-    fc.assert(fc.property(fc.oneof(hostile(), printerKillers()), input => {
-      okOrInvalid(() => resolveOptions(input as never));
-    }), { numRuns: 300 });
+    fc.assert(
+      fc.property(fc.oneof(hostile(), printerKillers()), input => {
+        okOrInvalid(() => resolveOptions(input as never));
+      }),
+      { numRuns: 300 },
+    );
   });
 
   test('option objects with hostile fields: resolves or throws InvalidOptionError', () => {
-    fc.assert(fc.property(optionObjects(), input => {
-      seen[okOrInvalid(() => resolveOptions(input as never))]++;
-    }), { numRuns: 500 });
+    fc.assert(
+      fc.property(optionObjects(), input => {
+        seen[okOrInvalid(() => resolveOptions(input as never))]++;
+      }),
+      { numRuns: 500 },
+    );
   });
 
   test('a hostile value in any single field is caught at that field', () => {
-    const fields = ['hosts', 'callTimeoutMs', 'keepalive', 'retry', 'breaker', 'rebuild', 'auth', 'credentials', 'logger', 'closeTimeoutMs'];
-    fc.assert(fc.property(fc.constantFrom(...fields), printerKillers(), (name, value) => {
-      okOrInvalid(() => resolveOptions({ [name]: value } as never));
-    }), { numRuns: 200 });
+    const fields = [
+      'hosts',
+      'callTimeoutMs',
+      'keepalive',
+      'retry',
+      'breaker',
+      'rebuild',
+      'auth',
+      'credentials',
+      'logger',
+      'closeTimeoutMs',
+    ];
+    fc.assert(
+      fc.property(fc.constantFrom(...fields), printerKillers(), (name, value) => {
+        okOrInvalid(() => resolveOptions({ [name]: value } as never));
+      }),
+      { numRuns: 200 },
+    );
   });
 
   test('resolved numbers are finite, in range and internally consistent', () => {
-    fc.assert(fc.property(optionObjects(), input => {
-      let r: ReturnType<typeof resolveOptions>;
-      try {
-        r = resolveOptions(input as never);
-      } catch {
-        return;
-      }
-      for (const v of [r.callTimeoutMs, r.attemptTimeoutMs, r.connectTimeoutMs, r.closeTimeoutMs, r.keepalive.timeMs, r.keepalive.timeoutMs]) {
-        expect(Number.isFinite(v) && v >= 1 && v <= 2 ** 31 - 1).toBe(true);
-      }
-      expect(r.keepalive.timeMs).toBeGreaterThanOrEqual(5000);
-      expect(r.retry.maxDelayMs).toBeGreaterThanOrEqual(r.retry.initialDelayMs);
-      expect(r.rebuild.maxBackoffMs).toBeGreaterThanOrEqual(r.rebuild.initialBackoffMs);
-      expect(r.hosts.length).toBeGreaterThan(0);
-      // Our own keys never leak into the options handed to etcd3.
-      for (const own of ['callTimeoutMs', 'keepalive', 'retry', 'breaker', 'rebuild', 'logger']) {
-        expect(own in (r.etcd3 as object)).toBe(false);
-      }
-    }), { numRuns: 300 });
+    fc.assert(
+      fc.property(optionObjects(), input => {
+        let r: ReturnType<typeof resolveOptions>;
+        try {
+          r = resolveOptions(input as never);
+        } catch {
+          return;
+        }
+        for (const v of [
+          r.callTimeoutMs,
+          r.attemptTimeoutMs,
+          r.connectTimeoutMs,
+          r.closeTimeoutMs,
+          r.keepalive.timeMs,
+          r.keepalive.timeoutMs,
+        ]) {
+          expect(Number.isFinite(v) && v >= 1 && v <= 2 ** 31 - 1).toBe(true);
+        }
+        expect(r.keepalive.timeMs).toBeGreaterThanOrEqual(5000);
+        expect(r.retry.maxDelayMs).toBeGreaterThanOrEqual(r.retry.initialDelayMs);
+        expect(r.rebuild.maxBackoffMs).toBeGreaterThanOrEqual(r.rebuild.initialBackoffMs);
+        expect(r.hosts.length).toBeGreaterThan(0);
+        // Our own keys never leak into the options handed to etcd3.
+        for (const own of ['callTimeoutMs', 'keepalive', 'retry', 'breaker', 'rebuild', 'logger']) {
+          expect(own in (r.etcd3 as object)).toBe(false);
+        }
+      }),
+      { numRuns: 300 },
+    );
   });
 
   test('a rejected password is never echoed in the error', () => {
-    fc.assert(fc.property(fc.string({ minLength: 8 }), fc.constantFrom('', 5, null), (password, username) => {
-      try {
-        resolveOptions({ auth: { username, password } } as never);
-      } catch (err) {
-        expect(err).toBeInstanceOf(InvalidOptionError);
-        expect(String((err as Error).message)).not.toContain(password);
-        return;
-      }
-      throw new Error('bad username accepted');
-    }), { numRuns: 100 });
+    fc.assert(
+      fc.property(
+        fc.string({ minLength: 8 }),
+        fc.constantFrom('', 5, null),
+        (password, username) => {
+          try {
+            resolveOptions({ auth: { username, password } } as never);
+          } catch (err) {
+            expect(err).toBeInstanceOf(InvalidOptionError);
+            expect(String((err as Error).message)).not.toContain(password);
+            return;
+          }
+          throw new Error('bad username accepted');
+        },
+      ),
+      { numRuns: 100 },
+    );
   });
 });
 

@@ -48,8 +48,18 @@ function attempt<T>(fn: () => T): T | undefined {
 /** Hostile values, null-prototype objects (whose `String()` throws) included. */
 const bad = () => hostile();
 /** Valid value with weight 6, else hostile. */
-const field = <T>(valid: fc.Arbitrary<T>) => fc.oneof({ weight: 6, arbitrary: valid }, { weight: 1, arbitrary: bad() });
-const noopLogger = { error() {}, warn() {}, info() {}, debug() {}, trace() {}, child() { return noopLogger; } };
+const field = <T>(valid: fc.Arbitrary<T>) =>
+  fc.oneof({ weight: 6, arbitrary: valid }, { weight: 1, arbitrary: bad() });
+const noopLogger = {
+  error() {},
+  warn() {},
+  info() {},
+  debug() {},
+  trace() {},
+  child() {
+    return noopLogger;
+  },
+};
 
 const registerOptions = fc.record(
   {
@@ -63,7 +73,10 @@ const registerOptions = fc.record(
     sharedLease: field(fc.boolean()),
     // A health check only with `fn`, or a non-object that fails validation: an
     // accepted check without `fn` would dial the generated (maybe non-loopback) address.
-    healthCheck: fc.oneof(fc.constant({ fn: () => true, intervalMs: 1000 }), fc.oneof(fc.integer(), fc.string(), fc.boolean(), fc.constant(null))),
+    healthCheck: fc.oneof(
+      fc.constant({ fn: () => true, intervalMs: 1000 }),
+      fc.oneof(fc.integer(), fc.string(), fc.boolean(), fc.constant(null)),
+    ),
     lease: field(fc.constant({ closeTimeoutMs: 50, callTimeoutMs: 50 })),
     logger: field(fc.constant(noopLogger)),
   },
@@ -73,23 +86,41 @@ const registerOptions = fc.record(
 describe('register()', () => {
   test('returns a Registration or throws InvalidOptionError; close() always settles', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.oneof({ weight: 8, arbitrary: registerOptions }, bad()), async options => {
-        const reg = attempt(() => register(client, options as never));
-        seen.register[reg ? 'ok' : 'invalid']++;
-        if (reg) {
-          await reg.close();
-          expect(reg.state).toBe('closed');
-        }
-      }),
+      fc.asyncProperty(
+        fc.oneof({ weight: 8, arbitrary: registerOptions }, bad()),
+        async options => {
+          const reg = attempt(() => register(client, options as never));
+          seen.register[reg ? 'ok' : 'invalid']++;
+          if (reg) {
+            await reg.close();
+            expect(reg.state).toBe('closed');
+          }
+        },
+      ),
       { numRuns: 150 },
     );
   });
 
   test('a hostile value in any single option is an InvalidOptionError', async () => {
-    const names = ['service', 'addr', 'id', 'metadata', 'ttlSeconds', 'prefix', 'selfHeal', 'sharedLease', 'healthCheck', 'lease', 'logger', 'codec'];
+    const names = [
+      'service',
+      'addr',
+      'id',
+      'metadata',
+      'ttlSeconds',
+      'prefix',
+      'selfHeal',
+      'sharedLease',
+      'healthCheck',
+      'lease',
+      'logger',
+      'codec',
+    ];
     await fc.assert(
       fc.asyncProperty(fc.constantFrom(...names), bad(), async (name, value) => {
-        const reg = attempt(() => register(client, { service: 's', addr: '127.0.0.1:1', [name]: value } as never));
+        const reg = attempt(() =>
+          register(client, { service: 's', addr: '127.0.0.1:1', [name]: value } as never),
+        );
         seen.register[reg ? 'ok' : 'invalid']++;
         await reg?.close();
       }),
@@ -98,9 +129,14 @@ describe('register()', () => {
   });
 
   test('a non-client first argument is an InvalidOptionError', () => {
-    fc.assert(fc.property(bad(), notAClient => {
-      expect(() => register(notAClient as never, { service: 's', addr: 'a:1' })).toThrow(InvalidOptionError);
-    }), { numRuns: 50 });
+    fc.assert(
+      fc.property(bad(), notAClient => {
+        expect(() => register(notAClient as never, { service: 's', addr: 'a:1' })).toThrow(
+          InvalidOptionError,
+        );
+      }),
+      { numRuns: 50 },
+    );
   });
 });
 
@@ -120,7 +156,17 @@ const discoveryOptions = fc.record(
 
 describe('discover()', () => {
   test('a hostile value in any single option is an InvalidOptionError', async () => {
-    const names = ['prefix', 'codec', 'logger', 'stallTimeoutMs', 'progressTimeoutMs', 'requireLeader', 'pageSize', 'retryInitialDelayMs', 'retryMaxDelayMs'];
+    const names = [
+      'prefix',
+      'codec',
+      'logger',
+      'stallTimeoutMs',
+      'progressTimeoutMs',
+      'requireLeader',
+      'pageSize',
+      'retryInitialDelayMs',
+      'retryMaxDelayMs',
+    ];
     await fc.assert(
       fc.asyncProperty(fc.constantFrom(...names), bad(), async (name, value) => {
         const d = attempt(() => discover(client, 'svc', { [name]: value } as never));
@@ -133,17 +179,24 @@ describe('discover()', () => {
 
   test('returns a Discovery or throws InvalidOptionError; close() always settles', async () => {
     await fc.assert(
-      fc.asyncProperty(field(serviceName), fc.oneof({ weight: 8, arbitrary: discoveryOptions }, bad()), async (service, options) => {
-        const d = attempt(() => discover(client, service as never, options as never));
-        seen.discover[d ? 'ok' : 'invalid']++;
-        if (d) {
-          const ready = d.ready.then(() => 'ready', () => 'rejected');
-          await d.close();
-          // Closed before its first listing: ready settles (rejects), nothing was found.
-          expect(await ready).toBe('rejected');
-          expect(d.snapshot()).toEqual([]);
-        }
-      }),
+      fc.asyncProperty(
+        field(serviceName),
+        fc.oneof({ weight: 8, arbitrary: discoveryOptions }, bad()),
+        async (service, options) => {
+          const d = attempt(() => discover(client, service as never, options as never));
+          seen.discover[d ? 'ok' : 'invalid']++;
+          if (d) {
+            const ready = d.ready.then(
+              () => 'ready',
+              () => 'rejected',
+            );
+            await d.close();
+            // Closed before its first listing: ready settles (rejects), nothing was found.
+            expect(await ready).toBe('rejected');
+            expect(d.snapshot()).toEqual([]);
+          }
+        },
+      ),
       { numRuns: 150 },
     );
   });
@@ -164,12 +217,22 @@ describe('null-prototype option values give InvalidOptionError, not TypeError', 
   };
   for (const [name, extra] of Object.entries(registerCases)) {
     test(`register ${name}`, () => {
-      expect(() => register(client, { service: 's', addr: '127.0.0.1:1', ...extra } as never)).toThrow(InvalidOptionError);
+      expect(() =>
+        register(client, { service: 's', addr: '127.0.0.1:1', ...extra } as never),
+      ).toThrow(InvalidOptionError);
     });
   }
-  for (const name of ['stallTimeoutMs', 'progressTimeoutMs', 'pageSize', 'retryInitialDelayMs', 'retryMaxDelayMs']) {
+  for (const name of [
+    'stallTimeoutMs',
+    'progressTimeoutMs',
+    'pageSize',
+    'retryInitialDelayMs',
+    'retryMaxDelayMs',
+  ]) {
     test(`discover ${name}`, () => {
-      expect(() => discover(client, 's', { [name]: nullProto() } as never)).toThrow(InvalidOptionError);
+      expect(() => discover(client, 's', { [name]: nullProto() } as never)).toThrow(
+        InvalidOptionError,
+      );
     });
   }
 });

@@ -41,7 +41,10 @@ export function fdCounts(): { fds: number; sockets: number } | undefined {
 }
 
 /** Kinds whose count in `now` exceeds `baseline`, with the excess. Empty when nothing leaked. */
-export function excessResources(baseline: Record<string, number>, now = activeResources()): Record<string, number> {
+export function excessResources(
+  baseline: Record<string, number>,
+  now = activeResources(),
+): Record<string, number> {
   const excess: Record<string, number> = {};
   for (const [kind, n] of Object.entries(now)) {
     if (n > (baseline[kind] ?? 0)) {
@@ -56,7 +59,10 @@ export function excessResources(baseline: Record<string, number>, now = activeRe
  * released a few event-loop turns after `close()`). Resolves to the excess left
  * (empty = clean).
  */
-export async function settleResources(baseline: Record<string, number>, timeoutMs = 2000): Promise<Record<string, number>> {
+export async function settleResources(
+  baseline: Record<string, number>,
+  timeoutMs = 2000,
+): Promise<Record<string, number>> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const excess = excessResources(baseline);

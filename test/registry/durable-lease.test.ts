@@ -1,5 +1,9 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { DurableLease, type LeaseLostEvent, type LeaseRestoredEvent } from '../../lib/registry/durable-lease';
+import {
+  DurableLease,
+  type LeaseLostEvent,
+  type LeaseRestoredEvent,
+} from '../../lib/registry/durable-lease';
 import { InvalidOptionError } from '../../lib/errors';
 import { FakeEtcd } from './fakes/fake-etcd';
 
@@ -198,8 +202,12 @@ describe('DurableLease', () => {
     for (const ttlSeconds of [0, 1, 1.5, 3601, NaN, '10' as unknown as number]) {
       expect(() => new DurableLease(etcd.client, { ttlSeconds })).toThrow(InvalidOptionError);
     }
-    expect(() => new DurableLease(etcd.client, { ttlSeconds: 10, keepaliveIntervalMs: 6000 })).toThrow(/keepaliveIntervalMs/);
-    expect(() => new DurableLease(etcd.client, { ttlSeconds: 10, backoff: { maxDelayMs: -1 } })).toThrow(/backoff.maxDelayMs/);
+    expect(
+      () => new DurableLease(etcd.client, { ttlSeconds: 10, keepaliveIntervalMs: 6000 }),
+    ).toThrow(/keepaliveIntervalMs/);
+    expect(
+      () => new DurableLease(etcd.client, { ttlSeconds: 10, backoff: { maxDelayMs: -1 } }),
+    ).toThrow(/backoff.maxDelayMs/);
     expect(etcd.grants).toBe(0);
   });
 });

@@ -1,9 +1,16 @@
 import * as net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { HealthMonitor, resolveHealthCheck, runHealthCheck, type HealthResult } from '../../lib/registry/health-check';
+import {
+  HealthMonitor,
+  resolveHealthCheck,
+  runHealthCheck,
+  type HealthResult,
+} from '../../lib/registry/health-check';
 
 const servers: net.Server[] = [];
-async function listen(onConnection: (s: net.Socket) => void = s => s.destroy()): Promise<{ server: net.Server; addr: string }> {
+async function listen(
+  onConnection: (s: net.Socket) => void = s => s.destroy(),
+): Promise<{ server: net.Server; addr: string }> {
   const server = net.createServer(onConnection);
   servers.push(server);
   await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve));
@@ -17,7 +24,12 @@ afterEach(async () => {
 
 describe('health checks', () => {
   it('defaults to a TCP check of addr, every 5 s with a 1 s deadline', () => {
-    expect(resolveHealthCheck({}, '10.0.0.5:80')).toEqual({ tcp: '10.0.0.5:80', fn: undefined, intervalMs: 5000, timeoutMs: 1000 });
+    expect(resolveHealthCheck({}, '10.0.0.5:80')).toEqual({
+      tcp: '10.0.0.5:80',
+      fn: undefined,
+      intervalMs: 5000,
+      timeoutMs: 1000,
+    });
     const fn = () => true;
     expect(resolveHealthCheck({ fn }, '10.0.0.5:80').tcp).toBeUndefined();
     expect(resolveHealthCheck({ fn, tcp: '10.0.0.6:81' }, '10.0.0.5:80').tcp).toBe('10.0.0.6:81');
@@ -35,7 +47,13 @@ describe('health checks', () => {
 
   it('fn: false, throwing and hanging all fail within the deadline', async () => {
     const reasons: string[] = [];
-    for (const fn of [() => false, () => { throw new Error('db down'); }, () => new Promise<boolean>(() => undefined)]) {
+    for (const fn of [
+      () => false,
+      () => {
+        throw new Error('db down');
+      },
+      () => new Promise<boolean>(() => undefined),
+    ]) {
       const start = Date.now();
       const r = await runHealthCheck(resolveHealthCheck({ fn, timeoutMs: 100 }, '127.0.0.1:1'));
       expect(Date.now() - start).toBeLessThan(600);
@@ -51,7 +69,10 @@ describe('health checks', () => {
   it('monitor reports every result, the first at once', async () => {
     let n = 0;
     const results: HealthResult[] = [];
-    const m = new HealthMonitor(resolveHealthCheck({ fn: () => ++n % 2 === 1, intervalMs: 50 }, '127.0.0.1:1'), r => results.push(r));
+    const m = new HealthMonitor(
+      resolveHealthCheck({ fn: () => ++n % 2 === 1, intervalMs: 50 }, '127.0.0.1:1'),
+      r => results.push(r),
+    );
     m.start();
     for (let i = 0; i < 100 && results.length < 4; i++) {
       await new Promise(r => setTimeout(r, 20));

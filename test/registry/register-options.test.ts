@@ -36,46 +36,85 @@ function rejects(opts: Record<string, unknown>, option: string) {
 
 describe('register() validation (typed errors, before any write)', () => {
   it.each([
-    ['service', ''], ['service', '/orders'], ['service', 'orders/'], ['service', 'a b'], ['service', 'x'.repeat(201)],
-    ['service', 42], ['service', undefined],
+    ['service', ''],
+    ['service', '/orders'],
+    ['service', 'orders/'],
+    ['service', 'a b'],
+    ['service', 'x'.repeat(201)],
+    ['service', 42],
+    ['service', undefined],
   ])('rejects %s = %j', (option, value) => rejects({ [option]: value }, option));
 
   it.each([
-    ['addr', 'orders'], ['addr', '10.0.0.5'], ['addr', '10.0.0.5:0'], ['addr', '10.0.0.5:70000'], ['addr', '::1:80'],
-    ['addr', 'http://10.0.0.5:80'], ['addr', ''], ['addr', null],
+    ['addr', 'orders'],
+    ['addr', '10.0.0.5'],
+    ['addr', '10.0.0.5:0'],
+    ['addr', '10.0.0.5:70000'],
+    ['addr', '::1:80'],
+    ['addr', 'http://10.0.0.5:80'],
+    ['addr', ''],
+    ['addr', null],
   ])('rejects %s = %j', (option, value) => rejects({ [option]: value }, option));
 
-  it.each([['id', 'a/b'], ['id', ''], ['id', 'x'.repeat(201)], ['id', 'a b'], ['id', 7]])(
-    'rejects %s = %j',
-    (option, value) => rejects({ [option]: value }, option),
-  );
+  it.each([
+    ['id', 'a/b'],
+    ['id', ''],
+    ['id', 'x'.repeat(201)],
+    ['id', 'a b'],
+    ['id', 7],
+  ])('rejects %s = %j', (option, value) => rejects({ [option]: value }, option));
 
-  it.each([0, 1, 2.5, 3601, -5, NaN, Infinity, '10'])('rejects ttlSeconds = %j', ttl => rejects({ ttlSeconds: ttl }, 'ttlSeconds'));
+  it.each([0, 1, 2.5, 3601, -5, NaN, Infinity, '10'])('rejects ttlSeconds = %j', ttl =>
+    rejects({ ttlSeconds: ttl }, 'ttlSeconds'),
+  );
 
   it.each(['svc', '/svc', 'a b/'])('rejects prefix = %j', prefix => rejects({ prefix }, 'prefix'));
 
   it('rejects metadata that JSON cannot represent faithfully', () => {
     const cyclic: Record<string, unknown> = { a: 1 };
     cyclic.self = cyclic;
-    for (const metadata of [cyclic, { n: 10n }, { f: () => 1 }, { s: Symbol('x') }, { x: NaN }, [1, undefined], new Map([[1, 2]]), { deep: { er: { big: 1n } } }]) {
+    for (const metadata of [
+      cyclic,
+      { n: 10n },
+      { f: () => 1 },
+      { s: Symbol('x') },
+      { x: NaN },
+      [1, undefined],
+      new Map([[1, 2]]),
+      { deep: { er: { big: 1n } } },
+    ]) {
       rejects({ metadata }, 'metadata');
     }
     rejects({ metadata: { blob: 'x'.repeat(1024 * 1024 + 1) } }, 'metadata');
   });
 
   it('names the offending path in the message', () => {
-    expect(() => assertJsonSerializable({ a: [1, { b: 2n }] }, 'metadata')).toThrow(/metadata\.a\[1\]\.b is a BigInt/);
+    expect(() => assertJsonSerializable({ a: [1, { b: 2n }] }, 'metadata')).toThrow(
+      /metadata\.a\[1\]\.b is a BigInt/,
+    );
   });
 
   it('accepts shared (non-cyclic) references, Dates, and undefined properties', () => {
     const shared = { x: 1 };
-    expect(() => assertJsonSerializable({ a: shared, b: shared, d: new Date(0), u: undefined }, 'm')).not.toThrow();
+    expect(() =>
+      assertJsonSerializable({ a: shared, b: shared, d: new Date(0), u: undefined }, 'm'),
+    ).not.toThrow();
   });
 
   it('rejects bad codecs, loggers, health checks and flags', () => {
     rejects({ codec: { encode: 1 } }, 'codec');
     rejects({ codec: { encode: () => 5, decode: () => undefined } }, 'codec');
-    rejects({ codec: { encode: () => { throw new Error('no'); }, decode: () => undefined } }, 'codec');
+    rejects(
+      {
+        codec: {
+          encode: () => {
+            throw new Error('no');
+          },
+          decode: () => undefined,
+        },
+      },
+      'codec',
+    );
     rejects({ logger: console.log }, 'logger');
     rejects({ healthCheck: { tcp: 'nope' } }, 'healthCheck.tcp');
     rejects({ healthCheck: { intervalMs: 0 } }, 'healthCheck.intervalMs');
@@ -92,8 +131,29 @@ describe('register() validation (typed errors, before any write)', () => {
     rejects({ lease: { backoff: { initialDelayMs: np() } } }, 'backoff.initialDelayMs');
     rejects({ healthCheck: { fn: () => true, intervalMs: np() } }, 'healthCheck.intervalMs');
     rejects({ healthCheck: { fn: () => true, timeoutMs: np() } }, 'healthCheck.timeoutMs');
-    rejects({ codec: { encode: () => { throw np(); }, decode: () => undefined } }, 'codec');
-    rejects({ metadata: { d: { toJSON: () => { throw np(); } } } }, 'metadata');
+    rejects(
+      {
+        codec: {
+          encode: () => {
+            throw np();
+          },
+          decode: () => undefined,
+        },
+      },
+      'codec',
+    );
+    rejects(
+      {
+        metadata: {
+          d: {
+            toJSON: () => {
+              throw np();
+            },
+          },
+        },
+      },
+      'metadata',
+    );
   });
 
   it('rejects something that is not an etcd3 client', () => {
@@ -137,26 +197,44 @@ describe('register options', () => {
 
 describe('Go naming codec round-trips', () => {
   const json = fc.jsonValue().filter(v => JSON.stringify(v) !== undefined);
-  const addr = fc.tuple(
-    fc.oneof(fc.ipV4(), fc.domain(), fc.ipV6().map(h => `[${h}]`)),
-    fc.integer({ min: 1, max: 65535 }),
-  ).map(([h, p]) => `${h}:${p}`);
+  const addr = fc
+    .tuple(
+      fc.oneof(
+        fc.ipV4(),
+        fc.domain(),
+        fc.ipV6().map(h => `[${h}]`),
+      ),
+      fc.integer({ min: 1, max: 65535 }),
+    )
+    .map(([h, p]) => `${h}:${p}`);
   const segment = fc.stringMatching(/^[A-Za-z0-9._:@-]{1,40}$/);
   const service = fc.stringMatching(/^[A-Za-z0-9._-]{1,20}(\/[A-Za-z0-9._-]{1,20}){0,2}$/);
 
   it('decode(encode(x)) == x for every valid instance, and the key parses back to the id', () => {
     fc.assert(
-      fc.property(service, segment, addr, json, fc.constantFrom('', 'svc/', 'a/b/'), (svc, id, a, metadata, prefix) => {
-        fc.pre(!/^\.+$/.test(id));
-        const instance = { service: svc, id, addr: a, metadata: JSON.parse(JSON.stringify(metadata)) };
-        const value = goNamingCodec.encode(instance);
-        const parsed = JSON.parse(value);
-        expect(Object.keys(parsed)).toEqual(['Op', 'Addr', 'Metadata']);
-        expect(parsed.Op).toBe(0);
-        const key = instanceKey(prefix, svc, id);
-        expect(goNamingCodec.decode(key, value, svc, id)).toEqual(instance);
-        expect(idFromKey(prefix, svc, key)).toBe(id);
-      }),
+      fc.property(
+        service,
+        segment,
+        addr,
+        json,
+        fc.constantFrom('', 'svc/', 'a/b/'),
+        (svc, id, a, metadata, prefix) => {
+          fc.pre(!/^\.+$/.test(id));
+          const instance = {
+            service: svc,
+            id,
+            addr: a,
+            metadata: JSON.parse(JSON.stringify(metadata)),
+          };
+          const value = goNamingCodec.encode(instance);
+          const parsed = JSON.parse(value);
+          expect(Object.keys(parsed)).toEqual(['Op', 'Addr', 'Metadata']);
+          expect(parsed.Op).toBe(0);
+          const key = instanceKey(prefix, svc, id);
+          expect(goNamingCodec.decode(key, value, svc, id)).toEqual(instance);
+          expect(idFromKey(prefix, svc, key)).toBe(id);
+        },
+      ),
       { numRuns: 300 },
     );
   });

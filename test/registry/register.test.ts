@@ -3,13 +3,20 @@ import { register, type Registration } from '../../lib/registry/register';
 import { FakeEtcd } from './fakes/fake-etcd';
 
 const tick = (ms: number) => vi.advanceTimersByTimeAsync(ms);
-const record = (addr: string, metadata: unknown = null) => JSON.stringify({ Op: 0, Addr: addr, Metadata: metadata });
+const record = (addr: string, metadata: unknown = null) =>
+  JSON.stringify({ Op: 0, Addr: addr, Metadata: metadata });
 
 describe('register()', () => {
   let etcd: FakeEtcd;
   const regs: Registration[] = [];
   const reg = (opts: Partial<Parameters<typeof register>[1]> = {}) => {
-    const r = register(etcd.client, { service: 'orders', addr: '10.0.0.5:8080', id: 'i1', ttlSeconds: 3, ...opts });
+    const r = register(etcd.client, {
+      service: 'orders',
+      addr: '10.0.0.5:8080',
+      id: 'i1',
+      ttlSeconds: 3,
+      ...opts,
+    });
     regs.push(r);
     return r;
   };
@@ -33,7 +40,11 @@ describe('register()', () => {
     expect(r.key).toBe('svc/orders/i1');
     expect(r.state).toBe('published');
     expect(etcd.kv.get('svc/orders/i1')?.value).toBe(record('10.0.0.5:8080', { zone: 'a' }));
-    expect(published).toHaveBeenCalledWith({ key: 'svc/orders/i1', leaseId: r.leaseId, reason: 'initial' });
+    expect(published).toHaveBeenCalledWith({
+      key: 'svc/orders/i1',
+      leaseId: r.leaseId,
+      reason: 'initial',
+    });
   });
 
   it('puts the key back when someone deletes or overwrites it, and says so', async () => {
@@ -46,7 +57,10 @@ describe('register()', () => {
     expect(etcd.kv.get('orders/i1')?.value).toBe(record('10.0.0.5:8080'));
     etcd.foreignPut('orders/i1', 'junk');
     await tick(20);
-    expect(etcd.kv.get('orders/i1')).toMatchObject({ value: record('10.0.0.5:8080'), lease: r.leaseId });
+    expect(etcd.kv.get('orders/i1')).toMatchObject({
+      value: record('10.0.0.5:8080'),
+      lease: r.leaseId,
+    });
     expect(healed.mock.calls.map(c => c[0].cause)).toEqual(['deleted', 'overwritten']);
   });
 
@@ -107,7 +121,11 @@ describe('register()', () => {
     await tick(1000);
     expect(etcd.kv.has('orders/i1')).toBe(false);
     expect(r.state).toBe('withdrawn');
-    expect(withdrawn).toHaveBeenCalledWith({ key: 'orders/i1', reason: 'unhealthy', detail: 'check function returned false' });
+    expect(withdrawn).toHaveBeenCalledWith({
+      key: 'orders/i1',
+      reason: 'unhealthy',
+      detail: 'check function returned false',
+    });
     healthy = true;
     await tick(1000);
     expect(etcd.kv.has('orders/i1')).toBe(true);

@@ -20,7 +20,12 @@ describe('installShutdownHandlers', () => {
     const closable = (name: string, ms: number) => ({
       close: () => new Promise<void>(r => setTimeout(() => (order.push(name), r()), ms)),
     });
-    handles.push(installShutdownHandlers([closable('registration', 30), closable('client', 1)], { signals: [SIG], exit: c => exits.push(c) }));
+    handles.push(
+      installShutdownHandlers([closable('registration', 30), closable('client', 1)], {
+        signals: [SIG],
+        exit: c => exits.push(c),
+      }),
+    );
     process.emit(SIG, SIG);
     await waitFor(() => exits.length > 0);
     expect(order).toEqual(['registration', 'client']);
@@ -32,9 +37,14 @@ describe('installShutdownHandlers', () => {
     let lastClosed = false;
     const start = Date.now();
     handles.push(
-      installShutdownHandlers([{ close: () => new Promise(() => undefined) }, { close: () => (lastClosed = true) }], {
-        signals: [SIG], timeoutMs: 200, exit: c => exits.push(c),
-      }),
+      installShutdownHandlers(
+        [{ close: () => new Promise(() => undefined) }, { close: () => (lastClosed = true) }],
+        {
+          signals: [SIG],
+          timeoutMs: 200,
+          exit: c => exits.push(c),
+        },
+      ),
     );
     const h = handles[handles.length - 1]!;
     process.emit(SIG, SIG);
@@ -51,7 +61,14 @@ describe('installShutdownHandlers', () => {
     const exits: number[] = [];
     let second = false;
     const h = installShutdownHandlers(
-      [{ close: () => { throw new Error('boom'); } }, { close: () => new Promise<void>(r => setTimeout(() => ((second = true), r()), 100)) }],
+      [
+        {
+          close: () => {
+            throw new Error('boom');
+          },
+        },
+        { close: () => new Promise<void>(r => setTimeout(() => ((second = true), r()), 100)) },
+      ],
       { signals: [SIG], exit: c => exits.push(c) },
     );
     handles.push(h);
@@ -76,6 +93,8 @@ describe('installShutdownHandlers', () => {
     expect(() => installShutdownHandlers([{} as any])).toThrow(InvalidOptionError);
     expect(() => installShutdownHandlers([], { signals: [] })).toThrow(InvalidOptionError);
     expect(() => installShutdownHandlers([], { timeoutMs: 0 })).toThrow(InvalidOptionError);
-    expect(() => installShutdownHandlers([], { timeoutMs: Object.create(null) })).toThrow(InvalidOptionError);
+    expect(() => installShutdownHandlers([], { timeoutMs: Object.create(null) })).toThrow(
+      InvalidOptionError,
+    );
   });
 });

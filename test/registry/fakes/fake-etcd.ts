@@ -8,7 +8,13 @@
  */
 import { EventEmitter } from 'node:events';
 import { EventEmitter as CockatielEmitter } from 'cockatiel';
-import { ClientClosedError, EtcdLeaseInvalidError, GRPCDeadlineExceededError, GRPCUnavailableError, type Namespace } from 'etcd3';
+import {
+  ClientClosedError,
+  EtcdLeaseInvalidError,
+  GRPCDeadlineExceededError,
+  GRPCUnavailableError,
+  type Namespace,
+} from 'etcd3';
 
 export type Network = 'ok' | 'silent' | 'refused';
 
@@ -41,7 +47,14 @@ export class FakeStream extends EventEmitter {
   }
   cancel(): void {
     this.ended = this.cancelled = true;
-    setTimeout(() => this.emit('error', Object.assign(new Error('1 CANCELLED: Cancelled on client'), { code: 1 })), 0);
+    setTimeout(
+      () =>
+        this.emit(
+          'error',
+          Object.assign(new Error('1 CANCELLED: Cancelled on client'), { code: 1 }),
+        ),
+      0,
+    );
   }
 }
 
@@ -60,7 +73,11 @@ export class FakeEtcd {
   /** TTL the server grants instead of the requested one (etcd's minimum), if set. */
   public grantTtlOverride: number | undefined;
   /** Emits what our client's `onStateChange` would (the fake exposes it like our `Etcd3`). */
-  public readonly channelEvents = new CockatielEmitter<{ endpoint: string; from: string; to: string }>();
+  public readonly channelEvents = new CockatielEmitter<{
+    endpoint: string;
+    from: string;
+    to: string;
+  }>();
   private nextLease = 1000;
   private readonly watchers = new Set<{ key: string; w: EventEmitter }>();
 
@@ -123,14 +140,24 @@ export class FakeEtcd {
   private putKey(key: string, value: string, lease: string): number {
     const rev = ++this.revision;
     this.kv.set(key, { value, lease, mod_revision: rev });
-    this.notify(key, 'put', { key: Buffer.from(key), value: Buffer.from(value), lease, mod_revision: String(rev) });
+    this.notify(key, 'put', {
+      key: Buffer.from(key),
+      value: Buffer.from(value),
+      lease,
+      mod_revision: String(rev),
+    });
     return rev;
   }
 
   private deleteKey(key: string): number {
     const rev = ++this.revision;
     if (this.kv.delete(key)) {
-      this.notify(key, 'delete', { key: Buffer.from(key), value: Buffer.alloc(0), lease: '0', mod_revision: String(rev) });
+      this.notify(key, 'delete', {
+        key: Buffer.from(key),
+        value: Buffer.alloc(0),
+        lease: '0',
+        mod_revision: String(rev),
+      });
     }
     return rev;
   }
@@ -154,7 +181,10 @@ export class FakeEtcd {
     if (this.network === 'silent') {
       const wait = Math.max(0, Number(options?.deadline ?? Date.now() + 60_000) - Date.now());
       return new Promise((_, reject) =>
-        setTimeout(() => reject(new GRPCDeadlineExceededError('4 DEADLINE_EXCEEDED: Deadline exceeded')), wait),
+        setTimeout(
+          () => reject(new GRPCDeadlineExceededError('4 DEADLINE_EXCEEDED: Deadline exceeded')),
+          wait,
+        ),
       );
     }
     return new Promise((resolve, reject) =>
@@ -219,7 +249,8 @@ export class FakeEtcd {
       const builder = {
         key: (k: string) => ((b.key = k), builder),
         options: (o: { deadline?: number }) => ((b.opts = o), builder),
-        exec: () => this.call(b.opts, () => ({ header: { revision: String(this.deleteKey(b.key)) } })),
+        exec: () =>
+          this.call(b.opts, () => ({ header: { revision: String(this.deleteKey(b.key)) } })),
       };
       return builder;
     },
@@ -229,7 +260,16 @@ export class FakeEtcd {
           const kv = this.kv.get(key);
           return {
             header: { revision: String(this.revision) },
-            kvs: kv ? [{ key: Buffer.from(key), value: Buffer.from(kv.value), lease: kv.lease, mod_revision: String(kv.mod_revision) }] : [],
+            kvs: kv
+              ? [
+                  {
+                    key: Buffer.from(key),
+                    value: Buffer.from(kv.value),
+                    lease: kv.lease,
+                    mod_revision: String(kv.mod_revision),
+                  },
+                ]
+              : [],
           };
         }),
     }),
