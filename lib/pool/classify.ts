@@ -1,21 +1,24 @@
 /**
  * How the pool reads an error: did the call reach a server, may it be retried,
  * does it count against the endpoint. gRPC errors are classified from their raw
- * code and details before etcd3 casts them to its typed classes.
+ * status (code, details and response metadata) before etcd3 casts them to its
+ * typed classes; "never sent" is decided by the shared `statusNeverSent` (a status
+ * that came from a server was sent, whatever its text).
  */
-import { status as Status } from '@grpc/grpc-js';
+import { status as Status, type Metadata } from '@grpc/grpc-js';
 import { isBrokenCircuitError } from 'cockatiel';
 import { isRecoverableError } from 'etcd3';
-import { redact } from '../logger';
+import { statusNeverSent } from '../policy/never-sent';
 
-/** Raw gRPC error as grpc-js reports it. */
+export { describeError } from '../policy/describe-error';
+
+/** Raw gRPC error as grpc-js reports it (a `ServiceError`). */
 export interface RawGrpcError extends Error {
   code?: number;
   details?: string;
+  /** Response headers/trailers; non-empty when the status came from a server. */
+  metadata?: Metadata;
 }
-
-const NEVER_SENT =
-  /No connection established|ECONNREFUSED|Name resolution failed|no address|DNS resolution failed/i;
 
 /** Marks set on the etcd3 error that a failed attempt throws. */
 export interface AttemptMarks {
@@ -42,9 +45,13 @@ export function mark<E>(err: E, marks: AttemptMarks): E {
 export const marksOf = (err: unknown): AttemptMarks | undefined =>
   typeof err === 'object' && err !== null ? (err as any)[MARKS] : undefined;
 
-/** True if the raw gRPC error proves the request never left this process. */
+/**
+ * True if the raw gRPC error proves the request never left this process: a status
+ * grpc-js made up itself (no response metadata) of a kind it only gives before a
+ * request is sent. See `lib/policy/never-sent.ts`.
+ */
 export function rawNeverSent(err: RawGrpcError): boolean {
-  return err.code === Status.UNAVAILABLE && NEVER_SENT.test(err.details ?? err.message ?? '');
+  return statusNeverSent(err);
 }
 
 /** True if the call provably never reached a server. */
@@ -101,10 +108,4 @@ export function isTransient(err: unknown): boolean {
 /** True if the endpoint's connection itself looks broken (worth a rebuild). */
 export function suggestsBrokenConnection(raw: RawGrpcError): boolean {
   return raw.code === Status.UNAVAILABLE && !/etcdserver:/.test(raw.details ?? '');
-}
-
-/** A short, secret-free description of an error for logs and health(). */
-export function describeError(err: unknown): string {
-  const text = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
-  return redact(text).slice(0, 500);
 }

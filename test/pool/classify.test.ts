@@ -1,4 +1,4 @@
-import { status as Status } from '@grpc/grpc-js';
+import { Metadata, status as Status } from '@grpc/grpc-js';
 import { BrokenCircuitError, IsolatedCircuitError } from 'cockatiel';
 import {
   EtcdLeaseInvalidError,
@@ -32,7 +32,7 @@ describe('rawNeverSent: the request provably never left this process', () => {
     'No connection established',
     'connect ECONNREFUSED 10.0.0.1:2379',
     'Name resolution failed for target dns:etcd-0:2379',
-    'DNS resolution failed for etcd-0:2379',
+    'No addresses resolved. Resolution note: none',
   ])('UNAVAILABLE "%s"', details => {
     expect(rawNeverSent(raw(Status.UNAVAILABLE, details))).toBe(true);
   });
@@ -50,11 +50,11 @@ describe('rawNeverSent: the request provably never left this process', () => {
     expect(rawNeverSent(raw(code, details))).toBe(false);
   });
 
-  test('falls back to the message when there are no details', () => {
-    const err = Object.assign(new Error('14 UNAVAILABLE: No connection established'), {
-      code: Status.UNAVAILABLE,
-    });
-    expect(rawNeverSent(err)).toBe(true);
+  test('the text alone proves nothing when the status came from a server (it has metadata)', () => {
+    const err = raw(Status.UNAVAILABLE, 'connect ECONNREFUSED 10.0.0.9:5672');
+    err.metadata = new Metadata();
+    err.metadata.set('content-type', 'application/grpc');
+    expect(rawNeverSent(err)).toBe(false);
   });
 });
 
