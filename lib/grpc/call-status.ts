@@ -4,34 +4,48 @@
  * and does it count against the target's circuit breaker.
  */
 import { Metadata, status as Status, type StatusObject } from '@grpc/grpc-js';
+import { fromServer, statusNeverSent } from '../policy/never-sent';
+
+/** Marks statuses this library made up for calls it did not send (open breaker, closed client). */
+const NOT_SENT = Symbol('etcd3-resilient.grpc.not-sent');
 
 /**
- * UNAVAILABLE details that grpc-js (and this library) produce only when the call
- * was not sent to any server: the load balancer had no ready connection or no
- * address, the connect was refused, or the server refused the HTTP/2 stream
- * before handing it to the application.
+ * A status for a call this library refused to send (the breaker is open, the
+ * client is closed): never sent by construction. The mark is a property only this
+ * module can set, so no server text can imitate it.
  */
-const NEVER_SENT =
-  /No connection established|No addresses resolved|Name resolution failed|ECONNREFUSED|EHOSTUNREACH|ENETUNREACH|ENOTFOUND|EAI_AGAIN|Stream refused by server|circuit breaker .* is open|Channel closed before call started|client .* is closed/i;
+export function notSentStatus(code: Status, details: string): StatusObject {
+  return Object.defineProperty(makeStatus(code, details), NOT_SENT, { value: true });
+}
 
-/** True if the attempt provably never reached a server application. */
-export function neverSent(status: Pick<StatusObject, 'code' | 'details'>): boolean {
-  return status.code === Status.UNAVAILABLE && NEVER_SENT.test(status.details ?? '');
+/**
+ * True if the attempt provably never reached a server application: a status this
+ * library made up without sending ({@link notSentStatus}), or one grpc-js produced
+ * before a request was sent ({@link statusNeverSent}: decided from facts, never from
+ * a server's text). `responseSeen` is true when the attempt received response
+ * headers; the attempt was then sent, whatever the status says.
+ */
+export function attemptNeverSent(status: StatusObject, responseSeen = false): boolean {
+  return (
+    (status as { [NOT_SENT]?: true })[NOT_SENT] === true || statusNeverSent(status, responseSeen)
+  );
 }
 
 /**
  * True if another attempt is allowed: UNAVAILABLE, and either the method is
- * idempotent or the attempt never reached a server; or, for an idempotent method
- * only, CANCELLED by the server side (a server shutting down resets its streams),
- * never a cancel of our own (`Cancelled on client`). DEADLINE_EXCEEDED is never
- * retried (the call's deadline covers every attempt).
+ * idempotent or the attempt never reached a server (`neverSent`, from
+ * {@link attemptNeverSent}); or, for an idempotent method only, CANCELLED by the
+ * server side (a server shutting down resets its streams), never a cancel of our
+ * own (`Cancelled on client`). DEADLINE_EXCEEDED is never retried (the call's
+ * deadline covers every attempt).
  */
 export function isRetryable(
   status: Pick<StatusObject, 'code' | 'details'>,
   idempotent: boolean,
+  neverSent: boolean,
 ): boolean {
   if (status.code === Status.UNAVAILABLE) {
-    return idempotent || neverSent(status);
+    return idempotent || neverSent;
   }
   return (
     idempotent &&
@@ -45,9 +59,9 @@ export function isRetryable(
  * breaker). A call failed because we closed its channel for a rebuild says
  * nothing new: the rebuild already reacted, and the retry will tell.
  */
-export function isTargetFailure(status: Pick<StatusObject, 'code' | 'details'>): boolean {
+export function isTargetFailure(status: StatusObject): boolean {
   if (status.code === Status.UNAVAILABLE) {
-    return !/Channel closed before call started/.test(status.details ?? '');
+    return fromServer(status) || !/Channel closed before call started/.test(status.details ?? '');
   }
   return status.code === Status.DEADLINE_EXCEEDED;
 }
@@ -61,6 +75,8 @@ export class AttemptFailedError extends Error {
     public readonly idempotent: boolean,
     /** `Date.now()` deadline of the whole call. */
     public readonly deadline: number,
+    /** The attempt provably never reached a server ({@link attemptNeverSent}). */
+    public readonly neverSent: boolean,
   ) {
     super(`${Status[status.code] ?? status.code}: ${status.details}`);
     this.name = 'AttemptFailedError';

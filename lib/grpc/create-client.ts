@@ -32,7 +32,7 @@ import { keepaliveChannelOptions } from '../channel/keepalive';
 import type { ChannelState } from '../channel/state';
 import { SafeEventEmitter } from '../discovery/safe-emitter';
 import { DeadlineBackoff } from '../pool/backoff';
-import { AttemptFailedError, isRetryable, isTargetFailure, makeStatus } from './call-status';
+import { AttemptFailedError, isRetryable, isTargetFailure, notSentStatus } from './call-status';
 import { ChannelKeeper, type GrpcRebuildEvent, type GrpcStateChangeEvent } from './channel-keeper';
 import {
   resolveGrpcClientOptions,
@@ -218,7 +218,7 @@ class Host implements CallHost, GrpcClientResilience {
       handleWhen(
         err =>
           err instanceof AttemptFailedError &&
-          isRetryable(err.status, err.idempotent) &&
+          isRetryable(err.status, err.idempotent, err.neverSent) &&
           !this.closing,
       ),
       {
@@ -277,7 +277,7 @@ class Host implements CallHost, GrpcClientResilience {
 
   closedStatus(): StatusObject | undefined {
     return this.closing
-      ? makeStatus(Status.UNAVAILABLE, `grpc client for "${this.target}" is closed`)
+      ? notSentStatus(Status.UNAVAILABLE, `grpc client for "${this.target}" is closed`)
       : undefined;
   }
 

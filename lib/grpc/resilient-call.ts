@@ -15,7 +15,13 @@ import {
   type StatusObject,
 } from '@grpc/grpc-js';
 import { isBrokenCircuitError, type IPolicy } from 'cockatiel';
-import { AttemptFailedError, makeStatus, matchesMethod } from './call-status';
+import {
+  AttemptFailedError,
+  attemptNeverSent,
+  makeStatus,
+  matchesMethod,
+  notSentStatus,
+} from './call-status';
 
 type NextCall = Parameters<Interceptor>[1];
 type CallInterface = ReturnType<NextCall>;
@@ -149,6 +155,7 @@ class ResilientUnaryCall implements CallInterface {
           this.options.method_definition.path,
           false,
           this.deadlineMs,
+          false,
         ),
       );
     }
@@ -169,6 +176,8 @@ class ResilientUnaryCall implements CallInterface {
                   this.options.method_definition.path,
                   this.idempotent,
                   this.deadlineMs,
+                  // Response headers came from a server: sent, whatever the status says.
+                  attemptNeverSent(status, headers !== undefined),
                 ),
               ),
       });
@@ -182,7 +191,7 @@ class ResilientUnaryCall implements CallInterface {
       return err.status;
     }
     if (isBrokenCircuitError(err)) {
-      return makeStatus(
+      return notSentStatus(
         Status.UNAVAILABLE,
         `circuit breaker for "${this.host.target}" is open after repeated failures; call not sent`,
       );

@@ -14,6 +14,7 @@ describe('rejectUnknownKeys', () => {
       } catch (e) {
         return e;
       }
+      return undefined;
     })() as InvalidOptionError;
     expect(err).toBeInstanceOf(InvalidOptionError);
     expect(err.option).toBe('retry.maxAttemps');

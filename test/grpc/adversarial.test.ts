@@ -1,0 +1,89 @@
+/**
+ * createGrpcClient under hostile conditions (issue 10): server answers that look like
+ * local failures, throwing listeners, untyped errors from bad input.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { createGrpcClient } from '../../lib/grpc/create-client';
+import type { GrpcClientOptions } from '../../lib/grpc/client-options';
+
+const json = {
+  serialize: (value: unknown) => Buffer.from(JSON.stringify(value)),
+  deserialize: (buf: Buffer) => JSON.parse(buf.toString()),
+};
+const method = (name: string) => ({
+  path: `/test.Payments/${name}`,
+  requestStream: false,
+  responseStream: false,
+  requestSerialize: json.serialize,
+  requestDeserialize: json.deserialize,
+  responseSerialize: json.serialize,
+  responseDeserialize: json.deserialize,
+});
+const paymentsDefinition = { Charge: method('Charge'), Balance: method('Balance') };
+const PaymentsClient = grpc.makeGenericClientConstructor(paymentsDefinition, 'Payments');
+
+/** A payments server whose application answers every call with `details` as UNAVAILABLE. */
+async function paymentsServer(details: string) {
+  const server = new grpc.Server();
+  const calls = { Charge: 0, Balance: 0 };
+  const answer =
+    (name: keyof typeof calls) => (_call: unknown, cb: grpc.sendUnaryData<unknown>) => {
+      calls[name]++;
+      cb({ code: grpc.status.UNAVAILABLE, details });
+    };
+  server.addService(paymentsDefinition, { Charge: answer('Charge'), Balance: answer('Balance') });
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) =>
+      err ? reject(err) : resolve(p),
+    ),
+  );
+  cleanups.push(() => server.forceShutdown());
+  return { addr: `127.0.0.1:${port}`, calls };
+}
+
+const cleanups: Array<() => unknown> = [];
+afterEach(async () => {
+  vi.restoreAllMocks();
+  for (const f of cleanups.splice(0).reverse()) await f();
+});
+
+function client(target: string, options: GrpcClientOptions = {}) {
+  const c = createGrpcClient(PaymentsClient, target, options);
+  cleanups.push(() => c.close());
+  return c;
+}
+function call(c: grpc.Client, name: 'Charge' | 'Balance', md = new grpc.Metadata()) {
+  return new Promise<grpc.ServiceError | null>(resolve =>
+    (c as any)[name]({ amount: 1 }, md, { deadline: Date.now() + 5000 }, (err: any) =>
+      resolve(err),
+    ),
+  );
+}
+
+describe('createGrpcClient: a status from the server application is "sent", whatever its text', () => {
+  it.each([
+    'connect ECONNREFUSED 10.0.0.9:5672',
+    'circuit breaker for "x" is open after repeated failures; call not sent',
+    'No connection established',
+    'Stream refused by server',
+    'grpc client for "x" is closed',
+  ])('UNAVAILABLE "%s": a non-idempotent Charge runs exactly once', async details => {
+    const s = await paymentsServer(details);
+    const c = client(s.addr, {
+      idempotentMethods: ['Balance'],
+      retry: { maxAttempts: 3, initialDelayMs: 1, maxDelayMs: 2 },
+      breaker: false,
+    });
+    const retries: unknown[] = [];
+    c.resilience.onRetry(e => retries.push(e));
+    const err = await call(c as any, 'Charge');
+    expect(err?.code).toBe(grpc.status.UNAVAILABLE);
+    expect(err?.details).toBe(details);
+    expect(s.calls.Charge).toBe(1);
+    expect(retries).toEqual([]);
+    // The idempotent method is still retried.
+    await call(c as any, 'Balance');
+    expect(s.calls.Balance).toBe(4);
+  });
+});
