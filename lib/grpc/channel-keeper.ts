@@ -8,12 +8,12 @@
  * only connects while a call is pending, grpc-node#2218) before the old one is
  * closed; calls still queued on the old one fail UNAVAILABLE and are retried.
  */
-import { ExponentialBackoff, type IBackoff } from 'cockatiel';
+import { ExponentialBackoff, type Event, type IBackoff } from 'cockatiel';
 import type { ChannelCredentials, ChannelOptions } from '@grpc/grpc-js';
 import { watchChannel, type ChannelWatch } from '../channel/state-watcher';
 import type { ChannelState } from '../channel/state';
 import type { Logger } from '../logger';
-import { SafeEventEmitter } from '../discovery/safe-emitter';
+import { Emitter } from '../events';
 import { SwappableChannel } from './swappable-channel';
 
 /** Emitted on every channel state change. */
@@ -42,8 +42,6 @@ export interface KeeperTiming {
 
 export class ChannelKeeper {
   readonly channel: SwappableChannel;
-  readonly onStateChange;
-  readonly onRebuild;
   private watch: ChannelWatch | undefined;
   private readonly backoffFactory: ExponentialBackoff<unknown>;
   private backoff: IBackoff<unknown>;
@@ -52,8 +50,12 @@ export class ChannelKeeper {
   private pending: { timer: NodeJS.Timeout; reason: string } | undefined;
   private rebuildCount = 0;
   private stopped = false;
-  private readonly stateEmitter: SafeEventEmitter<GrpcStateChangeEvent>;
-  private readonly rebuildEmitter: SafeEventEmitter<GrpcRebuildEvent>;
+  private readonly stateEmitter: Emitter<GrpcStateChangeEvent>;
+  private readonly rebuildEmitter: Emitter<GrpcRebuildEvent>;
+  /** Fires on every state change of the current channel. A listener that throws is logged and ignored. */
+  readonly onStateChange: Event<GrpcStateChangeEvent>;
+  /** Fires after the channel was replaced. A listener that throws is logged and ignored. */
+  readonly onRebuild: Event<GrpcRebuildEvent>;
 
   constructor(
     private readonly target: string,
@@ -64,10 +66,10 @@ export class ChannelKeeper {
     /** Makes each inner channel; grpc-js's `Channel` by default (tests pass fakes). */
     channelFactory?: ConstructorParameters<typeof SwappableChannel>[3],
   ) {
-    this.stateEmitter = new SafeEventEmitter('stateChange', log);
-    this.rebuildEmitter = new SafeEventEmitter('rebuild', log);
-    this.onStateChange = this.stateEmitter.addListener;
-    this.onRebuild = this.rebuildEmitter.addListener;
+    this.stateEmitter = new Emitter('grpc.stateChange', log);
+    this.rebuildEmitter = new Emitter('grpc.rebuild', log);
+    this.onStateChange = this.stateEmitter.event;
+    this.onRebuild = this.rebuildEmitter.event;
     this.backoffFactory = new ExponentialBackoff({
       initialDelay: Math.max(1, timing.initialBackoffMs),
       maxDelay: Math.max(1, timing.maxBackoffMs),

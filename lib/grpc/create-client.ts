@@ -30,7 +30,7 @@ import {
 } from 'cockatiel';
 import { keepaliveChannelOptions } from '../channel/keepalive';
 import type { ChannelState } from '../channel/state';
-import { SafeEventEmitter } from '../discovery/safe-emitter';
+import { Emitter } from '../events';
 import { DeadlineBackoff } from '../pool/backoff';
 import { AttemptFailedError, isRetryable, isTargetFailure, notSentStatus } from './call-status';
 import { ChannelKeeper, type GrpcRebuildEvent, type GrpcStateChangeEvent } from './channel-keeper';
@@ -73,7 +73,12 @@ export interface GrpcClientHealth {
   readonly inFlight: number;
 }
 
-/** The resilience controls and events of a client made by {@link createGrpcClient}. */
+/**
+ * The resilience controls and events of a client made by {@link createGrpcClient}.
+ * Events follow the library's one listener rule: a listener that throws is logged at
+ * `error` level and ignored; it never reaches grpc-js, never stops other listeners and
+ * never changes a call's outcome.
+ */
 export interface GrpcClientResilience {
   readonly target: string;
   /** Fires on every state change of the client's channel. */
@@ -187,14 +192,17 @@ class Host implements CallHost, GrpcClientResilience {
   readonly idempotentMethods: ReadonlySet<string>;
   readonly onStateChange: Event<GrpcStateChangeEvent>;
   readonly onRebuild: Event<GrpcRebuildEvent>;
-  readonly onBreakerStateChange;
-  readonly onRetry;
+  readonly onBreakerStateChange: Event<{
+    readonly target: string;
+    readonly state: GrpcBreakerState;
+  }>;
+  readonly onRetry: Event<GrpcRetryEvent>;
   private readonly inFlight = new Set<Cancellable>();
   private drained: (() => void) | undefined;
   private closing: Promise<void> | undefined;
   private breakerState: GrpcBreakerState = 'closed';
-  private readonly breakerEmitter;
-  private readonly retryEmitter;
+  private readonly breakerEmitter: Emitter<{ target: string; state: GrpcBreakerState }>;
+  private readonly retryEmitter: Emitter<GrpcRetryEvent>;
 
   constructor(
     readonly target: string,
@@ -206,13 +214,10 @@ class Host implements CallHost, GrpcClientResilience {
     this.idempotentMethods = opts.idempotentMethods;
     this.onStateChange = keeper.onStateChange;
     this.onRebuild = keeper.onRebuild;
-    this.breakerEmitter = new SafeEventEmitter<{ target: string; state: GrpcBreakerState }>(
-      'breakerStateChange',
-      log,
-    );
-    this.retryEmitter = new SafeEventEmitter<GrpcRetryEvent>('retry', log);
-    this.onBreakerStateChange = this.breakerEmitter.addListener;
-    this.onRetry = this.retryEmitter.addListener;
+    this.breakerEmitter = new Emitter('grpc.breakerStateChange', log);
+    this.retryEmitter = new Emitter('grpc.retry', log);
+    this.onBreakerStateChange = this.breakerEmitter.event;
+    this.onRetry = this.retryEmitter.event;
 
     const retryPolicy = retry(
       handleWhen(

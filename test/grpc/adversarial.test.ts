@@ -6,6 +6,7 @@ import * as grpc from '@grpc/grpc-js';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createGrpcClient } from '../../lib/grpc/create-client';
 import type { GrpcClientOptions } from '../../lib/grpc/client-options';
+import { EchoClient, echo, startEchoServer } from './echo-service';
 
 const json = {
   serialize: (value: unknown) => Buffer.from(JSON.stringify(value)),
@@ -85,5 +86,41 @@ describe('createGrpcClient: a status from the server application is "sent", what
     // The idempotent method is still retried.
     await call(c as any, 'Balance');
     expect(s.calls.Balance).toBe(4);
+  });
+});
+
+describe('createGrpcClient: a throwing listener', () => {
+  it('never crashes the host, and calls keep working', async () => {
+    const uncaught = vi.fn();
+    process.on('uncaughtException', uncaught);
+    cleanups.push(() => process.off('uncaughtException', uncaught));
+    const s = await startEchoServer('s');
+    cleanups.push(() => s.kill());
+    const c = createGrpcClient(EchoClient, s.addr, {
+      idempotentMethods: ['Echo'],
+      retry: { maxAttempts: 1, initialDelayMs: 1, maxDelayMs: 2 },
+      breaker: { consecutiveFailures: 2, halfOpenAfterMs: 60_000 },
+    });
+    cleanups.push(() => c.close());
+    const fired: string[] = [];
+    const boom = (name: string) => () => {
+      fired.push(name);
+      throw new Error(`listener ${name} threw`);
+    };
+    c.resilience.onStateChange(boom('state'));
+    c.resilience.onRebuild(boom('rebuild'));
+    c.resilience.onRetry(boom('retry'));
+    c.resilience.onBreakerStateChange(boom('breaker'));
+
+    expect(await echo(c, { message: 'a' })).toEqual({ from: 's', message: 'a' });
+    c.resilience.rebuild('test');
+    expect(await echo(c, { message: 'b' })).toEqual({ from: 's', message: 'b' });
+    // Two failing attempts (one retry) open the breaker.
+    const err = await echo(c, { message: 'x', failWith: grpc.status.UNAVAILABLE }).catch(e => e);
+    expect(err.code).toBe(grpc.status.UNAVAILABLE);
+    await new Promise(r => setTimeout(r, 20)); // let any deferred rethrow run
+    expect(new Set(fired)).toEqual(new Set(['state', 'rebuild', 'retry', 'breaker']));
+    expect(uncaught).not.toHaveBeenCalled();
+    expect(c.resilience.health().breakerState).toBe('open');
   });
 });
