@@ -34,7 +34,7 @@ import {
   type DiscoveryOptions,
   type ResolvedDiscoveryOptions,
 } from './options';
-import { SafeEventEmitter } from './safe-emitter';
+import { Emitter } from '../events';
 import { watchHubFor } from './hub-registry';
 import type { HubWatch, WatchHub } from './watch-hub';
 
@@ -102,12 +102,12 @@ export class Discovery {
   private resolveReady!: () => void;
   private rejectReady!: (err: unknown) => void;
   private counters = { resyncs: 0, duplicatesDropped: 0, disconnects: 0 };
-  private readonly added: SafeEventEmitter<ServiceInstance>;
-  private readonly updated: SafeEventEmitter<InstanceUpdate>;
-  private readonly removed: SafeEventEmitter<ServiceInstance>;
-  private readonly changed: SafeEventEmitter<readonly ServiceInstance[]>;
-  private readonly invalid: SafeEventEmitter<InvalidRecord>;
-  private readonly resynced: SafeEventEmitter<ResyncEvent>;
+  private readonly added: Emitter<ServiceInstance>;
+  private readonly updated: Emitter<InstanceUpdate>;
+  private readonly removed: Emitter<ServiceInstance>;
+  private readonly changed: Emitter<readonly ServiceInstance[]>;
+  private readonly invalid: Emitter<InvalidRecord>;
+  private readonly resynced: Emitter<ResyncEvent>;
 
   /** Use {@link discover}. Throws `InvalidOptionError` for a bad service name or option. */
   constructor(
@@ -130,18 +130,18 @@ export class Discovery {
       retryMaxDelayMs: this.options.retryMaxDelayMs,
       logger: this.options.logger,
     });
-    this.added = new SafeEventEmitter('added', this.log);
-    this.updated = new SafeEventEmitter('updated', this.log);
-    this.removed = new SafeEventEmitter('removed', this.log);
-    this.changed = new SafeEventEmitter('change', this.log);
-    this.invalid = new SafeEventEmitter('invalidRecord', this.log);
-    this.resynced = new SafeEventEmitter('resync', this.log);
-    this.onAdded = this.added.addListener;
-    this.onUpdated = this.updated.addListener;
-    this.onRemoved = this.removed.addListener;
-    this.onChange = this.changed.addListener;
-    this.onInvalidRecord = this.invalid.addListener;
-    this.onResync = this.resynced.addListener;
+    this.added = new Emitter('added', this.log);
+    this.updated = new Emitter('updated', this.log);
+    this.removed = new Emitter('removed', this.log);
+    this.changed = new Emitter('change', this.log);
+    this.invalid = new Emitter('invalidRecord', this.log);
+    this.resynced = new Emitter('resync', this.log);
+    this.onAdded = this.added.event;
+    this.onUpdated = this.updated.event;
+    this.onRemoved = this.removed.event;
+    this.onChange = this.changed.event;
+    this.onInvalidRecord = this.invalid.event;
+    this.onResync = this.resynced.event;
     this.ready = new Promise<void>((resolve, reject) => {
       this.resolveReady = resolve;
       this.rejectReady = reject;

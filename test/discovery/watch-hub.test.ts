@@ -1,8 +1,7 @@
 import { ClientClosedError as Etcd3ClientClosedError } from 'etcd3';
-import { describe, expect, it, vi } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { WatchHub, type WatchTarget } from '../../lib/discovery/watch-hub';
 import { noopLogger } from '../../lib/logger';
-import { SafeEventEmitter } from '../../lib/discovery/safe-emitter';
 import { FakeEtcd } from './fake-etcd';
 import { until } from './helpers';
 
@@ -159,31 +158,5 @@ describe('WatchHub', () => {
     ]);
     await until(() => good.seen.responses.length === 1);
     expect(hub.stats().failures).toBe(0);
-  });
-});
-
-describe('SafeEventEmitter', () => {
-  it('runs every listener even if one throws, and re-throws the error later, outside the emitter', () => {
-    vi.useFakeTimers({ toFake: ['setImmediate'] });
-    try {
-      const logged: unknown[] = [];
-      const logger = {
-        ...noopLogger,
-        error: (o: unknown) => logged.push(o),
-        child: () => logger,
-      } as any;
-      const e = new SafeEventEmitter<number>('test', logger);
-      const got: number[] = [];
-      e.addListener(() => {
-        throw new Error('listener bug');
-      });
-      e.addListener(v => got.push(v));
-      expect(() => e.emit(1)).not.toThrow();
-      expect(got).toEqual([1]);
-      expect(logged).toHaveLength(1);
-      expect(() => vi.runAllTimers()).toThrow('listener bug');
-    } finally {
-      vi.useRealTimers();
-    }
   });
 });
