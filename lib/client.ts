@@ -8,13 +8,18 @@ import {
   Etcd3 as BaseEtcd3,
   type ILeaseOptions,
   type IOptions,
+  type Election,
+  type Lock,
   type WatchBuilder,
-  type Lease,
   type Namespace,
 } from 'etcd3';
+import { ClientWatchers, type WatchRewind } from './client-watchers';
+
+export type { WatchRewind };
 import { keepaliveChannelOptions } from './channel/keepalive';
+import { OwnedElection, OwnedLease, OwnedLock, namespaceParts } from './lease';
 import type { ChannelState } from './channel/state';
-import { installPool, watchersOf, watchResumingExactly } from './etcd3-internals';
+import { installPool } from './internals/etcd3';
 import type { Logger } from './logger';
 import { resolveOptions, type ResilientEtcdOptions, type ResolvedOptions } from './options';
 import { syncEndpoints } from './pool/auto-sync';
@@ -74,12 +79,20 @@ export class Etcd3 extends BaseEtcd3 {
   public readonly onRetry: Event<RetryEvent>;
   /** Fires when a unary call settles, with its duration and outcome (for metrics). */
   public readonly onCall: Event<CallEvent>;
+  /**
+   * Fires when a watch resumes from an earlier revision than it remembered, because
+   * the cluster went back in time (restored from a backup, or a new cluster behind
+   * the same address); also logged at `warn`. The watcher's `lastRevision()` is
+   * lowered as etcd3 lowers it. See {@link WatchRewind}.
+   */
+  public readonly onWatchRewind: Event<WatchRewind>;
 
   private readonly resilient: ResilientPool;
   private readonly settings: ResolvedOptions;
   private readonly log: Logger;
-  private readonly leases = new Set<Lease>();
-  private readonly namespaces = new Set<Namespace>();
+  private readonly leases = new Set<OwnedLease>();
+  /** Live watchers of the client and all its namespaces (never the namespaces). */
+  private readonly watchers: ClientWatchers;
   private readonly stateEmitter = new EventEmitter<StateChangeEvent>();
   private readonly rebuildEmitter = new EventEmitter<RebuildEvent>();
   private readonly breakerEmitter = new EventEmitter<BreakerEvent>();
@@ -117,6 +130,11 @@ export class Etcd3 extends BaseEtcd3 {
     this.onBreakerStateChange = this.breakerEmitter.addListener;
     this.onRetry = this.resilient.onRetry;
     this.onCall = this.resilient.onCall;
+    this.watchers = new ClientWatchers(this.log, async () => {
+      const res = await super.get(Buffer.from([0])).exec(); // linearizable
+      return BigInt(res.header.revision);
+    });
+    this.onWatchRewind = this.watchers.onRewind;
     if (settings.autoSyncIntervalMs > 0) {
       this.syncTimer = setInterval(() => this.sync(), settings.autoSyncIntervalMs);
       this.syncTimer.unref();
@@ -155,28 +173,59 @@ export class Etcd3 extends BaseEtcd3 {
     return result;
   }
 
-  /** etcd3's `lease()`; the lease's keepalive is stopped when the client closes. */
-  override lease(ttl: number, options?: ILeaseOptions): Lease {
-    const lease = super.lease(ttl, options);
+  /**
+   * etcd3's `lease()`, returning an {@link OwnedLease} (an etcd3 `Lease`): keepalives
+   * every TTL/3, moved to another member when one is slow or fails, and `lost` fired no
+   * later than the send time of the last acknowledged keepalive + TTL − max(100 ms,
+   * 5 % of TTL), even on a silent network. Adds `signal`, `onLost(listener)` and
+   * `remainingMs()`. Its keepalive stops when the client closes; the client holds it
+   * only until it is revoked, released or lost.
+   */
+  override lease(ttl: number, options?: ILeaseOptions): OwnedLease {
+    const { pool, nsApplicator } = namespaceParts(this);
+    const lease = new OwnedLease(pool, nsApplicator, ttl, options, this.log);
     this.leases.add(lease);
+    lease.signal.addEventListener('abort', () => this.leases.delete(lease), { once: true });
     return lease;
   }
 
   /**
-   * etcd3's `watch()`. Its watchers resume exactly after a reconnect: from the last
-   * delivered event, never past events still in flight (etcd3 alone can skip some).
+   * etcd3's `lock()`, returning an {@link OwnedLock} (an etcd3 `Lock`) whose lease is an
+   * {@link OwnedLease}; after `acquire()` it has `signal`, `onLost(listener)` and
+   * `fencingToken`. See docs/locks-and-elections.md.
    */
-  override watch(): WatchBuilder {
-    return watchResumingExactly(this, super.watch);
+  override lock(key: string | Buffer): OwnedLock & Lock {
+    const { pool, nsApplicator } = namespaceParts(this);
+    return new OwnedLock(pool, nsApplicator, key, this.log);
   }
 
-  /** etcd3's `namespace()`; its watchers resume exactly and end when the client closes. */
+  /**
+   * etcd3's `election()`, returning an {@link OwnedElection}: its campaigns have
+   * `signal`, `onLost(listener)`, `isLeader` and an opt-in `recampaign` option.
+   * `ttl` in seconds, defaults to 60 as in etcd3.
+   */
+  override election(name: string, ttl?: number): OwnedElection & Election {
+    return new OwnedElection(this, name, ttl, this.log);
+  }
+
+  /**
+   * etcd3's `watch()`. Its watchers resume exactly after a reconnect: from the last
+   * delivered event, never past events still in flight (etcd3 alone can skip some);
+   * a watcher ahead of a cluster that went back in time resumes at the cluster's
+   * revision (see {@link onWatchRewind}). `create()` rejects with `ClientClosedError`
+   * after `close()`.
+   */
+  override watch(): WatchBuilder {
+    return this.watchers.builder(super.watch());
+  }
+
+  /**
+   * etcd3's `namespace()`; its watchers (and those of namespaces made from it) behave
+   * as the client's own and end when the client closes. The client does not hold
+   * the namespace.
+   */
   override namespace(prefix: string | Buffer): Namespace {
-    const ns = super.namespace(prefix);
-    const watch = ns.watch;
-    ns.watch = () => watchResumingExactly(ns, watch);
-    this.namespaces.add(ns);
-    return ns;
+    return this.watchers.adopt(super.namespace(prefix));
   }
 
   /**
@@ -194,15 +243,9 @@ export class Etcd3 extends BaseEtcd3 {
 
   private async shutdown(): Promise<void> {
     clearInterval(this.syncTimer);
-    const watchers = [this, ...this.namespaces].flatMap(ns => watchersOf(ns));
-    const bounded = new Promise<void>(resolve =>
-      setTimeout(resolve, this.settings.closeTimeoutMs).unref(),
-    );
-    await Promise.race([Promise.allSettled(watchers.map(w => w.cancel())), bounded]);
-    for (const lease of this.leases) {
-      if (!lease.revoked()) {
-        lease.release();
-      }
+    await this.watchers.close(this.settings.closeTimeoutMs);
+    for (const lease of [...this.leases]) {
+      lease.endWithClient();
     }
     this.resilient.close();
     this.log.info('closed');

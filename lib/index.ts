@@ -6,7 +6,7 @@
  */
 export * from 'etcd3';
 export { Etcd3, createClient } from './client';
-export type { BreakerEvent, HealthSnapshot, StateChangeEvent } from './client';
+export type { BreakerEvent, HealthSnapshot, StateChangeEvent, WatchRewind } from './client';
 export type {
   BreakerOptions,
   KeepaliveOptions,

@@ -4,8 +4,8 @@
  * moves it only past delivered events.
  */
 import { EventEmitter } from 'node:events';
-import { describe, expect, test } from 'vitest';
-import { resumeExactly } from '../lib/etcd3-internals';
+import { describe, expect, test, vi } from 'vitest';
+import { resumeExactly, type RewindHooks, type WatchRewind } from '../lib/internals/etcd3';
 
 /** A stand-in with etcd3 Watcher's shape: `request.start_revision` and `updateRevision`. */
 function fakeWatcher(startRevision?: string) {
@@ -62,5 +62,79 @@ describe('resumeExactly', () => {
     const w = resumeExactly(fakeWatcher('200'));
     w.updateRevision(events(150, 120) as any);
     expect(w.request.start_revision).toBe('200');
+  });
+});
+
+/** Watchers sharing one fake WatchManager (a connected stream), as etcd3 attaches them. */
+function managed(...starts: string[]) {
+  const manager = { state: 2, watchers: [] as any[], stream: { cancel: vi.fn() } };
+  const watchers = starts.map(start => {
+    const w = Object.assign(fakeWatcher(start), { manager });
+    manager.watchers.push(w);
+    return w;
+  });
+  return { manager, watchers };
+}
+
+function hooks(clusterRevision: bigint | Error) {
+  const rewinds: WatchRewind[] = [];
+  const h: RewindHooks = {
+    currentRevision: () =>
+      clusterRevision instanceof Error
+        ? Promise.reject(clusterRevision)
+        : Promise.resolve(clusterRevision),
+    onRewind: r => rewinds.push(r),
+  };
+  return { h, rewinds };
+}
+
+const flush = () => new Promise(resolve => setImmediate(resolve));
+
+describe('resumeExactly: a cluster that went back in time', () => {
+  test('re-attached below the resume point, confirmed by a read: every watcher ahead rewinds and the stream re-opens', async () => {
+    const { manager, watchers } = managed('52', '40', '3');
+    const { h, rewinds } = hooks(2n);
+    const [w] = watchers.map(x => resumeExactly(x, h));
+    w.updateRevision(created(1) as any); // cluster B is at revision 1
+    await flush();
+    expect(watchers.map(x => x.request.start_revision)).toEqual(['2', '2', '3']);
+    expect(rewinds.map(r => [r.fromRevision, r.toRevision, r.clusterRevision])).toEqual([
+      ['52', '2', '2'],
+      ['40', '2', '2'],
+    ]);
+    expect(rewinds[0].watcher).toBe(watchers[0]);
+    expect(manager.stream.cancel).toHaveBeenCalledTimes(1);
+  });
+
+  test('a member that only lags behind the leader is not a rewind (exactly-once kept)', async () => {
+    const { manager, watchers } = managed('101');
+    const { h, rewinds } = hooks(100n); // the cluster has revision 100: nothing lost
+    const w = resumeExactly(watchers[0], h);
+    w.updateRevision(created(97) as any); // a follower that has applied up to 97 only
+    await flush();
+    expect(w.request.start_revision).toBe('101');
+    expect(rewinds).toEqual([]);
+    expect(manager.stream.cancel).not.toHaveBeenCalled();
+  });
+
+  test('an unconfirmed rewind (the read failed) changes nothing; the next re-attach checks again', async () => {
+    const { manager, watchers } = managed('52');
+    const { h, rewinds } = hooks(new Error('unavailable'));
+    const w = resumeExactly(watchers[0], h);
+    w.updateRevision(created(1) as any);
+    await flush();
+    expect(w.request.start_revision).toBe('52');
+    expect(rewinds).toEqual([]);
+    expect(manager.stream.cancel).not.toHaveBeenCalled();
+  });
+
+  test('a header just below the resume point (nothing new since) is no rewind and needs no read', async () => {
+    const { watchers } = managed('52');
+    const currentRevision = vi.fn(async () => 51n);
+    const w = resumeExactly(watchers[0], { currentRevision, onRewind: () => undefined });
+    w.updateRevision(created(51) as any);
+    await flush();
+    expect(currentRevision).not.toHaveBeenCalled();
+    expect(w.request.start_revision).toBe('52');
   });
 });
