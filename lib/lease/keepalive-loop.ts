@@ -1,0 +1,318 @@
+/**
+ * Keeps one granted lease alive and declares it lost from the holder's own bound on
+ * etcd's expiry (see {@link ExpiryBound}), even when the network is silent.
+ *
+ * - A keepalive is sent every TTL/3 on the primary stream.
+ * - A keepalive not answered within the hedge delay (`max(TTL/6, 2 × the slowest of the
+ *   last 8 round trips)`, at most TTL/2) is sent again on a second stream, which the
+ *   pool opens on another member (the slow one is ranked last). The first stream to
+ *   answer becomes the primary; the other is cancelled. A slow but working member is
+ *   never abandoned before another one answers.
+ * - A stream that fails or ends is replaced at once, and a keepalive sent on the new
+ *   one: the keepalive moves to another member within one round trip.
+ * - The lease is declared lost at `expiresBy - max(100 ms, 5 % of TTL)`.
+ */
+import {
+  EtcdLeaseInvalidError,
+  GRPCUnavailableError,
+  castGrpcError,
+  type ILeaseKeepAliveResponse,
+} from 'etcd3';
+import { ExpiryBound, monotonicNow, safetyMarginMs } from './expiry-bound';
+import {
+  dropStream,
+  noteSlow,
+  openKeepaliveStream,
+  type KeepaliveDuplex,
+  type StreamPool,
+} from './open-keepalive-stream';
+
+/** Delay before trying again to open a stream after opening one failed, ms. */
+const REOPEN_DELAY_MS = 200;
+/** Round-trip samples kept for the hedge delay. */
+const RTT_SAMPLES = 8;
+
+/** What the loop reports to its lease. */
+export interface KeepaliveLoopHost {
+  /** One of etcd3's `Lease` events. */
+  emit(
+    event: 'keepaliveFired' | 'keepaliveSucceeded' | 'keepaliveFailed' | 'keepaliveEstablished',
+    arg?: unknown,
+  ): void;
+  /** The lease must be considered lost; called at most once, after the loop stopped. */
+  lost(err: Error): void;
+}
+
+interface Tracked {
+  readonly stream: KeepaliveDuplex;
+  readonly resource: unknown;
+  /** Send times (monotonic) of keepalives not answered yet, oldest first (etcd answers in order). */
+  readonly sends: number[];
+}
+
+/**
+ * Invariants: `streams[0]` is the primary stream, any further entry a hedge; a stream
+ * not in `streams` is ignored whatever it reports. After `stop()` nothing is sent,
+ * scheduled or reported.
+ */
+export class KeepaliveLoop {
+  /** The holder's bound on etcd's expiry of the lease. */
+  public readonly bound = new ExpiryBound();
+  /** Streams opened so far. */
+  public streamsOpened = 0;
+  private streams: Tracked[] = [];
+  private opening = false;
+  private stopped = false;
+  private running = false;
+  private id = '';
+  private lastAckedSentAt = -Infinity;
+  private readonly rtts: number[] = [];
+  private tickTimer: NodeJS.Timeout | undefined;
+  private expiryTimer: NodeJS.Timeout | undefined;
+  private reopenTimer: NodeJS.Timeout | undefined;
+  private readonly hedgeTimers = new Set<NodeJS.Timeout>();
+
+  constructor(
+    private readonly pool: StreamPool,
+    private readonly host: KeepaliveLoopHost,
+    private readonly now: () => number = monotonicNow,
+  ) {}
+
+  /** The remote member (pool resource) carrying the primary stream, if any. */
+  get resource(): unknown {
+    return this.streams[0]?.resource;
+  }
+
+  /** ms until the lease is declared lost, from now. */
+  get remainingMs(): number {
+    return this.bound.remainingMs(this.now());
+  }
+
+  /**
+   * Lease `id` was granted by a request sent at `sentAt` (monotonic ms) with
+   * `ttlSeconds`, answered after `rttMs`. Arms the expiry bound only (no keepalives).
+   */
+  granted(id: string, sentAt: number, ttlSeconds: number, rttMs: number): void {
+    this.id = id;
+    this.sample(rttMs);
+    this.acknowledged(sentAt, ttlSeconds);
+    if (this.running) {
+      this.tick();
+    }
+  }
+
+  /** Starts sending keepalives (now if granted, else once {@link granted}). Idempotent. */
+  start(): void {
+    if (this.running || this.stopped) {
+      return;
+    }
+    this.running = true;
+    if (this.id) {
+      this.tick();
+    }
+  }
+
+  /** A keepalive sent at `sentAt` was acknowledged elsewhere (e.g. `keepaliveOnce`). */
+  acknowledged(sentAt: number, ttlSeconds: number): void {
+    if (this.stopped) {
+      return;
+    }
+    this.lastAckedSentAt = Math.max(this.lastAckedSentAt, sentAt);
+    this.bound.acknowledged(sentAt, ttlSeconds);
+    this.armExpiry();
+  }
+
+  /** Stops everything and ends the streams. Idempotent. */
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.tickTimer);
+    clearTimeout(this.expiryTimer);
+    clearTimeout(this.reopenTimer);
+    this.hedgeTimers.forEach(t => clearTimeout(t));
+    this.hedgeTimers.clear();
+    const streams = this.streams;
+    this.streams = [];
+    for (const t of streams) {
+      try {
+        t.stream.end();
+      } catch {
+        // already closed
+      }
+    }
+  }
+
+  private get ttlMs(): number {
+    return this.bound.ttlMs;
+  }
+
+  private get hedgeDelayMs(): number {
+    const slowest = this.rtts.length ? Math.max(...this.rtts) : 0;
+    return Math.min(this.ttlMs / 2, Math.max(this.ttlMs / 6, 2 * slowest));
+  }
+
+  private tick(): void {
+    if (this.stopped) {
+      return;
+    }
+    const primary = this.streams[0];
+    if (primary) {
+      this.send(primary);
+    } else {
+      this.open(false);
+    }
+    this.tickTimer = setTimeout(() => this.tick(), this.ttlMs / 3);
+  }
+
+  private send(t: Tracked): void {
+    const sentAt = this.now();
+    t.sends.push(sentAt);
+    this.host.emit('keepaliveFired');
+    try {
+      t.stream.write({ ID: this.id });
+    } catch (err) {
+      this.failed(t, err);
+      return;
+    }
+    const timer = setTimeout(() => {
+      this.hedgeTimers.delete(timer);
+      this.checkAnswered(t, sentAt);
+    }, this.hedgeDelayMs);
+    timer.unref?.();
+    this.hedgeTimers.add(timer);
+  }
+
+  /** A keepalive still unanswered after the hedge delay: send one on another member too. */
+  private checkAnswered(t: Tracked, sentAt: number): void {
+    if (this.stopped || this.lastAckedSentAt >= sentAt || !t.sends.includes(sentAt)) {
+      return;
+    }
+    noteSlow(t.resource, this.now() - sentAt);
+    this.open(true);
+  }
+
+  /** Opens a stream: a replacement primary, or (`hedge`) a second one beside it. */
+  private open(hedge: boolean): void {
+    if (this.opening || this.stopped) {
+      return;
+    }
+    this.opening = true;
+    openKeepaliveStream(this.pool).then(
+      ({ stream, resource }) => {
+        this.opening = false;
+        this.streamsOpened++;
+        if (this.stopped) {
+          dropStream(stream);
+          return;
+        }
+        const t: Tracked = { stream, resource, sends: [] };
+        this.attach(t);
+        if (hedge && this.streams.length > 0) {
+          // Keep the primary (it may still answer) and at most this one hedge.
+          this.streams.splice(1).forEach(old => dropStream(old.stream));
+          this.streams.push(t);
+        } else {
+          this.streams.unshift(t);
+        }
+        this.host.emit('keepaliveEstablished');
+        this.send(t);
+      },
+      (err: unknown) => {
+        this.opening = false;
+        if (this.stopped) {
+          return;
+        }
+        this.host.emit('keepaliveFailed', castError(err));
+        if (this.streams.length === 0) {
+          this.reopenTimer = setTimeout(() => this.open(false), REOPEN_DELAY_MS);
+          this.reopenTimer.unref?.();
+        }
+      },
+    );
+  }
+
+  private attach(t: Tracked): void {
+    t.stream.on('data', (res: ILeaseKeepAliveResponse) => this.answered(t, res));
+    t.stream.on('error', (err: unknown) => this.failed(t, err));
+    t.stream.on('end', () =>
+      this.failed(t, new GRPCUnavailableError('lease keepalive stream ended')),
+    );
+  }
+
+  private answered(t: Tracked, res: ILeaseKeepAliveResponse): void {
+    if (this.stopped || !this.streams.includes(t)) {
+      return;
+    }
+    const sentAt = t.sends.shift();
+    if (!(Number(res.TTL) > 0)) {
+      this.lose(new EtcdLeaseInvalidError(res.ID));
+      return;
+    }
+    if (sentAt !== undefined) {
+      this.sample(this.now() - sentAt);
+      this.acknowledged(sentAt, Number(res.TTL));
+    }
+    if (this.streams[0] !== t) {
+      // The hedge answered first: it becomes the primary, the others go.
+      this.streams.filter(o => o !== t).forEach(o => dropStream(o.stream));
+      this.streams = [t];
+    }
+    this.host.emit('keepaliveSucceeded', res);
+  }
+
+  private failed(t: Tracked, err: unknown): void {
+    if (this.stopped || !this.streams.includes(t)) {
+      return;
+    }
+    this.streams = this.streams.filter(o => o !== t);
+    dropStream(t.stream);
+    const cast = castError(err);
+    this.host.emit('keepaliveFailed', cast);
+    if (cast instanceof EtcdLeaseInvalidError) {
+      this.lose(cast);
+    } else if (this.streams.length === 0) {
+      this.open(false); // at once: the keepalive moves to another member
+    }
+  }
+
+  private sample(rttMs: number): void {
+    if (Number.isFinite(rttMs) && rttMs >= 0) {
+      this.rtts.push(rttMs);
+      if (this.rtts.length > RTT_SAMPLES) {
+        this.rtts.shift();
+      }
+    }
+  }
+
+  private armExpiry(): void {
+    clearTimeout(this.expiryTimer);
+    const delay = this.bound.lostAt - this.now();
+    this.expiryTimer = setTimeout(
+      () => {
+        if (this.stopped) {
+          return;
+        }
+        if (this.now() >= this.bound.lostAt) {
+          const err = new EtcdLeaseInvalidError(this.id);
+          err.message =
+            `Lease ${this.id} can no longer be guaranteed: no keepalive acknowledged in time; ` +
+            `etcd may expire it ${Math.round(this.bound.expiresBy - this.now())} ms from now ` +
+            `(TTL ${this.ttlMs / 1000} s, safety margin ${safetyMarginMs(this.ttlMs)} ms)`;
+          this.lose(err);
+        } else {
+          this.armExpiry(); // a timer fired early
+        }
+      },
+      Math.max(0, delay),
+    );
+    this.expiryTimer.unref?.();
+  }
+
+  private lose(err: Error): void {
+    this.stop();
+    this.host.lost(err);
+  }
+}
+
+function castError(err: unknown): Error {
+  return err instanceof Error ? castGrpcError(err) : new Error(String(err));
+}
