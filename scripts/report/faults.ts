@@ -6,6 +6,8 @@
 import type { EtcdMember } from '../../lib/testing';
 import { discoveryAddon } from './discovery-addon';
 import { registrationAddon } from './registration-addon';
+import { latencyFault } from './latency-fault';
+import { followerFrozen, latencyFourSeconds } from './tail-faults';
 import { CLIENTS, type FaultSpec, type ScenarioEnv } from './scenario';
 
 const allProxies = (env: ScenarioEnv) => CLIENTS.flatMap(name => env.proxies[name]);
@@ -98,29 +100,6 @@ export const reset: FaultSpec = {
   heal: () => clearInterval(resetTimer),
 };
 
-/** Added latency on every chunk in both directions, for 10 s. */
-function latencyFault(msEachWay: number, note: string): FaultSpec {
-  return {
-    id: `latency-${msEachWay}`,
-    title: `Latency: +${msEachWay} ms each way for 10 s${note}`,
-    label: `+${msEachWay} ms each way`,
-    how: `Each client through its own proxy; ${msEachWay} ms added to every chunk in both directions for 10 s (a round trip takes about ${(2 * msEachWay) / 1000} s).`,
-    members: 1,
-    proxied: true,
-    holdMs: 10_000,
-    lingerMs: 6000,
-    inject: env => {
-      for (const p of allProxies(env)) p.delay(msEachWay);
-    },
-    heal: passAll,
-    ...(msEachWay * 2 >= 1000
-      ? {
-          note: "our client gives a read attempt 1 s (`attemptTimeoutMs`) before trying the next member; with one member and a round trip above that, reads fail where raw etcd3's succeed slowly, and the open breaker then fails writes fast too. On such a network raise `attemptTimeoutMs` above the round trip (`doctor` fails the latency check in this case).",
-        }
-      : {}),
-  };
-}
-
 /** A slow network, round trips well within our 1 s read attempt timeout. */
 export const latency = latencyFault(400, '');
 /** A very slow network: round trips longer than our 1 s read attempt timeout. */
@@ -186,6 +165,8 @@ export const MATRIX: FaultSpec[] = [
   reset,
   latency,
   latencyBeyondAttempt,
+  latencyFourSeconds,
+  followerFrozen,
   leaderLoss,
   leaseExpiry,
   compaction,
