@@ -13,7 +13,7 @@
  * registration; when the last one is gone, a resolver that was installed for the
  * scheme before ours (by someone else) is put back.
  */
-import { experimental, type ChannelOptions } from '@grpc/grpc-js';
+import { Metadata, experimental, status as Status, type ChannelOptions } from '@grpc/grpc-js';
 import type { IDisposable } from 'cockatiel';
 import type { Namespace } from 'etcd3';
 import { resolveDiscoveryOptions, type DiscoveryOptions } from '../discovery/options';
@@ -63,6 +63,8 @@ abstract class EtcdResolverBase implements experimental.Resolver {
   private lease: DiscoveryLease | undefined;
   private subscription: IDisposable | undefined;
   private ready = false;
+  /** Set when the discovery ended before its first listing (its etcd client is closed). */
+  private failure: string | undefined;
   private scheduled = false;
   private readonly serviceConfig: typeof ROUND_ROBIN | null;
   protected readonly service: string;
@@ -87,6 +89,10 @@ abstract class EtcdResolverBase implements experimental.Resolver {
       return;
     }
     reg.resolvers.add(this);
+    if (this.failure !== undefined) {
+      this.schedule(); // permanent: report the error again, do not start another discovery
+      return;
+    }
     if (!this.lease) {
       const lease = (this.lease = reg.pool.acquire(this.service));
       this.subscription = lease.discovery.onChange(() => this.schedule());
@@ -97,15 +103,30 @@ abstract class EtcdResolverBase implements experimental.Resolver {
             this.schedule();
           }
         },
-        () => undefined,
+        () => {
+          // The discovery was closed before its first listing: its etcd client is
+          // closed (an unregister is handled by `unregistered()`). Nothing will ever
+          // resolve: say so now, so calls fail instead of waiting for addresses.
+          if (this.lease === lease) {
+            this.failure = `the etcd client of the "${this.scheme}:" resolver is closed; cannot resolve service "${this.service}"`;
+            this.release();
+            this.schedule();
+          }
+        },
       );
-    } else if (this.ready) {
+    } else if (this.ready || this.failure !== undefined) {
       this.schedule();
     }
   }
 
   destroy(): void {
     this.registration?.resolvers.delete(this);
+    this.release();
+    this.failure = undefined;
+  }
+
+  /** Lets go of the discovery (released when no other channel uses it). */
+  private release(): void {
     this.subscription?.dispose();
     this.subscription = undefined;
     this.lease?.release();
@@ -145,6 +166,13 @@ abstract class EtcdResolverBase implements experimental.Resolver {
         this.config(),
         `no etcd resolver is registered for scheme "${this.scheme}" (service "${this.service}")`,
       );
+      return;
+    }
+    if (this.failure !== undefined) {
+      // An error resolution: grpc-js fails calls that are not wait-for-ready at once
+      // with UNAVAILABLE and this text (a channel that had addresses keeps them).
+      const error = { code: Status.UNAVAILABLE, details: this.failure, metadata: new Metadata() };
+      this.listener({ ok: false, error }, {}, this.config(), this.failure);
       return;
     }
     if (!this.lease || !this.ready) {
