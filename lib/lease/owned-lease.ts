@@ -87,6 +87,20 @@ export class OwnedLease extends Lease {
     return Number.isFinite(ms) ? ms : NaN;
   }
 
+  /**
+   * URL of the endpoint carrying the keepalive stream (with our pool), when known. For
+   * diagnostics and tests.
+   */
+  get keepaliveEndpoint(): string | undefined {
+    const url = (this.loop.resource as { url?: unknown } | undefined)?.url;
+    return typeof url === 'string' ? url : undefined;
+  }
+
+  /** Keepalive streams opened so far (1 normally; more after failovers and hedges). */
+  get keepaliveStreamsOpened(): number {
+    return this.loop.streamsOpened;
+  }
+
   /** The safety margin kept before etcd's earliest expiry, ms: `max(100, 5 % of TTL)`. */
   get safetyMarginMs(): number {
     return safetyMarginMs(this.loop.bound.ttlMs);
