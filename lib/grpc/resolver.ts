@@ -23,7 +23,10 @@ import { assertScheme, serviceFromUri } from './target';
 
 /** Options of {@link registerEtcdResolver}: those of `discover()`, plus the scheme. */
 export interface EtcdResolverOptions extends DiscoveryOptions {
-  /** URI scheme to register. Defaults to `'etcd'` (targets `etcd:///<service>`). */
+  /**
+   * URI scheme to register. Defaults to `'etcd'` (targets `etcd:///<service>`). grpc-js's
+   * built-in schemes (`dns`, `ipv4`, `ipv6`, `unix`, `unix-abstract`, `vsock`, `xds`) are refused.
+   */
   scheme?: string;
 }
 
@@ -231,7 +234,8 @@ export function isEtcdResolverRegistered(scheme = 'etcd'): boolean {
  * removes this registration: channels it serves get an UNAVAILABLE resolution and
  * their discoveries are closed.
  *
- * Throws `InvalidOptionError` for a bad scheme or discovery option.
+ * Throws `InvalidOptionError`, before registering anything, for a bad scheme (or one of
+ * grpc-js's built-in schemes) or a bad discovery option.
  *
  * @example
  * ```ts

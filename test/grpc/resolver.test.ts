@@ -167,6 +167,32 @@ describe('etcd resolver', () => {
       InvalidOptionError,
     );
   });
+  it.each(['dns', 'ipv4', 'ipv6', 'unix', 'unix-abstract', 'vsock', 'xds'])(
+    'refuses to replace grpc-js\'s built-in "%s" resolver, before registering anything',
+    scheme => {
+      const etcd = new FakeEtcd();
+      const builtIn = (s: string) => {
+        try {
+          const r = experimental.createResolver({ scheme: s, path: 'localhost:1' }, () => true, {});
+          r.destroy();
+          return r.constructor;
+        } catch {
+          return undefined;
+        }
+      };
+      const before = builtIn(scheme);
+      let err: unknown;
+      try {
+        cleanups.push(registerEtcdResolver(etcd.client(), { scheme }));
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(InvalidOptionError);
+      expect((err as InvalidOptionError).option).toBe('scheme');
+      expect(builtIn(scheme)).toBe(before);
+      expect(builtIn('dns')?.name).toBe('DnsResolver');
+    },
+  );
 });
 
 describe('toEndpoints', () => {
