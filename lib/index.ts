@@ -36,8 +36,8 @@ export { discover, Discovery } from './discovery/discovery';
 export type { DiscoveryStats, InstanceUpdate, ResyncEvent } from './discovery/discovery';
 export type { DiscoveryOptions } from './discovery/options';
 export type { InvalidRecord } from './discovery/instance-set';
-export { goNamingCodec } from './registry/record';
-export type { RecordCodec, ServiceInstance } from './registry/record';
+export { goNamingCodec } from './service-record';
+export type { RecordCodec, ServiceInstance } from './service-record';
 
 // gRPC service-to-service calls.
 export { registerEtcdResolver } from './grpc/resolver';

@@ -5,7 +5,7 @@
  */
 import type { Etcd3 as BaseEtcd3 } from 'etcd3';
 import { emptyResult, InstanceSet } from '../../lib/discovery/instance-set';
-import { goNamingCodec } from '../../lib/registry/record';
+import { goNamingCodec } from '../../lib/service-record';
 
 /**
  * Changes of `service` from `fromRevision` (exclusive, the discovery's listing

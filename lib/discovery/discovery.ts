@@ -18,7 +18,7 @@ import {
 import { ExponentialBackoff, type IBackoff } from 'cockatiel';
 import { ClientClosedError } from '../errors';
 import type { Logger } from '../logger';
-import { servicePrefix, type ServiceInstance } from '../registry/record';
+import { servicePrefix, type ServiceInstance } from '../service-record';
 import { namespacePrefixOf, poolOf, prefixEnd } from './etcd3-access';
 import {
   emptyResult,

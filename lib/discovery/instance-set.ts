@@ -11,7 +11,8 @@
  *   changes nothing (a replayed or duplicated event).
  */
 import { InvalidRecordError } from '../errors';
-import { idFromKey, type RecordCodec, type ServiceInstance } from '../registry/record';
+import { describeError } from '../policy/describe-error';
+import { idFromKey, type RecordCodec, type ServiceInstance } from '../service-record';
 
 /** One change of the discovered set. */
 export type InstanceChange =
@@ -27,7 +28,10 @@ export type InstanceChange =
 export interface InvalidRecord {
   /** The etcd key (without the client's namespace). */
   readonly key: string;
-  /** What the codec threw. */
+  /**
+   * Why: an `InvalidRecordError` (`code: 'ERESILIENT_INVALID_RECORD'`). Whatever a
+   * custom codec threw is wrapped in one, the original as `cause`.
+   */
   readonly error: unknown;
 }
 
@@ -54,7 +58,19 @@ interface Entry {
 
 /** True if two instances carry the same address and metadata. */
 export function sameInstance(a: ServiceInstance, b: ServiceInstance): boolean {
-  return a.addr === b.addr && JSON.stringify(a.metadata) === JSON.stringify(b.metadata);
+  if (a.addr !== b.addr) {
+    return false;
+  }
+  if (a.metadata === b.metadata) {
+    return true;
+  }
+  try {
+    return JSON.stringify(a.metadata) === JSON.stringify(b.metadata);
+  } catch {
+    // A custom codec's metadata that cannot be serialised (too deep, throwing
+    // toJSON or getter): treat it as changed rather than throw into the stream.
+    return false;
+  }
 }
 
 export class InstanceSet {
@@ -159,7 +175,15 @@ export class InstanceSet {
       }
       return instance;
     } catch (error) {
-      out.invalid.push({ key, error });
+      out.invalid.push({
+        key,
+        error:
+          error instanceof InvalidRecordError
+            ? error
+            : Object.assign(new InvalidRecordError(key, `codec: ${describeError(error)}`), {
+                cause: error,
+              }),
+      });
       return undefined;
     }
   }

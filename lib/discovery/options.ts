@@ -10,7 +10,7 @@ import {
   DEFAULT_PREFIX,
   goNamingCodec,
   type RecordCodec,
-} from '../registry/record';
+} from '../service-record';
 
 /** Options of `discover(client, service, options)`. */
 export interface DiscoveryOptions {

@@ -17,7 +17,7 @@ import { Metadata, experimental, status as Status, type ChannelOptions } from '@
 import type { IDisposable } from 'cockatiel';
 import type { Namespace } from 'etcd3';
 import { resolveDiscoveryOptions, type DiscoveryOptions } from '../discovery/options';
-import type { ServiceInstance } from '../registry/record';
+import type { ServiceInstance } from '../service-record';
 import { DiscoveryPool, type DiscoveryLease } from './discovery-pool';
 import { assertScheme, serviceFromUri } from './target';
 

@@ -5,7 +5,7 @@
  */
 import type { experimental } from '@grpc/grpc-js';
 import { InvalidOptionError } from '../errors';
-import { assertServiceName } from '../registry/record';
+import { assertServiceName } from '../service-record';
 
 /** The service named by a parsed `etcd:` target. Throws {@link InvalidOptionError} if it names none. */
 export function serviceFromUri(uri: experimental.GrpcUri): string {

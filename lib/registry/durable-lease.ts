@@ -5,7 +5,8 @@
  */
 import { retryWrites } from '../pool/call-kind';
 import { ClientClosedError, EtcdLeaseInvalidError, type Namespace } from 'etcd3';
-import { EventEmitter, isBrokenCircuitError, type Event, type IDisposable } from 'cockatiel';
+import { isBrokenCircuitError } from 'cockatiel';
+import { Emitter, type Event, type IDisposable } from '../events';
 import { NoEndpointAvailableError } from '../errors';
 import { noopLogger, type Logger } from '../logger';
 import { LeasedKeys, type KeyHealCause, type LeasedKeyState } from './leased-keys';
@@ -15,7 +16,9 @@ import {
   type ResolvedLeaseOptions,
 } from './lease-options';
 import { LeaseRenewer } from './lease-renewer';
-import { Backoff, deadlineIn, describeError, safeEmit } from './util';
+import { Backoff } from '../policy/backoff';
+import { describeError } from '../policy/describe-error';
+import { deadlineIn } from './util';
 import { Waker } from './waker';
 
 export type { DurableLeaseOptions } from './lease-options';
@@ -91,10 +94,10 @@ export interface LeaseRestoredEvent {
  * await lease.close(); // revokes: attached keys disappear at once
  */
 export class DurableLease {
-  private readonly lostEmitter = new EventEmitter<LeaseLostEvent>();
-  private readonly restoredEmitter = new EventEmitter<LeaseRestoredEvent>();
-  private readonly grantedEmitter = new EventEmitter<{ leaseId: string; ttlSeconds: number }>();
-  private readonly closedEmitter = new EventEmitter<void>();
+  private readonly lostEmitter = new Emitter<LeaseLostEvent>('lost');
+  private readonly restoredEmitter = new Emitter<LeaseRestoredEvent>('restored');
+  private readonly grantedEmitter = new Emitter<{ leaseId: string; ttlSeconds: number }>('granted');
+  private readonly closedEmitter = new Emitter<void>('closed');
   private readonly opts: ResolvedLeaseOptions;
   private readonly log: Logger;
   private readonly renewer: LeaseRenewer;
@@ -116,14 +119,14 @@ export class DurableLease {
   private closing: Promise<void> | undefined;
 
   /** A lease was lost; keys may be gone until {@link onRestored}. */
-  public readonly onLost: Event<LeaseLostEvent> = this.lostEmitter.addListener;
+  public readonly onLost: Event<LeaseLostEvent> = this.lostEmitter.event;
   /** After a loss, a new lease was granted and every attached key re-written. */
-  public readonly onRestored: Event<LeaseRestoredEvent> = this.restoredEmitter.addListener;
+  public readonly onRestored: Event<LeaseRestoredEvent> = this.restoredEmitter.event;
   /** A lease was granted (first grant and every re-grant). */
   public readonly onGranted: Event<{ leaseId: string; ttlSeconds: number }> =
-    this.grantedEmitter.addListener;
+    this.grantedEmitter.event;
   /** The lease was closed: by `close()`, or because the etcd client it uses was closed. */
-  public readonly onClosed: Event<void> = this.closedEmitter.addListener;
+  public readonly onClosed: Event<void> = this.closedEmitter.event;
   /** A key was written under the lease (`cause`: first write, restore after a loss, or heal). */
   public readonly onKeyWritten: LeasedKeys['onWritten'];
   /** A key deleted or overwritten by someone else was put back (see {@link heal}). */
@@ -144,6 +147,14 @@ export class DurableLease {
       component: 'durable-lease',
       ttlSeconds: this.opts.ttlSeconds,
     });
+    for (const e of [
+      this.lostEmitter,
+      this.restoredEmitter,
+      this.grantedEmitter,
+      this.closedEmitter,
+    ]) {
+      e.setLogger(this.log);
+    }
     this.grantBackoff = new Backoff(this.opts.backoff);
     this.renewer = new LeaseRenewer(
       client.leaseClient,
@@ -257,7 +268,7 @@ export class DurableLease {
     this.subscriptions.splice(0).forEach(s => s.dispose());
     this.closing =
       id !== undefined && options.revoke !== false ? this.revoke(id) : Promise.resolve();
-    safeEmit(this.closedEmitter, undefined, this.log, 'closed');
+    this.closedEmitter.emit(undefined);
     return this.closing;
   }
 
@@ -346,12 +357,7 @@ export class DurableLease {
     this.grantBackoff.reset();
     this.renewer.start(id, this.ttlMs / 1000);
     this.log.info({ leaseId: id, ttlSeconds: this.ttlSeconds }, 'lease granted');
-    safeEmit(
-      this.grantedEmitter,
-      { leaseId: id, ttlSeconds: this.ttlSeconds },
-      this.log,
-      'granted',
-    );
+    this.grantedEmitter.emit({ leaseId: id, ttlSeconds: this.ttlSeconds });
     this.keys.rewriteAll();
   }
 
@@ -372,7 +378,7 @@ export class DurableLease {
       { ...event, keys: this.keys.size },
       'lease lost; re-granting and re-writing keys',
     );
-    safeEmit(this.lostEmitter, event, this.log, 'lost');
+    this.lostEmitter.emit(event);
     void this.acquire(this.generation);
   }
 
@@ -388,7 +394,7 @@ export class DurableLease {
     };
     this.outage = undefined;
     this.log.info(event, 'lease restored; keys re-written');
-    safeEmit(this.restoredEmitter, event, this.log, 'restored');
+    this.restoredEmitter.emit(event);
   }
 
   /**

@@ -5,8 +5,9 @@
  */
 import * as net from 'node:net';
 import { InvalidOptionError } from '../errors';
-import { assertAddress } from './record';
-import { describeError, describeValue } from './util';
+import { assertAddress } from '../service-record';
+import { describeError } from '../policy/describe-error';
+import { describeValue } from '../validate';
 
 /** Options of the health check of a registration. */
 export interface HealthCheckOptions {

@@ -26,7 +26,7 @@ export type {
 } from './durable-lease';
 export type { KeyWriteCause } from './leased-keys';
 export { MIN_TTL_SECONDS, MAX_TTL_SECONDS } from './lease-options';
-export type { BackoffOptions } from './util';
+export type { BackoffOptions } from '../policy/backoff';
 export { installShutdownHandlers } from './shutdown';
 export type { Closable, ShutdownHandle, ShutdownOptions, ShutdownResult } from './shutdown';
 export { assertJsonSerializable } from './serializable';

@@ -7,7 +7,8 @@ import type { IKeyValue, Namespace, Watcher } from 'etcd3';
 import type { Logger } from '../logger';
 import type { DurableLease } from './durable-lease';
 import type { KeyHealCause } from './leased-keys';
-import { Backoff, describeError, type BackoffOptions } from './util';
+import { Backoff, type BackoffOptions } from '../policy/backoff';
+import { describeError } from '../policy/describe-error';
 
 /** Heals closer together than this form a streak. */
 const CONTEST_WINDOW_MS = 10_000;

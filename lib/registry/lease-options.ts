@@ -3,7 +3,8 @@
  */
 import { InvalidOptionError } from '../errors';
 import type { Logger } from '../logger';
-import { describeValue, type BackoffOptions } from './util';
+import type { BackoffOptions } from '../policy/backoff';
+import { describeValue } from '../validate';
 
 /** Smallest TTL accepted, seconds: etcd's own floor with the default 1 s election timeout (1.5 × election timeout, rounded up). */
 export const MIN_TTL_SECONDS = 2;

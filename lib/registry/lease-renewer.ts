@@ -7,7 +7,8 @@ import { ClientClosedError, type LeaseClient } from 'etcd3';
 import type { Logger } from '../logger';
 import { KeepaliveStream } from './keepalive-stream';
 import type { ResolvedLeaseOptions } from './lease-options';
-import { deadlineIn, describeError } from './util';
+import { describeError } from '../policy/describe-error';
+import { deadlineIn } from './util';
 
 /** Why renewal gave up: etcd said TTL ≤ 0, or no keepalive succeeded for a TTL. */
 export type RenewalLoss = 'expired' | 'keepalive-timeout';

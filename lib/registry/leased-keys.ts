@@ -5,10 +5,12 @@
  */
 import { retryWrites } from '../pool/call-kind';
 import { ClientClosedError, EtcdLeaseInvalidError, type Namespace } from 'etcd3';
-import { EventEmitter, type Event } from 'cockatiel';
+import { Emitter, type Event } from '../events';
 import type { Logger } from '../logger';
 import type { ResolvedLeaseOptions } from './lease-options';
-import { Backoff, deadlineIn, describeError, runLimited, safeEmit } from './util';
+import { Backoff } from '../policy/backoff';
+import { describeError } from '../policy/describe-error';
+import { deadlineIn, runLimited } from './util';
 import { Waker } from './waker';
 
 /** Why a key was healed: someone else deleted it, or put another value or lease on it. */
@@ -66,16 +68,16 @@ const settle = (list: Deferred[], err?: unknown) =>
 /** Attached keys and their write loop. Internal to {@link DurableLease}. */
 export class LeasedKeys {
   private readonly entries = new Map<string, Entry>();
-  private readonly writtenEmitter = new EventEmitter<{
+  private readonly writtenEmitter = new Emitter<{
     key: string;
     leaseId: string;
     cause: KeyWriteCause;
-  }>();
-  private readonly healedEmitter = new EventEmitter<{
+  }>('keyWritten');
+  private readonly healedEmitter = new Emitter<{
     key: string;
     leaseId: string;
     cause: KeyHealCause;
-  }>();
+  }>('keyHealed');
   private readonly waker = new Waker();
   private readonly backoff: Backoff;
   private flushing = false;
@@ -87,10 +89,10 @@ export class LeasedKeys {
 
   /** A key was written under the lease. */
   public readonly onWritten: Event<{ key: string; leaseId: string; cause: KeyWriteCause }> =
-    this.writtenEmitter.addListener;
+    this.writtenEmitter.event;
   /** A key deleted or overwritten by someone else was put back. */
   public readonly onHealed: Event<{ key: string; leaseId: string; cause: KeyHealCause }> =
-    this.healedEmitter.addListener;
+    this.healedEmitter.event;
 
   constructor(
     private readonly client: Namespace,
@@ -99,6 +101,8 @@ export class LeasedKeys {
     private readonly host: LeaseHost,
   ) {
     this.backoff = new Backoff(opts.backoff);
+    this.writtenEmitter.setLogger(log);
+    this.healedEmitter.setLogger(log);
   }
 
   get size(): number {
@@ -318,23 +322,13 @@ export class LeasedKeys {
     e.cause = 'restore';
     settle(e.written);
     this.log.debug({ key: e.key, leaseId, cause }, 'key written');
-    safeEmit(
-      this.writtenEmitter,
-      { key: e.key, leaseId: leaseId as string, cause },
-      this.log,
-      'keyWritten',
-    );
+    this.writtenEmitter.emit({ key: e.key, leaseId: leaseId as string, cause });
     if (healCause) {
       this.log.warn(
         { key: e.key, leaseId, cause: healCause },
         'key was changed by someone else; put it back',
       );
-      safeEmit(
-        this.healedEmitter,
-        { key: e.key, leaseId: leaseId as string, cause: healCause },
-        this.log,
-        'keyHealed',
-      );
+      this.healedEmitter.emit({ key: e.key, leaseId: leaseId as string, cause: healCause });
     }
   }
 }

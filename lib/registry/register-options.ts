@@ -27,9 +27,9 @@ import {
   instanceKey,
   type RecordCodec,
   type ServiceInstance,
-} from './record';
+} from '../service-record';
 import { assertJsonSerializable } from './serializable';
-import { describeError } from './util';
+import { describeError } from '../policy/describe-error';
 
 /** Default registration TTL, seconds (as go-zero; a crashed instance disappears within it). */
 export const DEFAULT_TTL_SECONDS = 10;

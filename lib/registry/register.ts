@@ -3,20 +3,19 @@
  * through lease loss, etcd outages, foreign deletes and the service's own health.
  */
 import { ClientClosedError, type Namespace } from 'etcd3';
-import { EventEmitter, type Event, type IDisposable } from 'cockatiel';
+import { Emitter, type Event, type IDisposable } from '../events';
 import type { Logger } from '../logger';
 import type { LeaseLossReason } from './durable-lease';
 import { HealthMonitor, type HealthResult } from './health-check';
 import { KeyGuard } from './key-guard';
 import { acquireLease, type LeaseRef } from './lease-pool';
 import type { KeyHealCause } from './leased-keys';
-import type { ServiceInstance } from './record';
+import type { ServiceInstance } from '../service-record';
 import {
   resolveRegisterOptions,
   type RegisterOptions,
   type ResolvedRegistration,
 } from './register-options';
-import { safeEmit } from './util';
 
 /**
  * Lifecycle of a {@link Registration}:
@@ -83,12 +82,12 @@ export class Registration {
   public readonly key: string;
   /** What is registered. */
   public readonly instance: ServiceInstance;
-  private readonly publishedEmitter = new EventEmitter<PublishedEvent>();
-  private readonly withdrawnEmitter = new EventEmitter<WithdrawnEvent>();
-  private readonly lostEmitter = new EventEmitter<RegistrationLostEvent>();
-  private readonly restoredEmitter = new EventEmitter<RegistrationRestoredEvent>();
-  private readonly healedEmitter = new EventEmitter<HealedEvent>();
-  private readonly closedEmitter = new EventEmitter<void>();
+  private readonly publishedEmitter = new Emitter<PublishedEvent>('published');
+  private readonly withdrawnEmitter = new Emitter<WithdrawnEvent>('withdrawn');
+  private readonly lostEmitter = new Emitter<RegistrationLostEvent>('lost');
+  private readonly restoredEmitter = new Emitter<RegistrationRestoredEvent>('restored');
+  private readonly healedEmitter = new Emitter<HealedEvent>('healed');
+  private readonly closedEmitter = new Emitter<void>('closed');
   private readonly ref: LeaseRef;
   private readonly log: Logger;
   private readonly subs: IDisposable[] = [];
@@ -106,15 +105,15 @@ export class Registration {
   private closing: Promise<void> | undefined;
 
   /** The record was written (first time, after health recovery, after resume). */
-  public readonly onPublished: Event<PublishedEvent> = this.publishedEmitter.addListener;
+  public readonly onPublished: Event<PublishedEvent> = this.publishedEmitter.event;
   /** The record was deleted because the health check failed or `pause()` was called. */
-  public readonly onWithdrawn: Event<WithdrawnEvent> = this.withdrawnEmitter.addListener;
+  public readonly onWithdrawn: Event<WithdrawnEvent> = this.withdrawnEmitter.event;
   /** The lease was lost; the record may be gone until {@link onRestored}. */
-  public readonly onLost: Event<RegistrationLostEvent> = this.lostEmitter.addListener;
+  public readonly onLost: Event<RegistrationLostEvent> = this.lostEmitter.event;
   /** The record is back after a lease loss (same key, new lease). */
-  public readonly onRestored: Event<RegistrationRestoredEvent> = this.restoredEmitter.addListener;
+  public readonly onRestored: Event<RegistrationRestoredEvent> = this.restoredEmitter.event;
   /** Someone else deleted or overwrote the record; it was put back. */
-  public readonly onHealed: Event<HealedEvent> = this.healedEmitter.addListener;
+  public readonly onHealed: Event<HealedEvent> = this.healedEmitter.event;
 
   /** @internal use {@link register}. */
   constructor(
@@ -124,6 +123,16 @@ export class Registration {
     this.key = cfg.key;
     this.instance = cfg.instance;
     this.log = cfg.logger.child({ component: 'registration', key: cfg.key });
+    for (const e of [
+      this.publishedEmitter,
+      this.withdrawnEmitter,
+      this.lostEmitter,
+      this.restoredEmitter,
+      this.healedEmitter,
+      this.closedEmitter,
+    ] as Array<{ setLogger(l: Logger): void }>) {
+      e.setLogger(this.log);
+    }
     this.ref = acquireLease(client, cfg.leaseOptions, cfg.sharedLease);
     const lease = this.ref.lease;
     this.subs.push(
@@ -192,9 +201,7 @@ export class Registration {
       const subs = [
         this.onPublished(() => done(resolve)),
         this.onRestored(() => done(resolve)),
-        this.closedEmitter.addListener(() =>
-          done(() => reject(new ClientClosedError('Registration'))),
-        ),
+        this.closedEmitter.event(() => done(() => reject(new ClientClosedError('Registration')))),
       ];
       const done = (settle: () => void) => {
         subs.forEach(s => s.dispose());
@@ -254,7 +261,7 @@ export class Registration {
         this.log.info('deregistered');
       }
     });
-    safeEmit(this.closedEmitter, undefined, this.log, 'closed');
+    this.closedEmitter.emit(undefined);
     return this.closing;
   }
 
@@ -332,7 +339,7 @@ export class Registration {
     }
   }
 
-  private emit<T>(emitter: EventEmitter<T>, value: T, name: string): void {
-    safeEmit(emitter, value, this.log, name);
+  private emit<T>(emitter: Emitter<T>, value: T, _name: string): void {
+    emitter.emit(value);
   }
 }

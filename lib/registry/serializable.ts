@@ -4,7 +4,7 @@
  * mangled (functions dropped, `NaN` turned into `null`, a `Map` into `{}`).
  */
 import { InvalidOptionError } from '../errors';
-import { describeError } from './util';
+import { describeError } from '../policy/describe-error';
 
 /** Deepest nesting accepted. */
 const MAX_DEPTH = 100;

@@ -5,7 +5,8 @@
  */
 import { InvalidOptionError } from '../errors';
 import { isLogger, noopLogger, type Logger } from '../logger';
-import { describeError, describeValue } from './util';
+import { describeError } from '../policy/describe-error';
+import { describeValue } from '../validate';
 
 /** Anything with a `close()`: a `Registration`, a `DurableLease`, the client. */
 export interface Closable {

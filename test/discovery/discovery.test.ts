@@ -3,7 +3,7 @@ import { ClientClosedError as Etcd3ClientClosedError } from 'etcd3';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { discover, type Discovery } from '../../lib/discovery/discovery';
 import { emptyResult, InstanceSet } from '../../lib/discovery/instance-set';
-import { goNamingCodec } from '../../lib/registry/record';
+import { goNamingCodec } from '../../lib/service-record';
 import { watchHubStats } from '../../lib/discovery/hub-registry';
 import { ClientClosedError, InvalidOptionError } from '../../lib/errors';
 import { captureLogger, recordChanges, replay, until } from './helpers';

@@ -1,7 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { emptyResult, InstanceSet, type InstanceChange } from '../../lib/discovery/instance-set';
-import { goNamingCodec, type RecordCodec } from '../../lib/registry/record';
+import { InvalidRecordError } from '../../lib/errors';
+import { goNamingCodec, type RecordCodec } from '../../lib/service-record';
 
 const rec = (addr: string, metadata: unknown = null) =>
   JSON.stringify({ Op: 0, Addr: addr, Metadata: metadata });
@@ -230,5 +231,73 @@ describe('InstanceSet properties', () => {
       }),
       { numRuns: 300 },
     );
+  });
+});
+
+describe('InstanceSet with hostile records (issue 10, finding 13)', () => {
+  const deep = (n: number) => {
+    let v: unknown = 1;
+    for (let i = 0; i < n; i++) v = [v];
+    return v;
+  };
+  const hostileMetadata: Array<[string, () => unknown]> = [
+    ['nested 100,000 deep', () => deep(100_000)],
+    [
+      'a throwing toJSON',
+      () => ({
+        toJSON: () => {
+          throw new Error('boom');
+        },
+      }),
+    ],
+    [
+      'a self-toJSON',
+      () => {
+        const o: { toJSON(): unknown } = { toJSON: () => ({ ...o }) };
+        return o;
+      },
+    ],
+    [
+      'a throwing getter',
+      () =>
+        Object.defineProperty({}, 'x', {
+          enumerable: true,
+          get: () => {
+            throw new Error('getter');
+          },
+        }),
+    ],
+  ];
+  for (const [name, make] of hostileMetadata) {
+    it(`a codec returning metadata with ${name} never throws out of apply()`, () => {
+      let n = 0;
+      const codec: RecordCodec = {
+        encode: () => '',
+        decode: (_k, v, service, id) => ({ service, id, addr: v, metadata: make() }),
+      };
+      const s = newSet(codec);
+      const out = emptyResult();
+      expect(() => {
+        s.apply('svc/a', '10.0.0.1:80', ++n, out);
+        s.apply('svc/a', '10.0.0.1:80', ++n, out);
+        s.apply('svc/a', '10.0.0.2:80', ++n, out);
+      }).not.toThrow();
+      expect(s.snapshot().map(i => i.addr)).toEqual(['10.0.0.2:80']);
+    });
+  }
+
+  it('reports a codec that throws a non-Error as a typed InvalidRecordError', () => {
+    const codec: RecordCodec = {
+      encode: () => '',
+      decode: () => {
+        throw 'nope';
+      },
+    };
+    const s = newSet(codec);
+    const out = emptyResult();
+    s.apply('svc/a', 'x', 1, out);
+    expect(out.invalid).toHaveLength(1);
+    expect(out.invalid[0]?.error).toBeInstanceOf(InvalidRecordError);
+    expect((out.invalid[0]?.error as InvalidRecordError).key).toBe('svc/a');
   });
 });

@@ -12,12 +12,13 @@ import {
   assertInstanceId,
   assertPrefix,
   assertServiceName,
+  goJson,
   goNamingCodec,
   idFromKey,
   instanceKey,
   isValidAddress,
   servicePrefix,
-} from '../../lib/registry/record';
+} from '../../lib/service-record';
 import {
   address,
   hostile,
@@ -54,7 +55,8 @@ describe('goNamingCodec', () => {
             service,
             id,
             addr,
-            metadata: metadata === undefined ? null : JSON.parse(JSON.stringify(metadata)),
+            // As Go sees it: like JSON, except that -0 stays -0 (Go writes `-0`).
+            metadata: metadata === undefined ? null : JSON.parse(goJson(metadata)),
           });
           // The wire format is Go's naming/endpoints Update.
           expect(Object.keys(JSON.parse(value))).toEqual(['Op', 'Addr', 'Metadata']);

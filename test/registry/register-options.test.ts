@@ -5,7 +5,7 @@ import { InvalidOptionError } from '../../lib/errors';
 import { register } from '../../lib/registry/register';
 import { defaultInstanceId, resolveRegisterOptions } from '../../lib/registry/register-options';
 import { assertJsonSerializable } from '../../lib/registry/serializable';
-import { goNamingCodec, idFromKey, instanceKey, type RecordCodec } from '../../lib/registry/record';
+import { goNamingCodec, idFromKey, instanceKey, type RecordCodec } from '../../lib/service-record';
 
 // A client that must never be called: validation happens before any I/O.
 const exec = () => {
