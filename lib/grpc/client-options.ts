@@ -11,6 +11,8 @@ import {
 } from '@grpc/grpc-js';
 import { InvalidOptionError } from '../errors';
 import { isLogger, noopLogger, type Logger } from '../logger';
+import { validateTracerProvider } from '../tracing/create-tracer';
+import type { TracerProviderLike } from '../tracing/otel';
 
 /** Options of `createGrpcClient(ServiceClient, target, options)`. */
 export interface GrpcClientOptions {
@@ -69,6 +71,12 @@ export interface GrpcClientOptions {
   closeTimeoutMs?: number;
   /** pino-compatible logger; logs through `child({ component: 'grpc-client', target })`. Defaults to none. */
   logger?: Logger;
+  /**
+   * OpenTelemetry `TracerProvider`: one CLIENT span per call (attempts as events), and the
+   * W3C `traceparent` sent in the request metadata. Defaults to the global provider of
+   * `@opentelemetry/api` when that optional peer is installed, else no tracing.
+   */
+  tracerProvider?: TracerProviderLike;
 }
 
 /** Options with defaults filled in. */
@@ -111,6 +119,7 @@ export function resolveGrpcClientOptions(input: GrpcClientOptions = {}): Resolve
       'must be a pino-compatible logger (error, warn, info, debug, child)',
     );
   }
+  validateTracerProvider(input.tracerProvider);
   const methods = input.idempotentMethods ?? [];
   if (!Array.isArray(methods) || !methods.every(m => typeof m === 'string' && m.length > 0)) {
     throw new InvalidOptionError('idempotentMethods', 'must be an array of method names or paths');

@@ -40,6 +40,7 @@ import {
   type ResolvedGrpcClientOptions,
 } from './client-options';
 import { resilientInterceptor, type CallHost, type Cancellable } from './resilient-call';
+import { tracedInterceptors } from '../tracing/grpc-interceptor';
 import { isEtcdResolverRegistered } from './resolver';
 import { InvalidOptionError } from '../errors';
 
@@ -166,7 +167,11 @@ export function createGrpcClient<T extends Client>(
   }
   const client = new Resilient(target, opts.credentials, {
     channelOverride: keeper.channel,
-    interceptors: [resilientInterceptor(host), ...opts.interceptors],
+    interceptors: tracedInterceptors(
+      options.tracerProvider,
+      resilientInterceptor(host),
+      opts.interceptors,
+    ),
   });
   return client as unknown as ResilientGrpcClient<T>;
 }

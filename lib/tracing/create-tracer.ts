@@ -1,0 +1,50 @@
+/**
+ * Resolves the `tracerProvider` option into an {@link RpcTracer}, or `undefined` for
+ * "no tracing": the given provider, else the global one of `@opentelemetry/api` when
+ * that optional peer is installed, else none (and no cost at all per call).
+ */
+import { InvalidOptionError } from '../errors';
+import { RpcTracer } from './call-trace';
+import { loadOtelApi, type OtelApi, type TracerProviderLike } from './otel';
+
+/** Instrumentation scope name of our spans. */
+export const TRACER_NAME = 'etcd3-resilient';
+
+/** Throws {@link InvalidOptionError} unless `value` is undefined or has `getTracer()`. */
+export function validateTracerProvider(value: unknown, field = 'tracerProvider'): void {
+  if (
+    value !== undefined &&
+    (typeof value !== 'object' ||
+      value === null ||
+      typeof (value as TracerProviderLike).getTracer !== 'function')
+  ) {
+    throw new InvalidOptionError(field, 'must be an OpenTelemetry TracerProvider (getTracer())');
+  }
+}
+
+/**
+ * The tracer for `provider`; with none, the global provider's (`trace.getTracerProvider()`
+ * of `@opentelemetry/api`, which follows a provider registered later); `undefined` when
+ * no provider is given and the API is not installed.
+ *
+ * @param api the API module; defaults to the lazily required `@opentelemetry/api`.
+ */
+export function createRpcTracer(
+  provider?: TracerProviderLike,
+  api: OtelApi | undefined = loadOtelApi(),
+): RpcTracer | undefined {
+  validateTracerProvider(provider);
+  const source = provider ?? api?.trace.getTracerProvider();
+  if (!source) {
+    return undefined;
+  }
+  return new RpcTracer(source.getTracer(TRACER_NAME), api);
+}
+
+/** `etcdserverpb.KV` and `Range` for etcd3's service `KV` and method `range`. */
+export function etcdRpcName(service: string, method: string): { service: string; method: string } {
+  return {
+    service: `etcdserverpb.${service}`,
+    method: method.length > 0 ? method[0].toUpperCase() + method.slice(1) : method,
+  };
+}
