@@ -1,0 +1,61 @@
+/**
+ * Tells a dead connection from a slow link. When calls and a status probe on an
+ * endpoint's connection go unanswered, either the connection died silently (a NAT or
+ * load-balancer flush, a half-open TCP flow) or the link is merely slow (a round trip
+ * longer than we waited) or the member is frozen. From the old connection alone the
+ * three look the same until a whole deadline has passed.
+ *
+ * A second, throwaway connection settles the first case at once: if a fresh connection
+ * to the same member answers a status call while the old one stays silent, the old one
+ * is dead and rebuilding it loses nothing. If the fresh one does not answer either, the
+ * member is slow or frozen, and rebuilding would only cut off calls that may still be
+ * answered (on a slow link, the rebuild's own handshake would take a round trip too).
+ */
+import { Metadata, type ChannelCredentials, type ChannelOptions } from '@grpc/grpc-js';
+import { Host } from 'etcd3/lib/connection-pool';
+import { fromServer, type StatusLike } from '../policy/never-sent';
+
+/** Channel option that gives the probe its own subchannel (its own TCP connection). */
+const PROBE_OPTION = 'etcd3-resilient.fresh-probe';
+let probes = 0;
+
+/**
+ * Dials `address` on a new connection and sends `Maintenance.status`; resolves true if it
+ * is answered (with any status from the server) within `timeoutMs`, false otherwise.
+ * Never rejects; the connection is closed before it resolves.
+ */
+export function freshConnectionAnswers(
+  address: string,
+  credentials: ChannelCredentials,
+  channelOptions: ChannelOptions,
+  timeoutMs: number,
+): Promise<boolean> {
+  return new Promise(resolve => {
+    let host: Host | undefined;
+    const done = (answered: boolean) => {
+      try {
+        host?.close();
+      } catch {
+        // Closing a channel that failed to open: nothing to free.
+      }
+      resolve(answered);
+    };
+    try {
+      host = new Host(address, credentials, { ...channelOptions, [PROBE_OPTION]: ++probes });
+      const client = host.getServiceClient('Maintenance') as unknown as {
+        status(
+          req: object,
+          md: Metadata,
+          opts: { deadline: number },
+          cb: (err: StatusLike | null) => void,
+        ): void;
+      };
+      client.status({}, new Metadata(), { deadline: Date.now() + timeoutMs }, err => {
+        // Answered means a server spoke: success, or an error that came with its metadata.
+        done(!err || fromServer(err));
+      });
+    } catch {
+      done(false);
+    }
+  });
+}
