@@ -3,7 +3,7 @@
  * with every call routed through {@link ResilientPool}.
  */
 import { credentials as grpcCredentials, type ChannelCredentials } from '@grpc/grpc-js';
-import { EventEmitter, ExponentialBackoff, type Event } from 'cockatiel';
+import { ExponentialBackoff, type Event } from 'cockatiel';
 import {
   Etcd3 as BaseEtcd3,
   type ILeaseOptions,
@@ -19,6 +19,7 @@ export type { WatchRewind };
 import { keepaliveChannelOptions } from './channel/keepalive';
 import { OwnedElection, OwnedLease, OwnedLock, namespaceParts } from './lease';
 import type { ChannelState } from './channel/state';
+import { Emitter } from './events';
 import { installPool } from './internals/etcd3';
 import type { Logger } from './logger';
 import { resolveOptions, type ResilientEtcdOptions, type ResolvedOptions } from './options';
@@ -69,6 +70,10 @@ export interface HealthSnapshot {
  * ```
  */
 export class Etcd3 extends BaseEtcd3 {
+  // Every event below follows the library's one listener rule (lib/events.ts): a
+  // listener that throws is logged at `error` and ignored; it never changes a call's
+  // outcome, the client's state or the other listeners, and never reaches grpc-js.
+
   /** Fires when an endpoint's KV channel changes state (`FROM -> TO`). */
   public readonly onStateChange: Event<StateChangeEvent>;
   /** Fires after an endpoint's channels were closed and dialled afresh. */
@@ -93,9 +98,9 @@ export class Etcd3 extends BaseEtcd3 {
   private readonly leases = new Set<OwnedLease>();
   /** Live watchers of the client and all its namespaces (never the namespaces). */
   private readonly watchers: ClientWatchers;
-  private readonly stateEmitter = new EventEmitter<StateChangeEvent>();
-  private readonly rebuildEmitter = new EventEmitter<RebuildEvent>();
-  private readonly breakerEmitter = new EventEmitter<BreakerEvent>();
+  private readonly stateEmitter = new Emitter<StateChangeEvent>('onStateChange');
+  private readonly rebuildEmitter = new Emitter<RebuildEvent>('onRebuild');
+  private readonly breakerEmitter = new Emitter<BreakerEvent>('onBreakerStateChange');
   private syncTimer?: NodeJS.Timeout;
   private closing?: Promise<void>;
 
@@ -114,6 +119,9 @@ export class Etcd3 extends BaseEtcd3 {
     super(etcd3Options as IOptions);
     this.settings = settings;
     this.log = settings.logger.child({ component: 'etcd3-resilient' });
+    for (const emitter of [this.stateEmitter, this.rebuildEmitter, this.breakerEmitter]) {
+      emitter.setLogger(this.log);
+    }
     if (settings.etcd3.auth && !settings.hosts[0].startsWith('https://')) {
       this.log.warn(
         'auth is configured over plaintext http://: the password and tokens cross the network in clear',
@@ -125,9 +133,9 @@ export class Etcd3 extends BaseEtcd3 {
     const channelOptions = keepaliveChannelOptions(settings.keepalive, settings.etcd3.grpcOptions);
     this.resilient = new ResilientPool(settings, url => this.endpoint(url, creds, channelOptions));
     installPool(this, this.resilient);
-    this.onStateChange = this.stateEmitter.addListener;
-    this.onRebuild = this.rebuildEmitter.addListener;
-    this.onBreakerStateChange = this.breakerEmitter.addListener;
+    this.onStateChange = this.stateEmitter.event;
+    this.onRebuild = this.rebuildEmitter.event;
+    this.onBreakerStateChange = this.breakerEmitter.event;
     this.onRetry = this.resilient.onRetry;
     this.onCall = this.resilient.onCall;
     this.watchers = new ClientWatchers(this.log, async () => {
@@ -259,17 +267,7 @@ export class Etcd3 extends BaseEtcd3 {
     const ep = new Endpoint(url, creds, channelOptions, this.settings);
     ep.onStateChange(e => this.stateEmitter.emit({ endpoint: url, ...e }));
     ep.onRebuild(e => this.rebuildEmitter.emit(e));
-    const log = this.settings.logger.child({ component: 'breaker', endpoint: url });
-    const breaker = ep.breaker;
-    breaker.onBreak(() => {
-      log.warn({ err: ep.lastError }, 'circuit opened');
-      this.breakerEmitter.emit({ endpoint: url, state: 'open' });
-    });
-    breaker.onHalfOpen(() => this.breakerEmitter.emit({ endpoint: url, state: 'half-open' }));
-    breaker.onReset(() => {
-      log.info('circuit closed');
-      this.breakerEmitter.emit({ endpoint: url, state: 'closed' });
-    });
+    ep.onBreakerStateChange(state => this.breakerEmitter.emit({ endpoint: url, state }));
     return ep;
   }
 }

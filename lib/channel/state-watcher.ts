@@ -7,6 +7,8 @@
  * grpc-node#2785). IDLE is not a failure: the next call reconnects.
  */
 import { connectivityState } from '@grpc/grpc-js';
+import { noopLogger, type Logger } from '../logger';
+import { describeError } from '../policy/describe-error';
 
 /** The part of a grpc-js channel that is watched (a real `Channel`, or a fake in tests). */
 export interface WatchableChannel {
@@ -31,6 +33,11 @@ export interface ChannelWatchOptions {
   onStateChange?(from: ChannelState, to: ChannelState): void;
   /** Called once per unhealthy period (again only after the state changes). */
   onUnhealthy(reason: UnhealthyReason, state: ChannelState): void;
+  /**
+   * Where a throwing callback is reported (at `error`). A throw never reaches grpc-js
+   * and never stops the watch. Defaults to no logging.
+   */
+  log?: Logger;
 }
 
 /** Handle of a watched channel. */
@@ -53,6 +60,22 @@ export function watchChannel(
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
 
+  /** Runs a callback; its throw is logged and dropped (the library's one listener rule). */
+  const safely = (name: string, fn: () => void) => {
+    try {
+      fn();
+    } catch (err) {
+      try {
+        (options.log ?? noopLogger).error(
+          { event: name, err: describeError(err) },
+          'channel state listener threw; ignored',
+        );
+      } catch {
+        // A broken logger must not break the watch either.
+      }
+    }
+  };
+
   const arm = () => {
     clearTimeout(timer);
     timer = undefined;
@@ -67,7 +90,7 @@ export function watchChannel(
         current === connectivityState.CONNECTING ? 'connect-timeout' : 'transient-failure';
       timer = setTimeout(() => {
         if (!stopped) {
-          options.onUnhealthy(reason, stateName(current));
+          safely('onUnhealthy', () => options.onUnhealthy(reason, stateName(current)));
         }
       }, limit);
       timer.unref();
@@ -85,14 +108,18 @@ export function watchChannel(
           return;
         }
         const next = channel.getConnectivityState(false);
-        if (next !== current) {
-          const from = current;
-          current = next;
+        const from = current;
+        current = next;
+        if (next !== from) {
           since = Date.now();
           arm();
-          options.onStateChange?.(stateName(from), stateName(next));
         }
+        // Re-arm before telling anyone: whatever the listener does, tracking goes on.
         loop();
+        if (next !== from && options.onStateChange) {
+          const listener = options.onStateChange;
+          safely('onStateChange', () => listener(stateName(from), stateName(next)));
+        }
       });
     } catch {
       // grpc-js throws once the channel is closed: nothing more to watch.

@@ -18,7 +18,6 @@ import {
   CircuitBreakerPolicy,
   CircuitState,
   ConsecutiveBreaker,
-  EventEmitter,
   ExponentialBackoff,
   circuitBreaker,
   handleWhen,
@@ -28,6 +27,7 @@ import { Host } from 'etcd3/lib/connection-pool';
 import type { Services } from 'etcd3/lib/rpc';
 import { watchChannel, type ChannelWatch } from '../channel/state-watcher';
 import { ChannelState, stateName } from '../channel/state';
+import { Emitter } from '../events';
 import type { Logger } from '../logger';
 import type { ResolvedOptions } from '../options';
 import { describeError, isEndpointFailure, neverSent } from './classify';
@@ -121,13 +121,22 @@ export class Endpoint {
   private rebuildTimer?: NodeJS.Timeout;
   private closed = false;
   private readonly log: Logger;
-  private readonly rebuildEmitter = new EventEmitter<RebuildEvent>();
-  private readonly stateEmitter = new EventEmitter<{ from: ChannelState; to: ChannelState }>();
+  private readonly rebuildEmitter = new Emitter<RebuildEvent>('onRebuild');
+  private readonly stateEmitter = new Emitter<{ from: ChannelState; to: ChannelState }>(
+    'onStateChange',
+  );
+  private readonly breakerEmitter = new Emitter<BreakerState>('onBreakerStateChange');
 
-  /** Fires after each rebuild. */
-  public readonly onRebuild = this.rebuildEmitter.addListener;
-  /** Fires on every state change of the KV channel. */
-  public readonly onStateChange = this.stateEmitter.addListener;
+  /** Fires after each rebuild. A throwing listener is logged and ignored. */
+  public readonly onRebuild = this.rebuildEmitter.event;
+  /** Fires on every state change of the KV channel. A throwing listener is logged and ignored. */
+  public readonly onStateChange = this.stateEmitter.event;
+  /**
+   * Fires when the breaker opens, half-opens or closes (after it did). A throwing
+   * listener is logged and ignored: it never changes the outcome of the call that
+   * moved the breaker.
+   */
+  public readonly onBreakerStateChange = this.breakerEmitter.event;
 
   constructor(
     public readonly url: string,
@@ -137,6 +146,9 @@ export class Endpoint {
   ) {
     this.address = url.replace(/^https?:\/\//, '');
     this.log = options.logger.child({ component: 'endpoint', endpoint: url });
+    for (const emitter of [this.rebuildEmitter, this.stateEmitter, this.breakerEmitter]) {
+      emitter.setLogger(this.log);
+    }
     this.breaker = circuitBreaker(handleWhen(isEndpointFailure), {
       halfOpenAfter: options.breaker.halfOpenAfterMs,
       breaker: new ConsecutiveBreaker(options.breaker.consecutiveFailures),
@@ -145,9 +157,17 @@ export class Endpoint {
       initialDelay: options.rebuild.initialBackoffMs,
       maxDelay: options.rebuild.maxBackoffMs,
     });
+    const breakerLog = options.logger.child({ component: 'breaker', endpoint: url });
     this.breaker.onBreak(reason => {
       this.openedAt = Date.now();
       this.openedForConnectivity = 'error' in reason && neverSent(reason.error);
+      breakerLog.warn({ err: this.lastError }, 'circuit opened');
+      this.breakerEmitter.emit('open');
+    });
+    this.breaker.onHalfOpen(() => this.breakerEmitter.emit('half-open'));
+    this.breaker.onReset(() => {
+      breakerLog.info('circuit closed');
+      this.breakerEmitter.emit('closed');
     });
     this.host = this.newHost();
     this.dial();
@@ -386,6 +406,7 @@ export class Endpoint {
   private watch(service: ServiceName, client: Client): void {
     const generation = this.generation;
     const watch = watchChannel(client.getChannel(), {
+      log: this.log,
       connectTimeoutMs: this.options.connectTimeoutMs,
       transientFailureMs: this.options.rebuild.transientFailureMs,
       onStateChange: (from, to) => {

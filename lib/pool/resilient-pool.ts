@@ -12,11 +12,12 @@
  * this process. Everything is bounded by the call's deadline.
  */
 import { Metadata, status as Status, type CallOptions, type Client } from '@grpc/grpc-js';
-import { EventEmitter, ExponentialBackoff, handleWhen, retry, type RetryPolicy } from 'cockatiel';
+import { ExponentialBackoff, handleWhen, retry, type RetryPolicy } from 'cockatiel';
 import { ClientClosedError, EtcdInvalidAuthTokenError, castGrpcError, type ICallable } from 'etcd3';
 import type { CallOptionsFactory } from 'etcd3/lib/options';
 import { resolveCallOptions } from 'etcd3/lib/util';
 import { DeadlineExceededError, NoEndpointAvailableError } from '../errors';
+import { Emitter } from '../events';
 import type { Logger } from '../logger';
 import type { ResolvedOptions } from '../options';
 import { Authenticator } from './authenticator';
@@ -88,12 +89,15 @@ export class ResilientPool implements ICallable<Endpoint> {
   private readonly retryPolicy: RetryPolicy;
   private readonly auth: Authenticator;
   private readonly log: Logger;
-  private readonly retryEmitter = new EventEmitter<RetryEvent>();
-  private readonly callEmitter = new EventEmitter<CallEvent>();
-  /** Fires before each retry round. */
-  public readonly onRetry = this.retryEmitter.addListener;
-  /** Fires when a unary call settles. */
-  public readonly onCall = this.callEmitter.addListener;
+  private readonly retryEmitter = new Emitter<RetryEvent>('onRetry');
+  private readonly callEmitter = new Emitter<CallEvent>('onCall');
+  /** Fires before each retry round. A throwing listener is logged and ignored. */
+  public readonly onRetry = this.retryEmitter.event;
+  /**
+   * Fires when a unary call settles. A throwing listener is logged and ignored: it
+   * never turns a call's result into a rejection (or the reverse).
+   */
+  public readonly onCall = this.callEmitter.event;
 
   constructor(
     private readonly options: ResolvedOptions,
@@ -101,6 +105,8 @@ export class ResilientPool implements ICallable<Endpoint> {
   ) {
     this.callOptionsFactory = options.etcd3.defaultCallOptions;
     this.log = options.logger.child({ component: 'pool' });
+    this.retryEmitter.setLogger(this.log);
+    this.callEmitter.setLogger(this.log);
     this.endpoints = options.hosts.map(newEndpoint);
     this.auth = new Authenticator(options.etcd3.auth, (name, password) =>
       this.exec<{ token: string }>('Auth', 'authenticate', { name, password }).then(r => r.token),

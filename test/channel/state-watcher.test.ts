@@ -172,4 +172,37 @@ describe('watchChannel', () => {
     expect(timer.hasRef()).toBe(false);
     unref.mockRestore();
   });
+
+  test('a listener that throws neither escapes into the channel nor stops state tracking', async () => {
+    const channel = new FakeChannel(S.IDLE);
+    const changes: string[] = [];
+    const unhealthy: string[] = [];
+    const watch = watchChannel(channel, {
+      connectTimeoutMs: CONNECT_MS,
+      transientFailureMs: TF_MS,
+      onStateChange: (from, to) => {
+        changes.push(`${from} -> ${to}`);
+        throw new Error('listener bug');
+      },
+      onUnhealthy: reason => {
+        unhealthy.push(reason);
+        throw new Error('listener bug');
+      },
+    });
+    // The fake fires watchers synchronously, as grpc-js does: a throw would land here.
+    expect(() => channel.transitionToState(S.CONNECTING)).not.toThrow();
+    expect(() => channel.transitionToState(S.READY)).not.toThrow();
+    expect(() => channel.transitionToState(S.TRANSIENT_FAILURE)).not.toThrow();
+    expect(changes).toEqual([
+      'IDLE -> CONNECTING',
+      'CONNECTING -> READY',
+      'READY -> TRANSIENT_FAILURE',
+    ]);
+    expect(watch.state).toBe('TRANSIENT_FAILURE');
+    expect(channel.pendingWatchers).toBe(1);
+    await vi.advanceTimersByTimeAsync(TF_MS);
+    expect(unhealthy).toEqual(['transient-failure']);
+    channel.transitionToState(S.READY);
+    expect(watch.state).toBe('READY');
+  });
 });
