@@ -195,7 +195,8 @@ class SpanCallTrace implements CallTrace {
 /** `error.type`: the error's class name (or code), never its message. */
 function errorType(err: unknown): string {
   if (err instanceof Error) {
-    return err.name || err.constructor?.name || 'Error';
+    // etcd3's classes keep the name 'Error': their class name says more.
+    return (err.name !== 'Error' && err.name) || err.constructor?.name || 'Error';
   }
   return typeof err;
 }

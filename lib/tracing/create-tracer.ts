@@ -5,7 +5,7 @@
  */
 import { InvalidOptionError } from '../errors';
 import { RpcTracer } from './call-trace';
-import { loadOtelApi, type OtelApi, type TracerProviderLike } from './otel';
+import type { OtelApi, TracerProviderLike } from './otel';
 
 /** Instrumentation scope name of our spans. */
 export const TRACER_NAME = 'etcd3-resilient';
@@ -27,11 +27,11 @@ export function validateTracerProvider(value: unknown, field = 'tracerProvider')
  * of `@opentelemetry/api`, which follows a provider registered later); `undefined` when
  * no provider is given and the API is not installed.
  *
- * @param api the API module; defaults to the lazily required `@opentelemetry/api`.
+ * @param api the API module, `loadOtelApi()` (undefined when not installed)
  */
 export function createRpcTracer(
-  provider?: TracerProviderLike,
-  api: OtelApi | undefined = loadOtelApi(),
+  provider: TracerProviderLike | undefined,
+  api: OtelApi | undefined,
 ): RpcTracer | undefined {
   validateTracerProvider(provider);
   const source = provider ?? api?.trace.getTracerProvider();
