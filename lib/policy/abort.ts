@@ -121,16 +121,18 @@ export function raceSignal<T>(
  * Splits etcd3 call options into the signal and what grpc-js may see (grpc-js's
  * `CallOptions` has no `signal`).
  */
-export function takeSignal<O extends { signal?: AbortSignal }>(
+export function takeSignal<O extends object>(
   options: O | undefined,
-): { signal: AbortSignal | undefined; rest: Omit<O, 'signal'> | undefined } {
-  if (!options || options.signal === undefined) {
+): { signal: AbortSignal | undefined; rest: O | undefined } {
+  const signal = (options as { signal?: unknown } | undefined)?.signal;
+  if (!options || signal === undefined) {
     return { signal: undefined, rest: options };
   }
-  const { signal, ...rest } = options;
   if (!isAbortSignal(signal)) {
     throw new InvalidOptionError('signal', 'must be an AbortSignal');
   }
+  const rest = { ...options };
+  delete (rest as { signal?: unknown }).signal;
   return { signal, rest };
 }
 
