@@ -18,6 +18,7 @@ import type { CallOptionsFactory } from 'etcd3/lib/options';
 import { resolveCallOptions } from 'etcd3/lib/util';
 import { DeadlineExceededError, NoEndpointAvailableError } from '../errors';
 import { Emitter } from '../events';
+import { deadlineMs } from '../policy/deadline';
 import type { Logger } from '../logger';
 import type { ResolvedOptions } from '../options';
 import { Authenticator } from './authenticator';
@@ -104,6 +105,10 @@ export class ResilientPool implements ICallable<Endpoint> {
     newEndpoint: (url: string) => Endpoint,
   ) {
     this.callOptionsFactory = options.etcd3.defaultCallOptions;
+    const defaults = this.callOptionsFactory;
+    if (defaults && typeof defaults === 'object') {
+      deadlineMs(defaults.deadline, 'defaultCallOptions.deadline'); // throws before any I/O
+    }
     this.log = options.logger.child({ component: 'pool' });
     this.retryEmitter.setLogger(this.log);
     this.callEmitter.setLogger(this.log);
@@ -147,18 +152,14 @@ export class ResilientPool implements ICallable<Endpoint> {
     if (this.closed) {
       throw new ClientClosedError(service);
     }
-    const callOptions =
-      resolveCallOptions(options, this.callOptionsFactory, {
-        service,
-        method,
-        params: payload,
-        isStream: false,
-      } as any) ?? {};
+    const { callOptions, deadlineAt } = this.callOptionsFor(options, {
+      service,
+      method,
+      params: payload,
+      isStream: false,
+    });
     const start = Date.now();
-    const deadline =
-      callOptions.deadline !== undefined
-        ? toMs(callOptions.deadline)
-        : start + this.options.callTimeoutMs;
+    const deadline = deadlineAt ?? start + this.options.callTimeoutMs;
     const call: CallState = {
       service,
       method,
@@ -190,6 +191,16 @@ export class ResilientPool implements ICallable<Endpoint> {
       // Streams that etcd3 re-opens after close() must neither throw (it would log
       // and retry forever) nor connect: they wait, dormant, holding no timer.
       return new Promise<R>(() => undefined);
+    }
+    if (typeof this.callOptionsFactory === 'function') {
+      // etcd3 resolves a stream's options inside `fn`, after we picked a connection:
+      // check them first, so a bad deadline is reported (the watch or keepalive gets
+      // it as an error) instead of being thrown by grpc-js.
+      this.callOptionsFor(undefined, {
+        service,
+        method: STREAM_METHODS[service] ?? service,
+        isStream: true,
+      });
     }
     const metadata = await this.auth.metadata();
     if (service === 'Watch' || service === 'Lease') {
@@ -246,6 +257,28 @@ export class ResilientPool implements ICallable<Endpoint> {
     if (suggestsBrokenConnection(raw)) {
       resource.requestRebuild('stream unavailable');
     }
+  }
+
+  /**
+   * The call's options merged with `defaultCallOptions` (as etcd3 does), with the
+   * deadline checked. Throws `InvalidOptionError` naming `callOptions.deadline` or
+   * `defaultCallOptions.deadline` for a deadline that is not a valid time. `deadlineAt`
+   * is the deadline in epoch ms: `undefined` when none is set (the pool's
+   * `callTimeoutMs` applies), `Infinity` when the caller asked for none.
+   */
+  private callOptionsFor(
+    options: CallOptions | undefined,
+    context: { service: string; method: string; params?: unknown; isStream: boolean },
+  ): { callOptions: CallOptions; deadlineAt?: number } {
+    const callOptions: CallOptions =
+      resolveCallOptions(options, this.callOptionsFactory, context as any) ?? {};
+    const field =
+      options?.deadline !== undefined ? 'callOptions.deadline' : 'defaultCallOptions.deadline';
+    const ms = deadlineMs(callOptions.deadline, field);
+    return {
+      callOptions,
+      deadlineAt: ms ?? (callOptions.deadline === Infinity ? Infinity : undefined),
+    };
   }
 
   mock(callable: ICallable<unknown>): void {
@@ -483,9 +516,12 @@ export class ResilientPool implements ICallable<Endpoint> {
   }
 }
 
-function toMs(deadline: CallOptions['deadline']): number {
-  return deadline instanceof Date ? deadline.getTime() : Number(deadline);
-}
+/** The method etcd3 opens a stream of each service with (for `defaultCallOptions` functions). */
+const STREAM_METHODS: Partial<Record<ServiceName, string>> = {
+  Watch: 'watch',
+  Lease: 'leaseKeepAlive',
+  Maintenance: 'snapshot',
+};
 
 function codeOf(err: unknown): string {
   const grpcCode = marksOf(err)?.grpcCode;

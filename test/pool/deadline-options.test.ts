@@ -1,0 +1,115 @@
+/**
+ * A deadline that is not a valid time (`'soon'`, `NaN`, an invalid `Date`), in a
+ * call's options or in `defaultCallOptions`, is rejected with `InvalidOptionError`
+ * naming the field, before anything is sent; it never reaches grpc-js (which throws
+ * it uncaught from deep inside a call). Real grpc-js servers serving etcd's proto.
+ */
+import { afterEach, beforeEach, describe, expect, test } from 'vitest';
+import { Etcd3, createClient } from '../../lib/client';
+import { InvalidOptionError } from '../../lib/errors';
+import type { ResilientEtcdOptions } from '../../lib/options';
+import { timed, waitUntil, withCleanup } from '../fakes/pool-harness';
+
+const { cleanup, fakes } = withCleanup();
+
+function client(options: ResilientEtcdOptions): Etcd3 {
+  const c = createClient({ callTimeoutMs: 3000, attemptTimeoutMs: 300, ...options });
+  cleanup.push(() => c.close());
+  return c;
+}
+
+let uncaught: unknown[];
+const onUncaught = (err: unknown) => uncaught.push(err);
+beforeEach(() => {
+  uncaught = [];
+  process.on('uncaughtException', onUncaught);
+});
+afterEach(() => {
+  process.off('uncaughtException', onUncaught);
+});
+
+const BAD: Array<[string, unknown]> = [
+  ['a string', 'soon'],
+  ['NaN', NaN],
+  ['an invalid Date', new Date('nope')],
+  ['-Infinity', -Infinity],
+];
+
+describe('a bad deadline in call options', () => {
+  test.each(BAD)('%s: InvalidOptionError naming the field, nothing sent', async (_n, deadline) => {
+    const [a] = await fakes(1);
+    const c = client({ hosts: a.url });
+    const put = await timed(() =>
+      c
+        .put('k')
+        .value('v')
+        .options({ deadline } as any)
+        .exec(),
+    );
+    expect(put.error).toBeInstanceOf(InvalidOptionError);
+    expect(put.error.option).toBe('callOptions.deadline');
+    const get = await timed(() =>
+      c
+        .get('k')
+        .options({ deadline } as any)
+        .string(),
+    );
+    expect(get.error).toBeInstanceOf(InvalidOptionError);
+    await new Promise(r => setTimeout(r, 50));
+    expect(a.received).toEqual([]);
+    expect(uncaught).toEqual([]);
+  });
+});
+
+describe('a bad deadline in defaultCallOptions', () => {
+  test.each(BAD)('object form, %s: rejected at construction', async (_n, deadline) => {
+    const [a] = await fakes(1);
+    expect(() => createClient({ hosts: a.url, defaultCallOptions: { deadline } as any })).toThrow(
+      InvalidOptionError,
+    );
+  });
+
+  test.each(BAD)('function form, %s: the call rejects, nothing sent', async (_n, deadline) => {
+    const [a] = await fakes(1);
+    const c = client({ hosts: a.url, defaultCallOptions: () => ({ deadline }) as any });
+    const { error } = await timed(() => c.put('k').value('v').exec());
+    expect(error).toBeInstanceOf(InvalidOptionError);
+    expect(error.option).toBe('defaultCallOptions.deadline');
+    await new Promise(r => setTimeout(r, 50));
+    expect(a.received).toEqual([]);
+    expect(uncaught).toEqual([]);
+  });
+
+  test('function form, only for streams: the watch reports it, the process does not crash', async () => {
+    const [a] = await fakes(1);
+    const c = client({
+      hosts: a.url,
+      defaultCallOptions: ctx => (ctx.isStream ? ({ deadline: 'soon' } as any) : {}),
+    });
+    await waitUntil(() => c.health().healthy, 'healthy');
+    const errors: unknown[] = [];
+    const watcher = c.watch().key('k').watcher();
+    watcher.on('disconnected', err => errors.push(err));
+    watcher.on('error', err => errors.push(err));
+    await waitUntil(() => errors.length > 0, 'the watch reports an error');
+    expect(errors[0]).toBeInstanceOf(InvalidOptionError);
+    expect((errors[0] as InvalidOptionError).option).toBe('defaultCallOptions.deadline');
+    expect(uncaught).toEqual([]);
+    await c.put('k').value('v'); // unary calls are unaffected
+  });
+
+  test('valid deadlines (Date, number, Infinity) still work', async () => {
+    const [a] = await fakes(1);
+    const c = client({ hosts: a.url, defaultCallOptions: { deadline: Infinity } });
+    await c
+      .put('k')
+      .value('v')
+      .options({ deadline: Date.now() + 2000 });
+    await c
+      .put('k')
+      .value('v')
+      .options({ deadline: new Date(Date.now() + 2000) });
+    expect(await c.get('k').string()).toBe('v');
+    expect(a.count('KV.put')).toBe(2);
+  });
+});
