@@ -2,7 +2,9 @@
  * Options of {@link createGrpcClient}, their defaults and validation. Names and
  * units follow the etcd client's options (`callTimeoutMs`, `keepalive.timeMs`, ...).
  */
-import { booleanOption, numberOption } from '../validate';
+import { booleanOption, describeValue, numberOption } from '../validate';
+import { describeError } from '../policy/describe-error';
+import { rejectUnknownKeys } from '../policy/unknown-keys';
 import {
   ChannelCredentials,
   credentials as grpcCredentials,
@@ -95,21 +97,115 @@ export interface ResolvedGrpcClientOptions {
   readonly logger: Logger;
 }
 
-/** Validates and fills defaults. Throws {@link InvalidOptionError}. */
-export function resolveGrpcClientOptions(input: GrpcClientOptions = {}): ResolvedGrpcClientOptions {
-  if (typeof input !== 'object' || input === null) {
-    throw new InvalidOptionError('options', 'must be an object');
+const TOP_LEVEL_KEYS = [
+  'credentials',
+  'channelOptions',
+  'interceptors',
+  'callTimeoutMs',
+  'idempotentMethods',
+  'keepalive',
+  'retry',
+  'breaker',
+  'connectTimeoutMs',
+  'rebuild',
+  'closeTimeoutMs',
+  'logger',
+  'tracerProvider',
+] as const;
+const GROUP_KEYS = {
+  keepalive: ['timeMs', 'timeoutMs', 'permitWithoutCalls'],
+  retry: ['maxAttempts', 'initialDelayMs', 'maxDelayMs'],
+  breaker: ['consecutiveFailures', 'halfOpenAfterMs'],
+  rebuild: ['transientFailureMs', 'initialBackoffMs', 'maxBackoffMs'],
+} as const;
+
+/**
+ * A plain copy of `value`'s own keys, each read once inside a try/catch (a getter
+ * that throws becomes `InvalidOptionError` naming `${path}${key}`). With `allowed`,
+ * unknown keys are rejected first ("did you mean").
+ */
+function snapshot(value: unknown, path: string, allowed?: readonly string[]): Record<string, any> {
+  const name = path.replace(/\.$/, '') || 'options';
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new InvalidOptionError(name, `must be an object, got ${describeValue(value)}`);
   }
-  const group = <T>(name: string, value: T | undefined): Partial<T> => {
-    if (value !== undefined && (typeof value !== 'object' || value === null)) {
-      throw new InvalidOptionError(name, 'must be an object');
+  if (allowed) {
+    rejectUnknownKeys(value, allowed, path);
+  }
+  const copy: Record<string, any> = {};
+  for (const key of Object.keys(value)) {
+    try {
+      copy[key] = (value as Record<string, unknown>)[key];
+    } catch (err) {
+      throw new InvalidOptionError(`${path}${key}`, `could not be read: ${describeError(err)}`);
     }
-    return value ?? {};
-  };
-  const keepalive = group('keepalive', input.keepalive);
-  const retry = group('retry', input.retry);
-  const rebuild = group('rebuild', input.rebuild);
-  const breaker = input.breaker === false ? false : group('breaker', input.breaker);
+  }
+  return copy;
+}
+
+/**
+ * The user's grpc-js channel options, checked: every value a string, finite number or
+ * boolean (what grpc-js reads; `undefined` is dropped), and `grpc.service_config` a
+ * JSON object.
+ */
+function channelOptionsOf(value: unknown): ChannelOptions {
+  if (value === undefined) {
+    return {};
+  }
+  const copy = snapshot(value, 'channelOptions.');
+  const out: ChannelOptions = {};
+  for (const [key, v] of Object.entries(copy)) {
+    if (v === undefined) {
+      continue;
+    }
+    const ok =
+      typeof v === 'string' ||
+      typeof v === 'boolean' ||
+      (typeof v === 'number' && Number.isFinite(v));
+    if (!ok) {
+      throw new InvalidOptionError(
+        `channelOptions.${key}`,
+        `must be a string, a finite number or a boolean, got ${describeValue(v)}`,
+      );
+    }
+    out[key] = v;
+  }
+  const sc = out['grpc.service_config'];
+  if (sc !== undefined) {
+    let parsed: unknown;
+    try {
+      parsed = typeof sc === 'string' ? JSON.parse(sc) : undefined;
+    } catch (err) {
+      throw new InvalidOptionError(
+        'channelOptions.grpc.service_config',
+        `is not valid JSON: ${describeError(err)}`,
+      );
+    }
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+      throw new InvalidOptionError(
+        'channelOptions.grpc.service_config',
+        'must be a JSON object (a gRPC service config) in a string',
+      );
+    }
+  }
+  return out;
+}
+
+/**
+ * Validates and fills defaults. Throws {@link InvalidOptionError} naming the field for
+ * a bad value, an unknown key (with a "did you mean"), or a getter that throws; never
+ * anything else. Reads every option exactly once.
+ */
+export function resolveGrpcClientOptions(
+  options: GrpcClientOptions = {},
+): ResolvedGrpcClientOptions {
+  const input = snapshot(options, '', TOP_LEVEL_KEYS) as GrpcClientOptions;
+  const group = <K extends keyof typeof GROUP_KEYS>(name: K): Record<string, any> =>
+    input[name] === undefined ? {} : snapshot(input[name], `${name}.`, GROUP_KEYS[name]);
+  const keepalive = group('keepalive');
+  const retry = group('retry');
+  const rebuild = group('rebuild');
+  const breaker = input.breaker === false ? false : group('breaker');
   if (input.credentials !== undefined && !(input.credentials instanceof ChannelCredentials)) {
     throw new InvalidOptionError('credentials', 'must be grpc-js ChannelCredentials');
   }
@@ -130,7 +226,7 @@ export function resolveGrpcClientOptions(input: GrpcClientOptions = {}): Resolve
   }
   const resolved: ResolvedGrpcClientOptions = {
     credentials: input.credentials ?? grpcCredentials.createInsecure(),
-    channelOptions: group('channelOptions', input.channelOptions),
+    channelOptions: channelOptionsOf(input.channelOptions),
     interceptors,
     callTimeoutMs: numberOption('callTimeoutMs', input.callTimeoutMs, 5000, {
       min: 1,

@@ -120,9 +120,11 @@ export type ServiceClientConstructor<T extends Client> = new (
 /**
  * Creates a resilient client of `ServiceClient` for `target` (any grpc-js target:
  * `etcd:///orders` once `registerEtcdResolver` ran, `dns:///host:port`, `host:port`).
- * Throws `InvalidOptionError` for a bad option, for an `etcd:` target before
- * `registerEtcdResolver` was called, or for an invalid `etcd:` target; grpc-js's error
- * for another bad target.
+ * Throws `InvalidOptionError`, before any channel is created, for a missing or bad
+ * `ServiceClient` or `target`, a bad option, an unknown option key (with a "did you
+ * mean"), an option getter that throws, a `grpc.service_config` that is not a JSON
+ * object, an `etcd:` target before `registerEtcdResolver` was called, or an invalid
+ * `etcd:` target; grpc-js's error for another bad target.
  *
  * @example
  * ```ts
@@ -138,6 +140,20 @@ export function createGrpcClient<T extends Client>(
   target: string,
   options: GrpcClientOptions = {},
 ): ResilientGrpcClient<T> {
+  // Everything is checked before the channel exists: a bad argument leaks nothing.
+  if (
+    typeof ServiceClient !== 'function' ||
+    // Duck-typed: a grpc-js client class from another copy of grpc-js is fine too.
+    typeof (ServiceClient.prototype as Partial<Client> | undefined)?.makeUnaryRequest !== 'function'
+  ) {
+    throw new InvalidOptionError(
+      'ServiceClient',
+      'must be a grpc-js service client class (from @grpc/proto-loader or makeGenericClientConstructor)',
+    );
+  }
+  if (typeof target !== 'string' || target.length === 0) {
+    throw new InvalidOptionError('target', 'must be a non-empty grpc-js target string');
+  }
   const opts = resolveGrpcClientOptions(options);
   if (/^etcd:/.test(target) && !isEtcdResolverRegistered('etcd')) {
     // Without it grpc-js would treat the target as a DNS name and fail every call later.

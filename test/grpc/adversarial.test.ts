@@ -4,6 +4,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { InvalidOptionError } from '../../lib/errors';
 import { createGrpcClient } from '../../lib/grpc/create-client';
 import type { GrpcClientOptions } from '../../lib/grpc/client-options';
 import { EchoClient, echo, startEchoServer } from './echo-service';
@@ -112,15 +113,140 @@ describe('createGrpcClient: a throwing listener', () => {
     c.resilience.onRetry(boom('retry'));
     c.resilience.onBreakerStateChange(boom('breaker'));
 
-    expect(await echo(c, { message: 'a' })).toEqual({ from: 's', message: 'a' });
+    expect(await echo(c as any, { message: 'a' })).toEqual({ from: 's', message: 'a' });
     c.resilience.rebuild('test');
-    expect(await echo(c, { message: 'b' })).toEqual({ from: 's', message: 'b' });
+    expect(await echo(c as any, { message: 'b' })).toEqual({ from: 's', message: 'b' });
     // Two failing attempts (one retry) open the breaker.
-    const err = await echo(c, { message: 'x', failWith: grpc.status.UNAVAILABLE }).catch(e => e);
+    const err = await echo(c as any, { message: 'x', failWith: grpc.status.UNAVAILABLE }).catch(
+      e => e,
+    );
     expect(err.code).toBe(grpc.status.UNAVAILABLE);
     await new Promise(r => setTimeout(r, 20)); // let any deferred rethrow run
     expect(new Set(fired)).toEqual(new Set(['state', 'rebuild', 'retry', 'breaker']));
     expect(uncaught).not.toHaveBeenCalled();
     expect(c.resilience.health().breakerState).toBe('open');
+  });
+});
+
+describe('createGrpcClient: bad input is a typed error, before any channel exists', () => {
+  /** Counts channels made for `count:` targets (grpc-js makes the resolver with the channel). */
+  let channelsMade = 0;
+  class CountingResolver {
+    constructor() {
+      channelsMade++;
+    }
+    updateResolution() {}
+    destroy() {}
+    static getDefaultAuthority() {
+      return 'count';
+    }
+  }
+  grpc.experimental.registerResolver('count', CountingResolver as any);
+  const target = 'count:///svc';
+
+  function rejected(f: () => unknown): InvalidOptionError {
+    const before = channelsMade;
+    let err: unknown;
+    try {
+      const c = f() as { close?: () => unknown };
+      c?.close?.();
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(InvalidOptionError);
+    expect(channelsMade).toBe(before);
+    return err as InvalidOptionError;
+  }
+
+  it('a valid client makes its channel (the counter works)', async () => {
+    const before = channelsMade;
+    const c = createGrpcClient(PaymentsClient, target);
+    expect(channelsMade).toBe(before + 1);
+    await c.close();
+  });
+
+  it('rejects a missing or bad service client class', () => {
+    expect(rejected(() => createGrpcClient(undefined as any, target)).option).toBe('ServiceClient');
+    expect(rejected(() => createGrpcClient({} as any, target)).option).toBe('ServiceClient');
+  });
+
+  it('rejects a bad target', () => {
+    expect(rejected(() => createGrpcClient(PaymentsClient, undefined as any)).option).toBe(
+      'target',
+    );
+    expect(rejected(() => createGrpcClient(PaymentsClient, '')).option).toBe('target');
+  });
+
+  it('rejects unknown option keys with a suggestion', () => {
+    const e1 = rejected(() =>
+      createGrpcClient(PaymentsClient, target, { callTimeoutMS: 100 } as any),
+    );
+    expect(e1.option).toBe('callTimeoutMS');
+    expect(e1.message).toContain('did you mean "callTimeoutMs"');
+    const e2 = rejected(() =>
+      createGrpcClient(PaymentsClient, target, { retry: { maxAttemps: 1 } } as any),
+    );
+    expect(e2.option).toBe('retry.maxAttemps');
+    expect(e2.message).toContain('did you mean "maxAttempts"');
+    for (const group of ['keepalive', 'breaker', 'rebuild']) {
+      expect(
+        rejected(() => createGrpcClient(PaymentsClient, target, { [group]: { nope: 1 } } as any))
+          .option,
+      ).toBe(`${group}.nope`);
+    }
+  });
+
+  it('turns a throwing getter into InvalidOptionError naming the field', () => {
+    const options = {
+      get callTimeoutMs(): number {
+        throw new Error('getter boom');
+      },
+    };
+    expect(rejected(() => createGrpcClient(PaymentsClient, target, options)).option).toBe(
+      'callTimeoutMs',
+    );
+    const nested = {
+      retry: {
+        get maxAttempts(): number {
+          throw new Error('getter boom');
+        },
+      },
+    };
+    expect(rejected(() => createGrpcClient(PaymentsClient, target, nested)).option).toBe(
+      'retry.maxAttempts',
+    );
+    const channelOptions = {
+      get 'grpc.primary_user_agent'(): string {
+        throw new Error('getter boom');
+      },
+    };
+    expect(
+      rejected(() => createGrpcClient(PaymentsClient, target, { channelOptions })).option,
+    ).toBe('channelOptions.grpc.primary_user_agent');
+  });
+
+  it('rejects channel option values that are not plain values, self-toJSON objects included', () => {
+    const selfJson: any = {};
+    selfJson.toJSON = () => ({ toJSON: selfJson.toJSON, x: selfJson });
+    expect(
+      rejected(() =>
+        createGrpcClient(PaymentsClient, target, { channelOptions: { 'x.custom': selfJson } }),
+      ).option,
+    ).toBe('channelOptions.x.custom');
+    expect(
+      rejected(() =>
+        createGrpcClient(PaymentsClient, target, { channelOptions: { 'x.n': Number.NaN } }),
+      ).option,
+    ).toBe('channelOptions.x.n');
+  });
+
+  it.each(['{bad', 'null', '[]', '3'])('rejects grpc.service_config %s', sc => {
+    expect(
+      rejected(() =>
+        createGrpcClient(PaymentsClient, target, {
+          channelOptions: { 'grpc.service_config': sc },
+        }),
+      ).option,
+    ).toBe('channelOptions.grpc.service_config');
   });
 });
