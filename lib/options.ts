@@ -7,7 +7,8 @@ import { X509Certificate } from 'node:crypto';
 import { Channel, credentials as grpcCredentials } from '@grpc/grpc-js';
 import { createSecureContext } from 'node:tls';
 import type { IOptions } from 'etcd3';
-import { booleanOption, describeValue, numberOption } from './validate';
+import { booleanOption, describeValue, numberOption, readOptionObject } from './validate';
+import { rejectUnknownKeys } from './policy/unknown-keys';
 import { InvalidOptionError } from './errors';
 import { isLogger, Logger, noopLogger } from './logger';
 
@@ -118,24 +119,86 @@ export interface ResolvedOptions {
 }
 
 const DEFAULT_HOST = '127.0.0.1:2379';
-const OWN_KEYS = [
-  'callTimeoutMs',
-  'attemptTimeoutMs',
-  'connectTimeoutMs',
-  'keepalive',
-  'retry',
-  'breaker',
-  'rebuild',
-  'autoSyncIntervalMs',
-  'closeTimeoutMs',
-  'logger',
-] as const;
+
+/**
+ * Every key of etcd3 1.1.2's `IOptions`, all accepted and handed on to etcd3. A
+ * `Record` over `keyof IOptions`, so a key etcd3 adds or removes fails the typecheck.
+ */
+export const ETCD3_OPTION_KEYS: Readonly<Record<keyof IOptions, true>> = {
+  hosts: true,
+  auth: true,
+  credentials: true,
+  grpcOptions: true,
+  dialTimeout: true,
+  defaultCallOptions: true,
+  faultHandling: true,
+};
+
+type OwnKey = Exclude<keyof ResilientEtcdOptions, keyof IOptions>;
+/** Our own top-level keys (never handed to etcd3). Exhaustive by type, as above. */
+const OWN_OPTION_KEYS: Readonly<Record<OwnKey, true>> = {
+  callTimeoutMs: true,
+  attemptTimeoutMs: true,
+  connectTimeoutMs: true,
+  keepalive: true,
+  retry: true,
+  breaker: true,
+  rebuild: true,
+  autoSyncIntervalMs: true,
+  closeTimeoutMs: true,
+  logger: true,
+};
+const OWN_KEYS = Object.keys(OWN_OPTION_KEYS) as OwnKey[];
+const TOP_KEYS = [...Object.keys(ETCD3_OPTION_KEYS), ...OWN_KEYS];
+
+type Keys<T> = Readonly<Record<keyof NonNullable<T>, true>>;
+/** The keys each nested options object may have; checked like the top level. */
+const GROUP_KEYS = {
+  keepalive: {
+    timeMs: true,
+    timeoutMs: true,
+    permitWithoutCalls: true,
+  } satisfies Keys<KeepaliveOptions>,
+  retry: { maxAttempts: true, initialDelayMs: true, maxDelayMs: true } satisfies Keys<RetryOptions>,
+  breaker: { consecutiveFailures: true, halfOpenAfterMs: true } satisfies Keys<BreakerOptions>,
+  rebuild: {
+    transientFailureMs: true,
+    initialBackoffMs: true,
+    maxBackoffMs: true,
+  } satisfies Keys<RebuildOptions>,
+  auth: { username: true, password: true, callOptions: true } satisfies Keys<IOptions['auth']>,
+  credentials: { rootCertificate: true, privateKey: true, certChain: true } satisfies Keys<
+    IOptions['credentials']
+  >,
+  faultHandling: { host: true, global: true, watchBackoff: true } satisfies Keys<
+    IOptions['faultHandling']
+  >,
+};
+
+/**
+ * Reads the options once into plain copies (top level and every nested group that is
+ * a plain object), so a throwing getter is an InvalidOptionError and nothing is read
+ * twice; rejects unknown keys at every level.
+ */
+function readOptions(options: object): ResilientEtcdOptions {
+  const input = readOptionObject(options, '');
+  rejectUnknownKeys(input, TOP_KEYS, '');
+  for (const [group, keys] of Object.entries(GROUP_KEYS)) {
+    const value = input[group];
+    if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
+      input[group] = readOptionObject(value, `${group}.`);
+      rejectUnknownKeys(input[group] as object, Object.keys(keys), `${group}.`);
+    }
+  }
+  return input as ResilientEtcdOptions;
+}
 
 /** Fills defaults and validates; throws {@link InvalidOptionError} on the first bad field. */
-export function resolveOptions(input: ResilientEtcdOptions = {}): ResolvedOptions {
-  if (typeof input !== 'object' || input === null) {
+export function resolveOptions(options: ResilientEtcdOptions = {}): ResolvedOptions {
+  if (typeof options !== 'object' || options === null) {
     throw new InvalidOptionError('options', 'must be an object');
   }
+  const input = readOptions(options);
   const hosts = resolveHosts(input.hosts);
   const keepalive = input.keepalive ?? {};
   const retry = input.retry ?? {};
@@ -242,16 +305,36 @@ export function resolveOptions(input: ResilientEtcdOptions = {}): ResolvedOption
   return resolved;
 }
 
+/** `[http(s)://]host[:port][/]`; the scheme in any case. Nothing else (no user@, no path). */
+const HOST_PATTERN = /^(?:(https?):\/\/)?(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9._-]+)(?::(\d{1,10}))?\/?$/i;
+
+/**
+ * Validates hosts and normalises each to `[scheme://]host[:port]` (scheme lower-cased,
+ * trailing slash dropped). Ports must be 1-65535. Two spellings of one endpoint
+ * (`h:2379`, `http://h:2379`, `HTTP://H:2379/`, `[::1]` and `[0:0::1]`) are duplicates.
+ */
 function resolveHosts(hosts: unknown): string[] {
-  const list = hosts === undefined ? [DEFAULT_HOST] : typeof hosts === 'string' ? [hosts] : hosts;
-  if (!Array.isArray(list) || list.length === 0) {
+  let list: unknown[];
+  try {
+    list =
+      hosts === undefined
+        ? [DEFAULT_HOST]
+        : typeof hosts === 'string'
+          ? [hosts]
+          : Array.isArray(hosts)
+            ? [...hosts]
+            : [];
+  } catch {
+    throw new InvalidOptionError('hosts', 'cannot be read (an element getter threw)');
+  }
+  if (list.length === 0) {
     throw new InvalidOptionError('hosts', 'must be a host string or a non-empty array of them');
   }
+  const normalised: string[] = [];
+  const seen = new Map<string, string>();
   for (const h of list) {
-    if (
-      typeof h !== 'string' ||
-      !/^(https?:\/\/)?(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9._-]+)(:\d{1,5})?\/?$/.test(h)
-    ) {
+    const m = typeof h === 'string' ? HOST_PATTERN.exec(h) : null;
+    if (!m) {
       // A URL may carry credentials (`http://user:password@host`): never echo them.
       const shown =
         typeof h === 'string' ? h.replace(/^([A-Za-z][A-Za-z0-9+.-]*:\/\/)?.*@/s, '$1***@') : h;
@@ -260,15 +343,38 @@ function resolveHosts(hosts: unknown): string[] {
         `each host must be [http(s)://]host[:port], got ${describeValue(shown)}`,
       );
     }
+    const [, scheme, host, portText] = m;
+    const port = portText === undefined ? undefined : Number(portText);
+    if (port !== undefined && (port < 1 || port > 65535)) {
+      throw new InvalidOptionError('hosts', `port must be 1-65535, got ${describeValue(h)}`);
+    }
+    const prefix = scheme === undefined ? '' : `${scheme.toLowerCase()}://`;
+    const out = `${prefix}${host}${port === undefined ? '' : `:${port}`}`;
+    const key = endpointKey(scheme?.toLowerCase() ?? 'http', host, port);
+    const earlier = seen.get(key);
+    if (earlier !== undefined) {
+      throw new InvalidOptionError(
+        'hosts',
+        `duplicate endpoint: ${describeValue(h)} is the same as ${describeValue(earlier)}`,
+      );
+    }
+    seen.set(key, h as string);
+    normalised.push(out);
   }
-  const secure = list.filter(h => h.startsWith('https://')).length;
-  if (secure !== 0 && secure !== list.length) {
+  const secure = normalised.filter(h => h.startsWith('https://')).length;
+  if (secure !== 0 && secure !== normalised.length) {
     throw new InvalidOptionError('hosts', 'cannot mix https:// and plaintext hosts');
   }
-  if (new Set(list).size !== list.length) {
-    throw new InvalidOptionError('hosts', 'must not contain duplicates');
+  return normalised;
+}
+
+/** One key per endpoint: WHATWG URL lower-cases names and canonicalises IP addresses. */
+function endpointKey(scheme: string, host: string, port: number | undefined): string {
+  try {
+    return `${scheme}://${new URL(`http://${host}`).hostname}:${port ?? ''}`;
+  } catch {
+    return `${scheme}://${host.toLowerCase()}:${port ?? ''}`;
   }
-  return list.map(h => h.replace(/\/$/, ''));
 }
 
 const isObject = (v: unknown): v is Record<string, unknown> =>

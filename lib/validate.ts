@@ -73,3 +73,28 @@ export function booleanOption(name: string, value: unknown, def: boolean): boole
   }
   return value;
 }
+
+/**
+ * A plain copy of `value`'s own enumerable string-keyed properties, each read exactly
+ * once. A getter or Proxy trap that throws becomes an {@link InvalidOptionError} naming
+ * the field (`${path}${key}`), instead of escaping as the caller's own error later.
+ *
+ * @param path prefix of reported names, e.g. `''` or `'retry.'`
+ */
+export function readOptionObject(value: object, path: string): Record<string, unknown> {
+  const copy: Record<string, unknown> = {};
+  let keys: string[];
+  try {
+    keys = Object.keys(value);
+  } catch {
+    throw new InvalidOptionError(path.replace(/\.$/, '') || 'options', 'keys cannot be read');
+  }
+  for (const key of keys) {
+    try {
+      copy[key] = (value as Record<string, unknown>)[key];
+    } catch {
+      throw new InvalidOptionError(`${path}${key}`, 'cannot be read (its getter threw)');
+    }
+  }
+  return copy;
+}

@@ -1,7 +1,9 @@
+import { ExponentialBackoff, handleAll, retry } from 'cockatiel';
+import type { IOptions } from 'etcd3';
 import { describe, expect, test } from 'vitest';
 import { InvalidOptionError } from '../lib/errors';
 import { noopLogger } from '../lib/logger';
-import { resolveOptions, type ResilientEtcdOptions } from '../lib/options';
+import { ETCD3_OPTION_KEYS, resolveOptions, type ResilientEtcdOptions } from '../lib/options';
 
 /** Runs resolveOptions and returns the InvalidOptionError it must throw. */
 function invalid(options: unknown): InvalidOptionError {
@@ -174,5 +176,89 @@ describe('secrets never appear in error messages', () => {
     const err = invalid({ auth: { username: 'root', password }, callTimeoutMs: -1 });
     expect(err.option).toBe('callTimeoutMs');
     expect(err.message).not.toContain(password);
+  });
+});
+
+describe('unknown option keys (typos) are rejected with a suggestion', () => {
+  test.each([
+    ['callTimeoutMS', { callTimeoutMS: 100 }, 'callTimeoutMs'],
+    ['retry.maxAttemps', { retry: { maxAttemps: 3 } }, 'maxAttempts'],
+    ['keepalive.time', { keepalive: { time: 6000 } }, 'timeMs'],
+    ['breaker.halfOpenAfter', { breaker: { halfOpenAfter: 10 } }, 'halfOpenAfterMs'],
+    ['rebuild.maxBackofMs', { rebuild: { maxBackofMs: 10 } }, 'maxBackoffMs'],
+    ['dialTimout', { dialTimout: 10 }, 'dialTimeout'],
+    ['host', { host: '127.0.0.1:2379' }, 'hosts'],
+    ['auth.usrname', { auth: { usrname: 'root', username: 'root', password: 'x' } }, 'username'],
+    ['faultHandling.watchBackof', { faultHandling: { watchBackof: {} } }, 'watchBackoff'],
+  ])('%s', (field, options, suggestion) => {
+    const err = invalid(options);
+    expect(err.option).toBe(field);
+    expect(err.message).toContain(`did you mean "${suggestion}"`);
+  });
+
+  test('a key far from every option is rejected without a suggestion', () => {
+    const err = invalid({ somethingElseEntirely: true });
+    expect(err.option).toBe('somethingElseEntirely');
+    expect(err.message).not.toContain('did you mean');
+  });
+
+  test("every key of etcd3's IOptions is still accepted", () => {
+    // The keys of etcd3 1.1.2's IOptions (node_modules/etcd3/lib/options.d.ts).
+    const etcd3Options: Required<IOptions> = {
+      hosts: ['127.0.0.1:2379'],
+      auth: { username: 'root', password: 'pw', callOptions: { deadline: 1000 } },
+      credentials: undefined as never,
+      grpcOptions: { 'grpc.max_receive_message_length': 1 << 20 },
+      dialTimeout: 1000,
+      defaultCallOptions: () => ({}),
+      faultHandling: {
+        host: () => retry(handleAll, { maxAttempts: 1 }),
+        global: retry(handleAll, { maxAttempts: 1 }),
+        watchBackoff: new ExponentialBackoff().next(),
+      },
+    };
+    delete (etcd3Options as Partial<IOptions>).credentials; // needs real PEM; tested elsewhere
+    expect(() => resolveOptions(etcd3Options)).not.toThrow();
+    expect(Object.keys(ETCD3_OPTION_KEYS).sort()).toEqual([
+      'auth',
+      'credentials',
+      'defaultCallOptions',
+      'dialTimeout',
+      'faultHandling',
+      'grpcOptions',
+      'hosts',
+    ]);
+  });
+
+  test('grpcOptions keys are grpc-js channel options and are not checked against a list', () => {
+    expect(() => resolveOptions({ grpcOptions: { 'grpc.some_new_option': 1 } })).not.toThrow();
+  });
+});
+
+describe('hosts: ports and duplicates', () => {
+  test.each(['127.0.0.1:99999', 'http://127.0.0.1:0', 'https://[::1]:65536', 'h:00000'])(
+    'port out of 1-65535: %s',
+    host => {
+      const err = invalid({ hosts: [host] });
+      expect(err.option).toBe('hosts');
+      expect(err.message).toMatch(/port/);
+    },
+  );
+
+  test('ports 1 and 65535 are accepted', () => {
+    expect(resolveOptions({ hosts: ['a:1', 'a:65535'] }).hosts).toEqual(['a:1', 'a:65535']);
+  });
+
+  test.each([
+    [['127.0.0.1:2379', 'http://127.0.0.1:2379']],
+    [['http://127.0.0.1:2379/', 'http://127.0.0.1:2379']],
+    [['http://ETCD-1:2379', 'http://etcd-1:2379']],
+    [['HTTP://etcd-1:2379', 'etcd-1:2379']],
+    [['https://[::1]:2379', 'HTTPS://[0:0::1]:2379/']],
+    [['127.0.0.1:2379', '127.1:2379']],
+  ])('the same endpoint spelled two ways is a duplicate: %j', hosts => {
+    const err = invalid({ hosts });
+    expect(err.option).toBe('hosts');
+    expect(err.message).toMatch(/duplicate/);
   });
 });
