@@ -31,7 +31,7 @@ import {
   type RebuildEvent,
 } from './pool/endpoint';
 import { ResilientPool, type CallEvent, type RetryEvent } from './pool/resilient-pool';
-import { installOrphanSubchannelFix } from './pool/orphan-subchannel-fix';
+import { installGrpcJsFixes as installOrphanSubchannelFix } from './internals/grpc-js';
 
 /** Emitted when an endpoint's KV channel changes state. */
 export interface StateChangeEvent {

@@ -1,5 +1,5 @@
 /**
- * Regression test for a grpc-js connection leak (see lib/pool/orphan-subchannel-fix.ts):
+ * Regression test for a grpc-js connection leak (see lib/internals/grpc-js.ts):
  * a client closed while its etcd member is unreachable must not leave a TCP
  * connection behind once the member is reachable again.
  *
