@@ -137,7 +137,21 @@ describe('ownership: holder partitioned', () => {
       () => client.close(),
     );
     const lease = client.lease(TTL);
+    const t0 = Date.now();
+    const trace: string[] = [];
+    for (const e of [
+      'keepaliveFired',
+      'keepaliveSucceeded',
+      'keepaliveFailed',
+      'keepaliveEstablished',
+      'lost',
+    ]) {
+      lease.on(e as 'lost', (x?: unknown) =>
+        trace.push(`${Date.now() - t0} ${e} ${x instanceof Error ? x.message : ''}`),
+      );
+    }
     await lease.grant();
+    trace.push(`${Date.now() - t0} granted`);
     let succeeded = 0;
     lease.on('keepaliveSucceeded', () => succeeded++);
     const lost: unknown[] = [];
@@ -147,6 +161,7 @@ describe('ownership: holder partitioned', () => {
       `[measure] slow path +300 ms each way, TTL ${TTL} s: ${succeeded} keepalives answered, ` +
         `${lease.keepaliveStreamsOpened} streams opened, ${Math.round(lease.remainingMs())} ms left`,
     );
+    if (lost.length) console.log(trace.join('\n'));
     expect(lost).toEqual([]);
     expect(lease.signal.aborted).toBe(false);
     expect(succeeded).toBeGreaterThanOrEqual(5);

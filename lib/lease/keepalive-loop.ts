@@ -66,6 +66,9 @@ export class KeepaliveLoop {
   private running = false;
   private id = '';
   private lastAckedSentAt = -Infinity;
+  private ttlSeconds = 0;
+  /** The grant was answered too late to bound anything; the first keepalive sets the bound. */
+  private unconfirmed = false;
   private readonly rtts: number[] = [];
   private tickTimer: NodeJS.Timeout | undefined;
   private expiryTimer: NodeJS.Timeout | undefined;
@@ -95,7 +98,16 @@ export class KeepaliveLoop {
   granted(id: string, sentAt: number, ttlSeconds: number, rttMs: number): void {
     this.id = id;
     this.sample(rttMs);
-    this.acknowledged(sentAt, ttlSeconds);
+    this.ttlSeconds = ttlSeconds;
+    const margin = safetyMarginMs(ttlSeconds * 1000);
+    // A grant answered within half its TTL bounds the lease by itself; one answered later
+    // (a slow first connection) leaves too little time for a keepalive round trip.
+    if (sentAt + ttlSeconds * 1000 - margin - this.now() >= (ttlSeconds * 1000) / 2) {
+      this.acknowledged(sentAt, ttlSeconds);
+    } else {
+      // The first keepalive, sent now, sets the bound instead (see send()).
+      this.unconfirmed = true;
+    }
     if (this.running) {
       this.tick();
     }
@@ -142,7 +154,7 @@ export class KeepaliveLoop {
   }
 
   private get ttlMs(): number {
-    return this.bound.ttlMs;
+    return this.bound.ttlMs || this.ttlSeconds * 1000;
   }
 
   private get hedgeDelayMs(): number {
@@ -166,6 +178,13 @@ export class KeepaliveLoop {
   private send(t: Tracked): void {
     const sentAt = this.now();
     t.sends.push(sentAt);
+    if (this.unconfirmed) {
+      // If etcd still has the lease, this keepalive extends it to at least sentAt + TTL;
+      // if it does not answer by then minus the margin, the lease is lost.
+      this.unconfirmed = false;
+      this.bound.acknowledged(sentAt, this.ttlSeconds);
+      this.armExpiry();
+    }
     this.host.emit('keepaliveFired');
     try {
       t.stream.write({ ID: this.id });
@@ -183,7 +202,7 @@ export class KeepaliveLoop {
 
   /** A keepalive still unanswered after the hedge delay: send one on another member too. */
   private checkAnswered(t: Tracked, sentAt: number): void {
-    if (this.stopped || this.lastAckedSentAt >= sentAt || !t.sends.includes(sentAt)) {
+    if (this.stopped || this.lastAckedSentAt > sentAt || !t.sends.includes(sentAt)) {
       return;
     }
     noteSlow(t.resource, this.now() - sentAt);

@@ -1,0 +1,154 @@
+import { EventEmitter } from 'node:events';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { ExpiryBound, safetyMarginMs } from '../../lib/lease/expiry-bound';
+import { KeepaliveLoop } from '../../lib/lease/keepalive-loop';
+
+class FakeStream extends EventEmitter {
+  writes: number[] = [];
+  ended = false;
+  writable = true;
+  constructor(readonly resource: { url: string; recordFailure: (e: unknown) => void }) {
+    super();
+  }
+  write(): void {
+    this.writes.push(Date.now());
+  }
+  cancel(): void {
+    this.ended = true;
+  }
+  end(): void {
+    this.ended = true;
+  }
+  answer(ttl = '3'): void {
+    this.emit('data', { ID: '1', TTL: ttl });
+  }
+}
+
+function fakePool(urls: string[]) {
+  const streams: FakeStream[] = [];
+  let next = 0;
+  const pool = {
+    slow: [] as string[],
+    withConnection: async (_s: 'Lease', fn: (a: any) => any) => {
+      const url = urls[next++ % urls.length]!;
+      const resource = { url, recordFailure: () => pool.slow.push(url) };
+      return fn({
+        resource,
+        metadata: {},
+        client: {
+          leaseKeepAlive: () => {
+            const s = new FakeStream(resource);
+            streams.push(s);
+            return s;
+          },
+        },
+      });
+    },
+    markFailed: () => undefined,
+  };
+  return { pool, streams };
+}
+
+describe('ExpiryBound', () => {
+  it('bounds from the send time, never shrinks, keeps max(100 ms, 5 % TTL)', () => {
+    const b = new ExpiryBound();
+    b.acknowledged(1000, 3);
+    expect(b.expiresBy).toBe(4000);
+    expect(b.lostAt).toBe(4000 - 150);
+    b.acknowledged(500, 3); // an older acknowledgment
+    expect(b.expiresBy).toBe(4000);
+    expect(safetyMarginMs(1000)).toBe(100);
+    expect(safetyMarginMs(10_000)).toBe(500);
+  });
+});
+
+describe('KeepaliveLoop', () => {
+  beforeEach(() => {
+    vi.useFakeTimers();
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  function loop(urls = ['a', 'b']) {
+    const { pool, streams } = fakePool(urls);
+    const events: string[] = [];
+    const lost: Error[] = [];
+    const l = new KeepaliveLoop(pool, { emit: e => events.push(e), lost: e => lost.push(e) }, () =>
+      Date.now(),
+    );
+    return { l, pool, streams, events, lost };
+  }
+
+  it('declares the lease lost at send time of the last acknowledged keepalive + TTL - margin on a silent network', async () => {
+    const { l, streams, lost } = loop();
+    const t0 = Date.now();
+    l.granted('1', t0, 3, 10);
+    l.start();
+    await vi.advanceTimersByTimeAsync(0);
+    streams[0]!.answer(); // the first keepalive, sent at t0
+    await vi.advanceTimersByTimeAsync(3000 - 150 - 1);
+    expect(lost).toEqual([]);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(lost).toHaveLength(1);
+    expect(lost[0]!.constructor.name).toBe('EtcdLeaseInvalidError');
+  });
+
+  it('sends every TTL/3 and re-sends on another member when one does not answer', async () => {
+    const { l, pool, streams, lost } = loop();
+    l.granted('1', Date.now(), 3, 10);
+    l.start();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(streams).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(500); // TTL/6: unanswered -> hedge on "b"
+    expect(pool.slow).toEqual(['a']);
+    expect(streams).toHaveLength(2);
+    expect(streams[1]!.resource.url).toBe('b');
+    streams[1]!.answer();
+    expect(streams[0]!.ended).toBe(true); // the hedge won and became the primary
+    expect(l.resource).toBe(streams[1]!.resource);
+    await vi.advanceTimersByTimeAsync(500);
+    expect(streams[1]!.writes).toHaveLength(2); // next tick at TTL/3 on the new primary
+    expect(lost).toEqual([]);
+  });
+
+  it('re-opens at once when the stream fails, and says lost when etcd answers TTL 0', async () => {
+    const { l, streams, lost, events } = loop();
+    l.granted('1', Date.now(), 3, 10);
+    l.start();
+    await vi.advanceTimersByTimeAsync(0);
+    streams[0]!.emit('error', Object.assign(new Error('14 UNAVAILABLE'), { code: 14 }));
+    await vi.advanceTimersByTimeAsync(0);
+    expect(streams).toHaveLength(2);
+    expect(streams[1]!.writes).toHaveLength(1);
+    expect(events).toContain('keepaliveFailed');
+    streams[1]!.answer('0');
+    expect(lost).toHaveLength(1);
+  });
+
+  it('a slow but answering member is not abandoned: the hedge delay follows round trips', async () => {
+    const { l, streams, lost } = loop(['a']);
+    l.granted('1', Date.now(), 3, 1400); // grant took 1.4 s: hedge delay 1.5 s (TTL/2 cap)
+    l.start();
+    for (let i = 0; i < 9; i++) {
+      await vi.advanceTimersByTimeAsync(700);
+      streams[0]!.answer(); // each keepalive answered 700 ms after it was sent
+      await vi.advanceTimersByTimeAsync(300);
+    }
+    expect(streams).toHaveLength(1);
+    expect(lost).toEqual([]);
+  });
+
+  it('a grant answered late (slow first connection) is confirmed by the first keepalive, not declared lost', async () => {
+    const { l, streams, lost } = loop(['a']);
+    const sentAt = Date.now();
+    await vi.advanceTimersByTimeAsync(1400); // the grant took 1.4 s of a 2 s TTL
+    l.granted('1', sentAt, 2, 1400);
+    l.start();
+    await vi.advanceTimersByTimeAsync(600);
+    expect(lost).toEqual([]); // the grant's own bound (1.9 s) has passed
+    streams[0]!.answer('2');
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(lost).toEqual([]);
+  });
+});
