@@ -8,12 +8,13 @@
  * only connects while a call is pending, grpc-node#2218) before the old one is
  * closed; calls still queued on the old one fail UNAVAILABLE and are retried.
  */
-import { ExponentialBackoff, type Event, type IBackoff } from 'cockatiel';
+import type { Event } from 'cockatiel';
 import type { ChannelCredentials, ChannelOptions } from '@grpc/grpc-js';
 import { watchChannel, type ChannelWatch } from '../channel/state-watcher';
 import type { ChannelState } from '../channel/state';
 import type { Logger } from '../logger';
 import { Emitter } from '../events';
+import { Backoff } from '../policy/backoff';
 import { SwappableChannel } from './swappable-channel';
 
 /** Emitted on every channel state change. */
@@ -43,8 +44,8 @@ export interface KeeperTiming {
 export class ChannelKeeper {
   readonly channel: SwappableChannel;
   private watch: ChannelWatch | undefined;
-  private readonly backoffFactory: ExponentialBackoff<unknown>;
-  private backoff: IBackoff<unknown>;
+  /** Spaces rebuilds; reset once the channel is READY. */
+  private readonly backoff: Backoff;
   /** `Date.now()` before which no rebuild may happen. */
   private notBefore = 0;
   private pending: { timer: NodeJS.Timeout; reason: string } | undefined;
@@ -70,11 +71,10 @@ export class ChannelKeeper {
     this.rebuildEmitter = new Emitter('grpc.rebuild', log);
     this.onStateChange = this.stateEmitter.event;
     this.onRebuild = this.rebuildEmitter.event;
-    this.backoffFactory = new ExponentialBackoff({
-      initialDelay: Math.max(1, timing.initialBackoffMs),
-      maxDelay: Math.max(1, timing.maxBackoffMs),
+    this.backoff = new Backoff({
+      initialDelayMs: Math.max(1, timing.initialBackoffMs),
+      maxDelayMs: Math.max(1, timing.maxBackoffMs),
     });
-    this.backoff = this.backoffFactory.next();
     this.channel = new SwappableChannel(target, credentials, channelOptions, channelFactory);
     this.follow();
   }
@@ -132,9 +132,8 @@ export class ChannelKeeper {
     this.watch?.stop();
     const old = this.channel.swap();
     this.rebuildCount++;
-    const delay = this.backoff.duration;
+    const delay = this.backoff.next();
     this.notBefore = Date.now() + delay;
-    this.backoff = this.backoff.next(undefined) ?? this.backoff;
     this.log.warn(
       { reason, generation: this.channel.generation, nextRebuildNotBeforeMs: Math.round(delay) },
       'rebuilding gRPC channel',
@@ -156,7 +155,7 @@ export class ChannelKeeper {
         }
         this.log.info(`${from} -> ${to}`);
         if (to === 'READY') {
-          this.backoff = this.backoffFactory.next();
+          this.backoff.reset();
           this.notBefore = 0;
         }
         this.stateEmitter.emit({ target: this.target, from, to });
