@@ -16,9 +16,38 @@ describe('doctor', () => {
     await cluster?.stop();
   });
 
+  it('checks a healthy endpoint in a few seconds by default, with measured values in --json', async () => {
+    const ep = cluster.endpoints[0]!;
+    const start = Date.now();
+    const r = await runCli(['doctor', '--endpoints', ep, '--json']);
+    const elapsedMs = Date.now() - start; // includes starting node and tsx
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(elapsedMs).toBeLessThan(8_000);
+    type Check = { name: string; status: string; values?: Record<string, number | string> };
+    const json = JSON.parse(r.stdout) as {
+      healthy: boolean;
+      durationMs: number;
+      counts: Record<string, number>;
+      endpoints: Array<{ endpoint: string; checks: Check[] }>;
+    };
+    expect(json.healthy).toBe(true);
+    expect(json.durationMs).toBeLessThan(3_000);
+    expect(json.counts).toEqual({ pass: 7, warn: 0, fail: 0, skip: 2 });
+    const byName = Object.fromEntries(json.endpoints[0]!.checks.map(c => [c.name, c]));
+    expect(byName.keepalive).toMatchObject({ status: 'skip' });
+    expect(byName.keepalive!.values).toBeUndefined();
+    const num = expect.any(Number);
+    expect(byName.reachable!.values).toEqual({ connectMs: num });
+    expect(byName.responds!.values).toEqual({ statusMs: num, memberId: expect.any(String) });
+    expect(byName.latency!.values).toEqual({ medianMs: num, maxMs: num, samples: 5 });
+    expect(byName.version!.values).toMatchObject({ dbSizeBytes: num, raftTerm: num });
+    expect(byName.members!.values).toEqual({ members: 1, learners: 0, unstarted: 0 });
+    expect(byName.leader!.values).toMatchObject({ raftTerm: num });
+  });
+
   it('passes every check of a healthy endpoint (conclusive keepalive check) and exits 0', async () => {
     const ep = cluster.endpoints[0]!;
-    const r = await runCli(['doctor', '--endpoints', ep]);
+    const r = await runCli(['doctor', '--endpoints', ep, '--keepalive']);
     expect(r.code, r.stdout + r.stderr).toBe(0);
     for (const name of [
       'reachable',
@@ -148,6 +177,17 @@ describe('doctor', () => {
     } finally {
       await secured.stop();
     }
+  });
+
+  it('never prints credentials embedded in an endpoint URL, and rejects it as a usage error', async () => {
+    const r = await runCli(['doctor', '--endpoints', `http://root:s3cret-pw@127.0.0.1:1`]);
+    expect(r.code).toBe(2);
+    expect(r.stdout + r.stderr).not.toContain('s3cret-pw');
+    expect(r.stderr).toContain('http://root:***@127.0.0.1:1');
+    const bad = await runCli(['doctor', '--endpoints', 'http://[bad']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('is not a valid URL');
+    expect(bad.stderr).not.toMatch(/\n\s+at /);
   });
 
   it('rejects bad usage with exit code 2 and the usage text', async () => {

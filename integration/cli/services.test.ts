@@ -121,6 +121,93 @@ describe('services', () => {
     }
   });
 
+  it('follows every service with -w --json: a removed instance keeps its last known record', async () => {
+    const cli = startCli(['services', '-w', '--json', '--endpoints', cluster.endpoints[0]!]);
+    try {
+      await cli.waitFor('"id":"p1"');
+      await writer.put('payments/p2').value(goRecord('10.0.1.2:9000', { v: 1 }));
+      await cli.waitFor('"event":"added","service":"payments","id":"p2"');
+      await writer.delete().key('payments/p2');
+      await cli.waitFor('"event":"removed","service":"payments","id":"p2"');
+      await writer.delete().key('config/flag'); // no record: no event
+      await writer.put('config/flag').value('on');
+      cli.child.kill('SIGTERM');
+      const r = await cli.exited(10_000);
+      expect(r.code).toBe(0);
+      const removed = r.stdout
+        .trim()
+        .split('\n')
+        .map(l => JSON.parse(l) as Record<string, unknown>)
+        .filter(e => e.event === 'removed');
+      expect(removed).toEqual([
+        {
+          event: 'removed',
+          service: 'payments',
+          id: 'p2',
+          key: 'payments/p2',
+          Op: 0,
+          Addr: '10.0.1.2:9000',
+          Metadata: { v: 1 },
+        },
+      ]);
+    } finally {
+      cli.child.kill('SIGKILL');
+    }
+  });
+
+  it('escapes control characters from keys and values in table, watch and JSON output', async () => {
+    // Anyone who can write a key could otherwise clear the operator's screen, overwrite
+    // rows (CR), forge rows and columns (LF, TAB) or reorder text (RLO).
+    const id = 'evil\u001b[2J\r\u202e';
+    const key = `hostile/${id}`;
+    const value = JSON.stringify({
+      Op: 0,
+      Addr: '10.9.9.9:1',
+      Metadata: { note: 'x\u001b]0;title\u0007\u009b31m\u2028\u2029\nforged\trow' },
+    });
+    await writer.put(key).value(value);
+    const cli = startCli(['services', '--watch', '--endpoints', cluster.endpoints[0]!]);
+    try {
+      const table = await runCli(['services', 'hostile', '--endpoints', cluster.endpoints[0]!]);
+      const json = await runCli([
+        'services',
+        'hostile',
+        '--json',
+        '--endpoints',
+        cluster.endpoints[0]!,
+      ]);
+      await cli.waitFor('evil');
+      await writer.put(`hostile/${id}2`).value(value);
+      await cli.waitFor(`added`);
+      cli.child.kill('SIGTERM');
+      const watched = await cli.exited(10_000);
+      for (const r of [table, json, watched]) {
+        expect(r.code, r.stderr).toBe(0);
+        // eslint-disable-next-line no-control-regex
+        expect(r.stdout).not.toMatch(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u2028\u2029\u202e]/);
+      }
+      expect(table.stdout).toBe(
+        'hostile\tevil\\x1b[2J\\r\\u202e\t10.9.9.9:1\t{"note":"x\\\\u001b]0;title\\\\u0007\\x9b31m\\u2028\\u2029\\\\nforged\\\\trow"}\n',
+      );
+      // Every tab in the table is a column separator: one row, four columns.
+      expect(table.stdout.trim().split('\n')).toHaveLength(1);
+      expect(table.stdout.trim().split('\t')).toHaveLength(4);
+      expect(
+        watched.stdout
+          .trim()
+          .split('\n')
+          .every(l => l.split('\t').length <= 4),
+      ).toBe(true);
+      // The JSON lines still parse to exactly what is stored.
+      const parsed = JSON.parse(json.stdout) as { id: string; Metadata: unknown };
+      expect(parsed.id).toBe(id);
+      expect(parsed.Metadata).toEqual(JSON.parse(value).Metadata);
+    } finally {
+      cli.child.kill('SIGKILL');
+      await writer.delete().prefix('hostile/');
+    }
+  });
+
   it('exits 1 with a pointer to doctor when etcd cannot be reached', async () => {
     const dead = `http://127.0.0.1:${await freePort()}`;
     const r = await runCli(['services', '--endpoints', dead, '--timeout', '1000']);

@@ -6,17 +6,6 @@ import { readFileSync } from 'node:fs';
 import type { IOptions } from 'etcd3';
 import { stringFlag, UsageError, type ParsedArgs } from './args';
 
-/** Flags every command accepts. */
-export const CONNECTION_FLAGS = [
-  'endpoints',
-  'cacert',
-  'cert',
-  'key',
-  'user',
-  'password-env',
-  'timeout',
-] as const;
-
 /** TLS material read from `--cacert`, `--cert`, `--key`. */
 export interface TlsFiles {
   readonly ca?: Buffer;

@@ -6,6 +6,7 @@ import { noop } from 'cockatiel';
 import { Etcd3, type IMember, type IStatusResponse } from 'etcd3';
 import type { ChannelOptions } from '@grpc/grpc-js';
 import { etcd3Options, type Credentials, type TlsFiles } from './connection';
+import { round } from './probes';
 import type { CheckResult } from './report';
 
 /** What the checks of one endpoint share. */
@@ -67,12 +68,13 @@ export async function checkResponds(
       ctx.timeoutMs + 500,
       'Status',
     );
-    const ms = (performance.now() - start).toFixed(1);
+    const ms = round(performance.now() - start);
     return {
       result: {
         name: 'responds',
         status: 'pass',
-        detail: `Status answered in ${ms} ms (member ${status.header.member_id})`,
+        detail: `Status answered in ${ms.toFixed(1)} ms (member ${status.header.member_id})`,
+        values: { statusMs: ms, memberId: status.header.member_id },
       },
       status,
     };
@@ -107,18 +109,22 @@ export async function checkLatency(ctx: ProbeContext, client: Etcd3): Promise<Ch
       name: 'latency',
       status: 'fail',
       detail: `after ${samples.length} samples: ${message(err)}`,
+      values: { samples: samples.length },
       fix: 'The member answers only intermittently: check its load and the network.',
     };
   }
   samples.sort((a, b) => a - b);
-  const median = samples[Math.floor(samples.length / 2)]!;
-  const detail = `round trip ${median.toFixed(1)} ms median, ${samples[samples.length - 1]!.toFixed(1)} ms max (${SAMPLES} Status calls)`;
+  const median = round(samples[Math.floor(samples.length / 2)]!);
+  const max = round(samples[samples.length - 1]!);
+  const detail = `round trip ${median.toFixed(1)} ms median, ${max.toFixed(1)} ms max (${SAMPLES} Status calls)`;
+  const values = { medianMs: median, maxMs: max, samples: SAMPLES };
   if (median >= ATTEMPT_TIMEOUT_MS) {
     return {
       name: 'latency',
       status: 'fail',
       detail,
       fix: `Reads would time out: raise the client's attemptTimeoutMs well above ${median.toFixed(0)} ms, or use a nearer member.`,
+      values,
     };
   }
   if (median > 100) {
@@ -127,20 +133,27 @@ export async function checkLatency(ctx: ProbeContext, client: Etcd3): Promise<Ch
       status: 'warn',
       detail,
       fix: "Slow for etcd (expect < 10 ms on a LAN): check the network path and the member's load.",
+      values,
     };
   }
-  return { name: 'latency', status: 'pass', detail };
+  return { name: 'latency', status: 'pass', detail, values };
 }
 
 /** Server version: 3.4+ is what this library is tested with. */
 export function checkVersion(status: IStatusResponse): CheckResult {
   const [major, minor] = status.version.split('.').map(Number);
   const detail = `etcd ${status.version}, db ${(Number(status.dbSize) / 2 ** 20).toFixed(1)} MiB, raft term ${status.raftTerm}`;
-  if (major === 3 && (minor ?? 0) >= 4) return { name: 'version', status: 'pass', detail };
+  const values = {
+    version: status.version,
+    dbSizeBytes: Number(status.dbSize),
+    raftTerm: Number(status.raftTerm),
+  };
+  if (major === 3 && (minor ?? 0) >= 4) return { name: 'version', status: 'pass', detail, values };
   return {
     name: 'version',
     status: 'warn',
     detail,
+    values,
     fix: 'etcd3-resilient is tested with etcd 3.4 and newer; upgrade the cluster.',
   };
 }
@@ -166,6 +179,7 @@ export async function checkMembersAndLeader(
         name: 'leader',
         status: status.leader === '0' ? 'fail' : 'pass',
         detail: `leader id ${status.leader}`,
+        values: { leaderId: status.leader, raftTerm: Number(status.raftTerm) },
       },
       {
         name: 'members',
@@ -182,18 +196,25 @@ export async function checkMembersAndLeader(
           name: 'leader',
           status: 'fail',
           detail: 'this member sees no leader',
+          values: { leaderId: '0', raftTerm: Number(status.raftTerm) },
           fix: 'The cluster lost quorum or this member is partitioned from it: check the other members (`etcdctl endpoint status --cluster`) and the peer network.',
         }
       : {
           name: 'leader',
           status: 'pass',
           detail: `${nameOf(status.leader)}${status.leader === status.header.member_id ? ' (this member)' : ''}, raft term ${status.raftTerm}`,
+          values: { leaderId: status.leader, raftTerm: Number(status.raftTerm) },
         };
   const listed = members.map(
     m =>
       `${m.name || '(unstarted)'}${m.isLearner ? ' [learner]' : ''} ${m.clientURLs.join(' ') || '(no client URL)'}`,
   );
   const odd = members.filter(m => !m.name || m.clientURLs.length === 0);
+  const values = {
+    members: members.length,
+    learners: members.filter(m => m.isLearner).length,
+    unstarted: odd.length,
+  };
   const membersResult: CheckResult =
     odd.length > 0
       ? {
@@ -201,8 +222,14 @@ export async function checkMembersAndLeader(
           status: 'warn',
           detail: `${members.length}: ${listed.join('; ')}`,
           fix: 'A member has not started or advertises no client URL: finish adding it (`etcdctl member list`) or remove it; clients syncing endpoints from this list cannot use it.',
+          values,
         }
-      : { name: 'members', status: 'pass', detail: `${members.length}: ${listed.join('; ')}` };
+      : {
+          name: 'members',
+          status: 'pass',
+          detail: `${members.length}: ${listed.join('; ')}`,
+          values,
+        };
   return [leader, membersResult];
 }
 

@@ -47,6 +47,11 @@ export async function checkKeepalive(
     watcher.on('error', onClose);
     await sleep(opts.holdMs);
     const held = `${(opts.holdMs / 1000).toFixed(0)} s`;
+    const values = {
+      intervalMs: opts.timeMs,
+      holdMs: opts.holdMs,
+      ...(closed ? { closedAfterMs: Math.round(closed.atMs) } : {}),
+    };
     if (closed) {
       const text = `${closed.err.message ?? ''}`.split('\n')[0];
       const pings =
@@ -58,12 +63,14 @@ export async function checkKeepalive(
             status: 'fail',
             detail: `the server closed the connection for too many pings (too_many_pings) after ${(closed.atMs / 1000).toFixed(1)} s with pings every ${opts.timeMs} ms`,
             fix: `The server's --grpc-keepalive-min-time is above ${opts.timeMs} ms: set the client's keepalive.timeMs to at least that value, or lower the server's flag (etcd's default is 5s).`,
+            values,
           }
         : {
             name: 'keepalive',
             status: 'fail',
             detail: `the watch stream was closed after ${(closed.atMs / 1000).toFixed(1)} s: ${text}`,
             fix: 'Something closes long-lived HTTP/2 streams (a proxy or load balancer idle timeout?): raise that timeout above the keepalive interval, or connect to etcd directly.',
+            values,
           };
     }
     await within(
@@ -83,6 +90,7 @@ export async function checkKeepalive(
         (conclusive
           ? " (long enough for etcd's 3-strike ping policy)"
           : ` (short check; ${conclusiveHoldMs(opts.timeMs)} ms is conclusive)`),
+      values,
     };
   } catch (err) {
     return {

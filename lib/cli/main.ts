@@ -2,60 +2,115 @@
  * The `etcd3-resilient` command line: `doctor` and `services`.
  * `bin/etcd3-resilient.js` calls {@link run}.
  */
-import { UsageError } from './args';
+import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { describeError } from '../policy/describe-error';
+import { parseCommand, TOP_OPTIONS, UsageError } from './args';
 import { DOCTOR_USAGE, runDoctor } from './doctor';
+import { printable } from './escape';
 import { processIo, type Io } from './io';
 import { runServices, SERVICES_USAGE } from './services';
 
 /** Top-level usage. */
 export const USAGE = `Usage: etcd3-resilient <command> [options]
+       etcd3-resilient --version | --help
 
 Commands:
   doctor     check etcd endpoints: reachability, TLS, auth, latency, leader, members,
-             version, keepalive acceptance; prints a FIX for each problem
-  services   list (or --watch) the service instances registered in etcd
+             version (add --keepalive for the 22 s keepalive acceptance check);
+             prints a FIX for each problem
+  services   list (or -w, --watch) the service instances registered in etcd
+  help [command]   print the usage of the tool or of a command
 
-Run \`etcd3-resilient <command> --help\` for the options of a command.`;
+Run \`etcd3-resilient <command> --help\` for the options of a command.
+Exit codes: 0 ok, 1 unhealthy or failed, 2 bad usage.`;
+
+const USAGES: Record<string, string> = { doctor: DOCTOR_USAGE, services: SERVICES_USAGE };
+
+/** Version of the installed package (from its package.json, found upwards from here). */
+export function packageVersion(): string {
+  for (let dir = __dirname; ; dir = path.dirname(dir)) {
+    try {
+      const pkg = JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8')) as {
+        name?: string;
+        version?: string;
+      };
+      if (pkg.name === 'etcd3-resilient' && pkg.version) return pkg.version;
+    } catch {
+      // not here: look further up
+    }
+    if (path.dirname(dir) === dir) return 'unknown';
+  }
+}
+
+/**
+ * Wraps `io` so nothing non-printable reaches the terminal: every line is passed
+ * through {@link printable} (text from etcd, e.g. server error messages and
+ * member names, can hold ESC or CR). Line breaks and the table's tabs stay; the
+ * commands escape tabs inside fields themselves.
+ */
+function safeIo(io: Io): Io {
+  const clean = (text: string) =>
+    text
+      .split('\n')
+      .map(line =>
+        line
+          .split('\t')
+          .map(field => printable(field, false))
+          .join('\t'),
+      )
+      .join('\n');
+  return { out: text => io.out(clean(text)), err: text => io.err(clean(text)) };
+}
 
 /**
  * Runs the CLI with `argv` (without node and the script) and returns the exit code:
- * 0 ok, 1 unhealthy or failed, 2 bad usage. Never throws.
+ * 0 ok, 1 unhealthy or failed, 2 bad usage (usage on stderr). Help and version
+ * touch no network. Never throws.
  */
-export async function main(argv: readonly string[], io: Io = processIo): Promise<number> {
-  const [command, ...rest] = argv;
+export async function main(argv: readonly string[], rawIo: Io = processIo): Promise<number> {
+  const io = safeIo(rawIo);
+  const commandAt = argv.findIndex(a => !a.startsWith('-'));
+  const command = commandAt === -1 ? undefined : argv[commandAt];
   try {
-    switch (command) {
-      case 'doctor':
-        return await runDoctor(rest, io);
-      case 'services':
-        return await runServices(rest, io);
-      case undefined:
-      case 'help':
-      case '--help':
-      case '-h':
-        io.out(`${USAGE}\n`);
-        return command === undefined ? 2 : 0;
-      default:
-        throw new UsageError(`unknown command "${command}"`);
+    if (command === 'doctor' || command === 'services') {
+      if (commandAt > 0) parseCommand(argv.slice(0, commandAt), TOP_OPTIONS, 0);
+      const rest = argv.slice(commandAt + 1);
+      return command === 'doctor' ? await runDoctor(rest, io) : await runServices(rest, io);
     }
+    const top = parseCommand(argv, TOP_OPTIONS, 2);
+    if (top.flags.has('version')) {
+      io.out(`${packageVersion()}\n`);
+      return 0;
+    }
+    const [first, topic] = top.positionals;
+    if (first === 'help' && (topic === undefined || USAGES[topic])) {
+      io.out(`${topic ? USAGES[topic] : USAGE}\n`);
+      return 0;
+    }
+    if (first === undefined && top.flags.has('help')) {
+      io.out(`${USAGE}\n`);
+      return 0;
+    }
+    if (first === undefined) throw new UsageError('no command given');
+    throw new UsageError(`unknown command "${first === 'help' ? topic : first}"`);
   } catch (err) {
     if (
       err instanceof UsageError ||
       (err as { code?: string })?.code === 'ERESILIENT_INVALID_OPTION'
     ) {
-      const usage =
-        command === 'doctor' ? DOCTOR_USAGE : command === 'services' ? SERVICES_USAGE : USAGE;
+      const usage = (command && USAGES[command]) || USAGE;
       io.err(`error: ${(err as Error).message}\n\n${usage}\n`);
       return 2;
     }
-    io.err(`error: ${String((err as Error)?.stack ?? err)}\n`);
+    io.err(`error: ${describeError(err)}\n`);
     return 1;
   }
 }
 
 /** Entry point of the bin: runs {@link main} on `process.argv` and exits with its code. */
 export function run(): void {
-  main(process.argv.slice(2)).then(code => {
+  void main(process.argv.slice(2)).then(code => {
     // Let stdout drain, then exit: gRPC channels must not keep the process alive.
     process.stdout.write('', () => process.exit(code));
   });

@@ -6,6 +6,9 @@ import * as tls from 'node:tls';
 import type { TlsFiles } from './connection';
 import type { CheckResult } from './report';
 
+/** `ms` rounded to 0.1 ms, as printed. */
+export const round = (ms: number): number => Math.round(ms * 10) / 10;
+
 /** `host` and `port` of an endpoint URL. */
 export function hostPort(endpoint: string): { host: string; port: number } {
   const url = new URL(endpoint);
@@ -33,13 +36,15 @@ export function checkReachable(endpoint: string, timeoutMs: number): Promise<Che
         }),
       timeoutMs,
     );
-    socket.once('connect', () =>
+    socket.once('connect', () => {
+      const connectMs = round(performance.now() - start);
       done({
         name: 'reachable',
         status: 'pass',
-        detail: `TCP connect in ${(performance.now() - start).toFixed(1)} ms`,
-      }),
-    );
+        detail: `TCP connect in ${connectMs.toFixed(1)} ms`,
+        values: { connectMs },
+      });
+    });
     socket.once('error', (err: NodeJS.ErrnoException) => {
       const refused = err.code === 'ECONNREFUSED';
       done({
@@ -119,17 +124,25 @@ export function checkTls(
       const daysLeft = Math.floor((Date.parse(cert.valid_to) - Date.now()) / 86_400_000);
       const subject = cert.subject?.CN ?? 'unknown';
       const detail = `${socket.getProtocol()}, ALPN ${socket.alpnProtocol || 'none'}, certificate CN=${subject}, expires in ${daysLeft} days`;
+      const values = { certificateDaysLeft: daysLeft, protocol: String(socket.getProtocol()) };
       if (socket.alpnProtocol !== 'h2') {
         done({
           name: 'tls',
           status: 'fail',
           detail,
           fix: 'The server did not agree to HTTP/2 (ALPN h2); gRPC needs it. Is this port etcd, or a TLS proxy without h2?',
+          values,
         });
       } else if (daysLeft < 30) {
-        done({ name: 'tls', status: 'warn', detail, fix: "Renew the server's certificate soon." });
+        done({
+          name: 'tls',
+          status: 'warn',
+          detail,
+          fix: "Renew the server's certificate soon.",
+          values,
+        });
       } else {
-        done({ name: 'tls', status: 'pass', detail });
+        done({ name: 'tls', status: 'pass', detail, values });
       }
     });
     socket.once('error', (err: NodeJS.ErrnoException) =>

@@ -14,6 +14,11 @@ export interface CheckResult {
   readonly detail: string;
   /** What to do about a `warn` or `fail`. */
   readonly fix?: string;
+  /**
+   * What was measured, for `--json` readers: durations in ms (`*Ms`), counts,
+   * sizes in bytes, ids and versions as strings. Absent when nothing was measured.
+   */
+  readonly values?: Readonly<Record<string, number | string>>;
 }
 
 /** All checks of one endpoint. */
@@ -28,6 +33,13 @@ const TAGS: Record<CheckStatus, string> = {
   fail: 'FAIL',
   skip: 'SKIP',
 };
+
+/** Number of checks per status, over all endpoints. */
+export function countStatuses(reports: readonly EndpointReport[]): Record<CheckStatus, number> {
+  const counts: Record<CheckStatus, number> = { pass: 0, warn: 0, fail: 0, skip: 0 };
+  for (const r of reports) for (const c of r.checks) counts[c.status]++;
+  return counts;
+}
 
 /** True when no check failed (warnings allowed). */
 export const isHealthy = (reports: readonly EndpointReport[]): boolean =>

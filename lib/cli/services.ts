@@ -6,6 +6,7 @@
 import type { IKeyValue } from 'etcd3';
 import { createClient, type Etcd3 } from '../client';
 import { discover } from '../discovery/discovery';
+import { describeError } from '../policy/describe-error';
 import {
   assertPrefix,
   assertServiceName,
@@ -13,8 +14,16 @@ import {
   servicePrefix,
   type ServiceInstance,
 } from '../registry/record';
-import { endpointsFlag, intFlag, parseArgs, stringFlag, UsageError } from './args';
-import { CONNECTION_FLAGS, credentials, etcd3Options, tlsFiles } from './connection';
+import {
+  endpointsFlag,
+  intFlag,
+  parseCommand,
+  SERVICES_OPTIONS,
+  stringFlag,
+  UsageError,
+} from './args';
+import { credentials, etcd3Options, tlsFiles } from './connection';
+import { printable, safeJson } from './escape';
 import type { Io } from './io';
 
 /** Usage of `services`. */
@@ -23,13 +32,15 @@ export const SERVICES_USAGE = `Usage: etcd3-resilient services [name] [--watch] 
 Lists the instances registered in etcd (Go naming/endpoints records: key <prefix><service>/<id>,
 value {"Op":0,"Addr":"host:port","Metadata":...}); with a name, only that service's.
 With --watch, prints the current instances, then every change until Ctrl-C.
+Characters that are not printable (from keys or values) are shown escaped (\x1b, \u2028).
 
 Options:
   --prefix P        key prefix the services live under (default '', Go's layout)
-  --watch           follow changes
+  -w, --watch       follow changes; a removed instance is shown with its last known record
   --json            one JSON object per line (Go naming fields plus service, id, key)
   --endpoints a,b   etcd client URLs (default: $ETCD_ENDPOINTS or 127.0.0.1:2379)
-  --cacert, --cert, --key, --user, --password-env, --timeout MS   as for doctor`;
+  --cacert, --cert, --key, --user, --password-env, --timeout MS   as for doctor
+  -h, --help        print this help`;
 
 /** One listed instance with its key. */
 interface Listed extends ServiceInstance {
@@ -52,13 +63,18 @@ function decodeRecord(prefix: string, kv: IKeyValue): Listed | undefined {
   }
 }
 
+/**
+ * One output line: a JSON object (escaped by {@link safeJson}), or tab-separated
+ * fields each passed through {@link printable}, so a key cannot forge rows, columns
+ * or terminal sequences.
+ */
 function format(
   i: Listed | (ServiceInstance & { key?: string }),
   json: boolean,
   event?: string,
 ): string {
   if (json) {
-    return JSON.stringify({
+    return safeJson({
       ...(event ? { event } : {}),
       service: i.service,
       id: i.id,
@@ -69,7 +85,8 @@ function format(
     });
   }
   const meta = i.metadata === null || i.metadata === undefined ? '' : JSON.stringify(i.metadata);
-  return `${event ? `${new Date().toISOString()} ${event.padEnd(8)} ` : ''}${i.service}\t${i.id}\t${i.addr}\t${meta}`.trimEnd();
+  const fields = [i.service, i.id, i.addr, meta].map(printable).join('\t');
+  return `${event ? `${new Date().toISOString()} ${event.padEnd(8)} ` : ''}${fields}`.trimEnd();
 }
 
 async function list(
@@ -105,7 +122,7 @@ function interrupted(): Promise<void> {
 
 /** Parses `services`' arguments, runs it, and returns the exit code. */
 export async function runServices(argv: readonly string[], io: Io): Promise<number> {
-  const args = parseArgs(argv, [...CONNECTION_FLAGS, 'prefix'], ['watch', 'json', 'help']);
+  const args = parseCommand(argv, SERVICES_OPTIONS, Infinity);
   if (args.flags.has('help')) {
     io.out(`${SERVICES_USAGE}\n`);
     return 0;
@@ -151,6 +168,8 @@ export async function runServices(argv: readonly string[], io: Io): Promise<numb
       await stop;
       await d.close();
     } else {
+      // Last known record per key, so a removal shows what was removed.
+      const known = new Map<string, Listed>(found.map(f => [f.key, f]));
       const watcher = await client
         .watch()
         .prefix(prefix)
@@ -158,24 +177,25 @@ export async function runServices(argv: readonly string[], io: Io): Promise<numb
         .create();
       watcher.on('put', kv => {
         const rec = decodeRecord(prefix, kv);
-        if (rec) io.out(`${format(rec, json, kv.version === '1' ? 'added' : 'updated')}\n`);
+        if (!rec) return;
+        const event = known.has(rec.key) ? 'updated' : 'added';
+        known.set(rec.key, rec);
+        io.out(`${format(rec, json, event)}\n`);
       });
       watcher.on('delete', kv => {
         const key = kv.key.toString();
-        const rest = key.slice(prefix.length);
-        const slash = rest.lastIndexOf('/');
-        if (slash > 0)
-          io.out(
-            `${format({ key, service: rest.slice(0, slash), id: rest.slice(slash + 1), addr: '', metadata: null }, json, 'removed')}\n`,
-          );
+        const last = known.get(key);
+        if (!last) return; // not a record we listed or saw written
+        known.delete(key);
+        io.out(`${format(last, json, 'removed')}\n`);
       });
-      watcher.on('error', err => io.err(`watch error: ${String(err)}\n`));
+      watcher.on('error', err => io.err(`watch error: ${describeError(err)}\n`));
       await stop;
       await watcher.cancel().catch(() => undefined);
     }
     return 0;
   } catch (err) {
-    io.err(`error: ${String((err as Error)?.message ?? err).split('\n')[0]}\n`);
+    io.err(`error: ${describeError(err)}\n`);
     io.err(
       `FIX: check the endpoints with \`etcd3-resilient doctor --endpoints ${hosts.join(',')}\`\n`,
     );

@@ -2,13 +2,22 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { endpointsFlag, intFlag, parseArgs, UsageError } from '../../lib/cli/args';
+import {
+  DOCTOR_OPTIONS,
+  endpointsFlag,
+  intFlag,
+  parseCommand,
+  SERVICES_OPTIONS,
+  UsageError,
+} from '../../lib/cli/args';
 import { credentials, etcd3Options, tlsFiles } from '../../lib/cli/connection';
 import { checkVersion } from '../../lib/cli/etcd-checks';
 import { conclusiveHoldMs } from '../../lib/cli/keepalive-check';
 import { main } from '../../lib/cli/main';
 import { hostPort } from '../../lib/cli/probes';
 import { isHealthy, renderText, type EndpointReport } from '../../lib/cli/report';
+
+const p = (argv: string[]) => parseCommand(argv, DOCTOR_OPTIONS, 0);
 
 const capture = () => {
   let out = '';
@@ -20,12 +29,12 @@ const capture = () => {
   };
 };
 
-describe('parseArgs', () => {
+describe('parseCommand', () => {
   it('reads --flag value, --flag=value, booleans and positionals', () => {
-    const a = parseArgs(
+    const a = parseCommand(
       ['orders', '--prefix', 'svc/', '--timeout=100', '--watch'],
-      ['prefix', 'timeout'],
-      ['watch'],
+      SERVICES_OPTIONS,
+      1,
     );
     expect(a.positionals).toEqual(['orders']);
     expect(a.flags.get('prefix')).toBe('svc/');
@@ -34,23 +43,25 @@ describe('parseArgs', () => {
   });
 
   it('rejects unknown flags, missing values and values on booleans', () => {
-    expect(() => parseArgs(['--nope'], [], [])).toThrow(/unknown option --nope/);
-    expect(() => parseArgs(['--prefix'], ['prefix'], [])).toThrow(/--prefix needs a value/);
-    expect(() => parseArgs(['--prefix', '--watch'], ['prefix'], ['watch'])).toThrow(UsageError);
-    expect(() => parseArgs(['--watch=1'], [], ['watch'])).toThrow(/takes no value/);
+    expect(() => p(['--nope'])).toThrow(/Unknown option '--nope'/);
+    expect(() => parseCommand(['--prefix'], SERVICES_OPTIONS, 1)).toThrow(/--prefix/);
+    expect(() => parseCommand(['--prefix', '--watch'], SERVICES_OPTIONS, 1)).toThrow(UsageError);
+    expect(() => p(['--json=1'])).toThrow(UsageError);
   });
 
   it('validates integers and normalises endpoints', () => {
-    expect(intFlag(parseArgs(['--timeout', '250'], ['timeout'], []), 'timeout', 3000)).toBe(250);
-    expect(intFlag(parseArgs([], ['timeout'], []), 'timeout', 3000)).toBe(3000);
-    expect(() =>
-      intFlag(parseArgs(['--timeout', '1.5'], ['timeout'], []), 'timeout', 3000),
-    ).toThrow(/integer/);
-    expect(
-      endpointsFlag(
-        parseArgs(['--endpoints', '10.0.0.1:2379, https://e:2379/'], ['endpoints'], []),
-      ),
-    ).toEqual(['http://10.0.0.1:2379', 'https://e:2379']);
+    expect(intFlag(p(['--timeout', '250']), 'timeout', 3000)).toBe(250);
+    expect(intFlag(p([]), 'timeout', 3000)).toBe(3000);
+    expect(() => intFlag(p(['--timeout', '1.5']), 'timeout', 3000)).toThrow(/integer/);
+    expect(endpointsFlag(p(['--endpoints', '10.0.0.1:2379, https://e:2379/']))).toEqual([
+      'http://10.0.0.1:2379',
+      'https://e:2379',
+    ]);
+    expect(endpointsFlag(p(['--endpoints', 'h,https://h:443,[::1]:1']))).toEqual([
+      'http://h:2379',
+      'https://h:443',
+      'http://[::1]:1',
+    ]);
     expect(hostPort('http://[::1]:2379')).toEqual({ host: '::1', port: 2379 });
   });
 });
@@ -59,11 +70,7 @@ describe('connection flags', () => {
   it('reads the password from the named environment variable only', () => {
     process.env.ETCD3R_TEST_PW = 'pw-from-env';
     try {
-      const args = parseArgs(
-        ['--user', 'root', '--password-env', 'ETCD3R_TEST_PW'],
-        ['user', 'password-env'],
-        [],
-      );
+      const args = p(['--user', 'root', '--password-env', 'ETCD3R_TEST_PW']);
       expect(credentials(args)).toEqual({ username: 'root', password: 'pw-from-env' });
       expect(etcd3Options(['http://a:1'], {}, credentials(args))).toEqual({
         hosts: ['http://a:1'],
@@ -72,30 +79,19 @@ describe('connection flags', () => {
     } finally {
       delete process.env.ETCD3R_TEST_PW;
     }
-    const unset = parseArgs(
-      ['--user', 'root', '--password-env', 'ETCD3R_TEST_PW'],
-      ['user', 'password-env'],
-      [],
-    );
+    const unset = p(['--user', 'root', '--password-env', 'ETCD3R_TEST_PW']);
     expect(() => credentials(unset)).toThrow(/ETCD3R_TEST_PW: the environment variable is not set/);
-    expect(() => credentials(parseArgs(['--user', 'root'], ['user'], []))).toThrow(
-      /--password-env/,
-    );
+    expect(() => credentials(p(['--user', 'root']))).toThrow(/--password-env/);
   });
 
   it('reads TLS files and insists on cert+key+cacert together', () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'cli-tls-'));
     const file = path.join(dir, 'x.pem');
     writeFileSync(file, 'PEM');
-    const flags = ['cacert', 'cert', 'key'];
-    expect(tlsFiles(parseArgs(['--cacert', file], flags, [])).ca?.toString()).toBe('PEM');
-    expect(() => tlsFiles(parseArgs(['--cert', file], flags, []))).toThrow(
-      /--cert and --key go together/,
-    );
-    expect(() => tlsFiles(parseArgs(['--cert', file, '--key', file], flags, []))).toThrow(
-      /--cert needs --cacert/,
-    );
-    expect(() => tlsFiles(parseArgs(['--cacert', path.join(dir, 'missing')], flags, []))).toThrow(
+    expect(tlsFiles(p(['--cacert', file])).ca?.toString()).toBe('PEM');
+    expect(() => tlsFiles(p(['--cert', file]))).toThrow(/--cert and --key go together/);
+    expect(() => tlsFiles(p(['--cert', file, '--key', file]))).toThrow(/--cert needs --cacert/);
+    expect(() => tlsFiles(p(['--cacert', path.join(dir, 'missing')]))).toThrow(
       /cannot read the file \(ENOENT\)/,
     );
   });
