@@ -27,6 +27,7 @@ export {
   ShutdownTimeoutError,
   isResilientEtcdError,
 } from './errors';
+export { WriteOutcomeUnknownError, isWriteOutcomeUnknown } from './errors';
 export type { Logger } from './logger';
 export type { Event, IDisposable } from 'cockatiel';
 

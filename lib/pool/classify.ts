@@ -8,6 +8,7 @@
 import { status as Status, type Metadata } from '@grpc/grpc-js';
 import { isBrokenCircuitError } from 'cockatiel';
 import { isRecoverableError } from 'etcd3';
+import { ResilientEtcdError, WriteOutcomeUnknownError } from '../errors';
 import { statusNeverSent } from '../policy/never-sent';
 
 export { describeError } from '../policy/describe-error';
@@ -80,6 +81,12 @@ export function isEndpointFailure(err: unknown): boolean {
   }
   if ((err as { neverSent?: boolean }).neverSent === true) {
     return true;
+  }
+  if (err instanceof ResilientEtcdError) {
+    // Ours (a deadline that passed before an attempt, no endpoint at all, a write's
+    // unknown outcome): the endpoint itself did not fail. The last one is judged by its
+    // cause, which the breaker saw through the attempt's marks.
+    return err instanceof WriteOutcomeUnknownError && isEndpointFailure((err as any).cause);
   }
   const m = marksOf(err);
   if (m?.hang || m?.grpcCode === Status.DEADLINE_EXCEEDED || m?.grpcCode === Status.CANCELLED) {

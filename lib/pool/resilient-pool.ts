@@ -14,9 +14,12 @@
 import { Metadata, status as Status, type CallOptions, type Client } from '@grpc/grpc-js';
 import { ExponentialBackoff, handleWhen, retry, type RetryPolicy } from 'cockatiel';
 import { ClientClosedError, EtcdInvalidAuthTokenError, castGrpcError, type ICallable } from 'etcd3';
-import type { CallOptionsFactory } from 'etcd3/lib/options';
-import { resolveCallOptions } from 'etcd3/lib/util';
-import { DeadlineExceededError, NoEndpointAvailableError } from '../errors';
+import { resolveCallOptions, type CallOptionsFactory } from '../internals/etcd3';
+import {
+  DeadlineExceededError,
+  NoEndpointAvailableError,
+  WriteOutcomeUnknownError,
+} from '../errors';
 import { Emitter } from '../events';
 import { deadlineMs } from '../policy/deadline';
 import type { Logger } from '../logger';
@@ -411,7 +414,9 @@ export class ResilientPool implements ICallable<Endpoint> {
     }
     // We cancelled it ourselves when its channels were rebuilt: a read is worth resending.
     const rebuilt = rebuiltSince && raw.code === Status.CANCELLED;
-    mark(err, { sent: !rawNeverSent(raw) && !authRejected, hang, grpcCode: raw.code, rebuilt });
+    const sent = !rawNeverSent(raw) && !authRejected;
+    const marks = { sent, hang, grpcCode: raw.code, rebuilt };
+    mark(err, marks);
     if (isTransient(err) && !rebuilt) {
       // Seen in health() and deprioritised for a while; only isEndpointFailure() errors
       // also count against the breaker (the breaker.execute around the attempt does that).
@@ -421,6 +426,32 @@ export class ResilientPool implements ICallable<Endpoint> {
       ep.requestRebuild('call unavailable');
     } else if (raw.code === Status.DEADLINE_EXCEEDED) {
       this.probe(ep);
+    }
+    return call.safe || !sent ? err : this.writeOutcome(call, err, raw.code, marks);
+  }
+
+  /**
+   * A write that was sent and failed: if its failure does not tell whether etcd applied
+   * it (the stream was cancelled or reset mid-flight, or UNAVAILABLE was answered), it
+   * becomes one documented error, {@link WriteOutcomeUnknownError}; a deadline that
+   * passed after it was sent stays etcd3's `GRPCDeadlineExceededError`, flagged
+   * `mayHaveBeenApplied`. Other answers (etcd refusing it: INVALID_ARGUMENT,
+   * FAILED_PRECONDITION...) are kept as they are.
+   */
+  private writeOutcome(
+    call: CallState,
+    err: Error,
+    code: number | undefined,
+    marks: object,
+  ): Error {
+    if (code === Status.UNAVAILABLE || code === Status.CANCELLED) {
+      return mark(
+        new WriteOutcomeUnknownError(`${call.service}.${call.method}`, err),
+        marks as any,
+      );
+    }
+    if (code === Status.DEADLINE_EXCEEDED) {
+      Object.defineProperty(err, 'mayHaveBeenApplied', { value: true, enumerable: true });
     }
     return err;
   }

@@ -1,0 +1,123 @@
+/**
+ * A write that was sent and then failed without telling whether etcd applied it
+ * fails with ONE documented error, `WriteOutcomeUnknownError` (a
+ * `GRPCUnavailableError`), and is not resent; one that ran past its deadline after
+ * it was sent is a `GRPCDeadlineExceededError` with `mayHaveBeenApplied: true`.
+ * Our `Etcd3` against real grpc-js servers serving etcd's proto.
+ */
+import {
+  GRPCCancelledError,
+  GRPCDeadlineExceededError,
+  GRPCUnavailableError,
+  isRecoverableError,
+} from 'etcd3';
+import { describe, expect, test } from 'vitest';
+import { Etcd3, createClient } from '../../lib/client';
+import {
+  ResilientEtcdError,
+  WriteOutcomeUnknownError,
+  isWriteOutcomeUnknown,
+} from '../../lib/errors';
+import type { ResilientEtcdOptions } from '../../lib/options';
+import { HANG, unavailable } from '../fakes/fake-etcd';
+import { timed, waitUntil, withCleanup } from '../fakes/pool-harness';
+
+const { cleanup, fakes } = withCleanup();
+
+function client(options: ResilientEtcdOptions): Etcd3 {
+  const c = createClient({ callTimeoutMs: 3000, attemptTimeoutMs: 300, ...options });
+  cleanup.push(() => c.close());
+  return c;
+}
+
+const ready = (c: Etcd3) =>
+  waitUntil(
+    () => c.health().endpoints.every(e => e.channelState === 'READY'),
+    'every endpoint is READY',
+  );
+
+function expectOutcomeUnknown(error: any): void {
+  expect(error).toBeInstanceOf(WriteOutcomeUnknownError);
+  expect(error).toBeInstanceOf(GRPCUnavailableError);
+  expect(error).toBeInstanceOf(ResilientEtcdError);
+  expect(isRecoverableError(error)).toBe(true);
+  expect(isWriteOutcomeUnknown(error)).toBe(true);
+  expect(error.code).toBe('ERESILIENT_OUTCOME_UNKNOWN');
+  expect(error.mayHaveBeenApplied).toBe(true);
+  expect(error.method).toBe('KV.put');
+  expect(error.cause).toBeInstanceOf(Error);
+}
+
+describe('a write whose outcome is unknown', () => {
+  test('sent, then cancelled by a rebuild another call triggered', async () => {
+    const [a] = await fakes(1);
+    a.on('KV.put', () => HANG);
+    let ranges = 0;
+    // The first read finds a broken transport: the endpoint's channels are rebuilt.
+    a.on('KV.range', () => (++ranges === 1 ? unavailable('Connection dropped') : { ok: {} }));
+    const c = client({ hosts: a.url });
+    const rebuilds: string[] = [];
+    c.onRebuild(e => rebuilds.push(e.reason));
+    await ready(c);
+    const put = timed(() => c.put('k').value('v').exec());
+    await waitUntil(() => a.pending === 1, 'the put reached the server');
+    await c.get('k').string();
+    const { error } = await put;
+    expect(rebuilds).toHaveLength(1);
+    expectOutcomeUnknown(error);
+    expect(error.cause).toBeInstanceOf(GRPCCancelledError);
+    expect(a.count('KV.put')).toBe(1);
+  });
+
+  test('sent, then the connection was reset mid-flight', async () => {
+    const [a, b] = await fakes(2);
+    a.on('KV.put', () => HANG);
+    b.on('KV.put', () => HANG);
+    const c = client({ hosts: [a.url, b.url] });
+    await ready(c);
+    const put = timed(() => c.put('k').value('v').exec());
+    await waitUntil(() => a.pending + b.pending === 1, 'the put reached a server');
+    await (a.pending === 1 ? a : b).close();
+    const { error } = await put;
+    expectOutcomeUnknown(error);
+    expect(a.count('KV.put') + b.count('KV.put')).toBe(1);
+  });
+
+  test('a server answering UNAVAILABLE to a sent write', async () => {
+    const [a] = await fakes(1);
+    a.on('KV.put', () => unavailable('etcdserver: request timed out'));
+    const c = client({ hosts: a.url });
+    const { error } = await timed(() => c.put('k').value('v').exec());
+    expectOutcomeUnknown(error);
+    expect(error.message).toMatch(/request timed out/);
+    expect(a.count('KV.put')).toBe(1);
+  });
+
+  test('sent, then its deadline passed: GRPCDeadlineExceededError, mayHaveBeenApplied', async () => {
+    const [a] = await fakes(1);
+    a.on('KV.put', () => HANG);
+    const c = client({ hosts: a.url });
+    await ready(c);
+    const { error } = await timed(() =>
+      c
+        .put('k')
+        .value('v')
+        .options({ deadline: Date.now() + 300 })
+        .exec(),
+    );
+    expect(error).toBeInstanceOf(GRPCDeadlineExceededError);
+    expect(error.mayHaveBeenApplied).toBe(true);
+    expect(isWriteOutcomeUnknown(error)).toBe(true);
+    expect(a.count('KV.put')).toBe(1);
+  });
+
+  test('a read that fails the same ways is not flagged', async () => {
+    const [a] = await fakes(1);
+    a.on('KV.range', () => unavailable('etcdserver: request timed out'));
+    const c = client({ hosts: a.url, retry: { maxAttempts: 0 } });
+    const { error } = await timed(() => c.get('k').string());
+    expect(error).toBeInstanceOf(GRPCUnavailableError);
+    expect(error).not.toBeInstanceOf(WriteOutcomeUnknownError);
+    expect(isWriteOutcomeUnknown(error)).toBe(false);
+  });
+});
