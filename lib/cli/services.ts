@@ -85,7 +85,7 @@ function format(
     });
   }
   const meta = i.metadata === null || i.metadata === undefined ? '' : JSON.stringify(i.metadata);
-  const fields = [i.service, i.id, i.addr, meta].map(printable).join('\t');
+  const fields = [i.service, i.id, i.addr, meta].map(f => printable(f)).join('\t');
   return `${event ? `${new Date().toISOString()} ${event.padEnd(8)} ` : ''}${fields}`.trimEnd();
 }
 
