@@ -38,7 +38,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { connectivityState } from '@grpc/grpc-js';
 import { Etcd3 as RawEtcd3 } from 'etcd3';
-import { Host } from 'etcd3/lib/connection-pool';
+import { Host } from '../lib/internals/etcd3';
 import { startEtcd } from '../lib/testing';
 import {
   summarize,

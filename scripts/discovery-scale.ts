@@ -16,7 +16,7 @@ import { runInNewContext } from 'node:vm';
 import type { Namespace } from 'etcd3';
 import { createClient, type Etcd3 } from '../lib/client';
 import { discover, type Discovery } from '../lib/discovery/discovery';
-import { poolOf } from '../lib/discovery/etcd3-access';
+import { poolOf } from '../lib/internals/etcd3';
 import { watchHubStats } from '../lib/discovery/hub-registry';
 import { goNamingCodec } from '../lib/registry/record';
 import { startEtcd } from '../lib/testing';

@@ -8,7 +8,7 @@ import { Etcd3 as PlainEtcd3 } from 'etcd3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createClient } from '../../lib/client';
 import { discover, type Discovery } from '../../lib/discovery/discovery';
-import { poolOf } from '../../lib/discovery/etcd3-access';
+import { poolOf } from '../../lib/internals/etcd3';
 import { watchHubFor, watchHubStats } from '../../lib/discovery/hub-registry';
 import { noopLogger } from '../../lib/logger';
 import {

@@ -19,7 +19,7 @@ import { ExponentialBackoff, type IBackoff } from 'cockatiel';
 import { ClientClosedError } from '../errors';
 import type { Logger } from '../logger';
 import { servicePrefix, type ServiceInstance } from '../service-record';
-import { namespacePrefixOf, poolOf, prefixEnd } from './etcd3-access';
+import { namespacePrefixOf, poolOf, prefixEnd } from '../internals/etcd3';
 import {
   emptyResult,
   InstanceSet,

@@ -5,7 +5,7 @@
  */
 import type { Namespace } from 'etcd3';
 import { keyText, type RawRecord } from './instance-set';
-import { prefixEnd } from './etcd3-access';
+import { prefixEnd } from '../internals/etcd3';
 
 /** A consistent listing: the records and the revision they were read at. */
 export interface Listing {

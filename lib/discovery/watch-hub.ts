@@ -21,7 +21,7 @@ import {
   type IWatchResponse,
 } from 'etcd3';
 import type { Logger } from '../logger';
-import { openWatchStream, type OpenedWatchStream } from './etcd3-access';
+import { openWatchStream, type OpenedWatchStream } from '../internals/etcd3';
 import { StallDetector, type WatchTiming } from './stall-detector';
 import type { HubWatch, WatchHubOptions, WatchHubStats, WatchTarget } from './watch-types';
 

@@ -23,8 +23,8 @@ import {
   handleWhen,
   type IBackoff,
 } from 'cockatiel';
-import { Host } from 'etcd3/lib/connection-pool';
-import type { Services } from 'etcd3/lib/rpc';
+import { Host } from '../internals/etcd3';
+import type { Services } from '../internals/etcd3';
 import { watchChannel, type ChannelWatch } from '../channel/state-watcher';
 import { ChannelState, stateName } from '../channel/state';
 import { Emitter } from '../events';

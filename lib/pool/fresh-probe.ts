@@ -12,7 +12,7 @@
  * answered (on a slow link, the rebuild's own handshake would take a round trip too).
  */
 import { Metadata, type ChannelCredentials, type ChannelOptions } from '@grpc/grpc-js';
-import { Host } from 'etcd3/lib/connection-pool';
+import { Host } from '../internals/etcd3';
 import { fromServer, type StatusLike } from '../policy/never-sent';
 
 /** Channel option that gives the probe its own subchannel (its own TCP connection). */
