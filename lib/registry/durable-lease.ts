@@ -18,6 +18,7 @@ import {
 import { LeaseRenewer } from './lease-renewer';
 import { Backoff } from '../policy/backoff';
 import { describeError } from '../policy/describe-error';
+import { isPermanentError } from '../policy/permanent-error';
 import { deadlineIn } from './util';
 import { Waker } from './waker';
 
@@ -117,6 +118,10 @@ export class DurableLease {
   // Set from the first loss until the keys are restored under a new lease.
   private outage: { since: number; leaseId: string } | undefined;
   private closing: Promise<void> | undefined;
+  // Set iff the lease closed itself because etcd refused it permanently (see `failure`).
+  private failedWith: unknown;
+  // Guards handed over by closed registrations, for keys kept as tombstones (see LeasedKeys).
+  private readonly adopted = new Map<string, { stop(): void }>();
 
   /** A lease was lost; keys may be gone until {@link onRestored}. */
   public readonly onLost: Event<LeaseLostEvent> = this.lostEmitter.event;
@@ -216,6 +221,8 @@ export class DurableLease {
    */
   attach(key: string, value: string): Promise<void> {
     this.assertOpen();
+    this.adopted.get(key)?.stop();
+    this.adopted.delete(key);
     return this.keys.attach(key, value);
   }
 
@@ -235,6 +242,41 @@ export class DurableLease {
     if (this.innerState !== 'closed') {
       this.keys.heal(key, cause);
     }
+  }
+
+  /**
+   * The error that made the lease give up, when etcd refused it permanently
+   * (permission denied, authentication failed, invalid argument); else undefined.
+   */
+  get failure(): unknown {
+    return this.failedWith;
+  }
+
+  /**
+   * A tombstoned key (deleted, but guarded against a late copy of one of our puts)
+   * reappeared under our lease at `modRevision`: delete it again.
+   */
+  reappeared(key: string, modRevision: number): void {
+    if (this.innerState !== 'closed') {
+      this.keys.reappeared(key, modRevision);
+    }
+  }
+
+  /**
+   * Keeps `guard` running for a detached key while it is a tombstone (until the
+   * lease is lost or closed, or the key is attached again). Stops it at once if
+   * the key is not a tombstone.
+   * @internal used by registrations that close while sharing this lease.
+   */
+  adoptGuard(key: string, guard: { stop(): void }): void {
+    this.adopted.get(key)?.stop();
+    this.adopted.delete(key);
+    const st = this.keys.state(key);
+    if (this.innerState === 'closed' || !st || st.desired === 'present' || !st.mayReappear) {
+      guard.stop();
+      return;
+    }
+    this.adopted.set(key, guard);
   }
 
   /** What the lease knows about `key`, for comparing with watch events; undefined if not attached. */
@@ -264,7 +306,8 @@ export class DurableLease {
     this.renewer.close();
     this.grantWaker.wake();
     this.reconnectWaker.wake();
-    this.keys.close(new ClientClosedError('DurableLease'));
+    this.keys.close(this.failedWith ?? new ClientClosedError('DurableLease'));
+    this.stopAdopted();
     this.subscriptions.splice(0).forEach(s => s.dispose());
     this.closing =
       id !== undefined && options.revoke !== false ? this.revoke(id) : Promise.resolve();
@@ -280,6 +323,17 @@ export class DurableLease {
       }
       if ('err' in outcome && outcome.err instanceof ClientClosedError) {
         this.clientClosed();
+        return;
+      }
+      if ('err' in outcome && isPermanentError(outcome.err)) {
+        // No permission, bad credentials: retrying cannot help. Every key's attach()
+        // rejects with this error and the lease closes.
+        this.failedWith = outcome.err;
+        this.log.error(
+          { err: describeError(outcome.err) },
+          'lease grant refused by etcd; giving up',
+        );
+        void this.close({ revoke: false });
         return;
       }
       if ('err' in outcome) {
@@ -373,6 +427,7 @@ export class DurableLease {
     this.outage ??= { since: now, leaseId: id };
     this.renewer.stop();
     this.keys.leaseGone();
+    this.stopAdopted();
     const event = { leaseId: id, reason, sinceRenewalMs };
     this.log.error(
       { ...event, keys: this.keys.size },
@@ -440,6 +495,13 @@ export class DurableLease {
         );
       }
     }
+  }
+
+  private stopAdopted(): void {
+    for (const g of this.adopted.values()) {
+      g.stop();
+    }
+    this.adopted.clear();
   }
 
   private assertOpen(): void {

@@ -1,6 +1,7 @@
 /**
  * Self-healing: watches one attached key and, when someone else deletes or
- * overwrites it while our lease lives, asks the lease to put it back. A watch
+ * overwrites it while our lease lives, asks the lease to put it back. While the
+ * key is withdrawn and kept as a tombstone, it deletes a late copy of our own put. A watch
  * that fails (compaction, cancel) is re-created and the key re-read.
  */
 import type { IKeyValue, Namespace, Watcher } from 'etcd3';
@@ -65,6 +66,20 @@ export class KeyGuard {
   ): void {
     const st = this.lease.keyState(this.key);
     const leaseId = this.lease.leaseId;
+    if (st?.tombstone) {
+      // Withdrawn, but a put of ours with an unknown outcome may still land: if the
+      // key reappears under our lease after our delete, delete it again.
+      if (
+        !this.stopped &&
+        kv &&
+        leaseId !== undefined &&
+        String(kv.lease) === leaseId &&
+        revision > st.revision
+      ) {
+        this.lease.reappeared(this.key, Number(kv.mod_revision));
+      }
+      return;
+    }
     if (
       this.stopped ||
       !st ||

@@ -2,14 +2,26 @@
  * The keys attached to a {@link DurableLease}: what each should look like in etcd
  * and one loop that makes it so (puts under the current lease, deletes of
  * detached keys), with bounded concurrency and jittered backoff on failure.
+ *
+ * Writes are never cut short and resent: each is one etcd call with a deadline
+ * (not marked `retryWrites`), retried only after it failed. Every write is a txn
+ * conditional on the key's mod revision as we last knew it, so a late copy of an
+ * old put cannot overwrite a newer state, and a delete only removes what is ours
+ * (our current lease). One case no compare can catch: an old put that expected the
+ * key absent, landing after we deleted it (absent looks the same before and after).
+ * So when a put of ours ended with an unknown outcome while the key was absent, a
+ * deleted key is kept as a guarded tombstone while the lease lives, and if the late
+ * copy appears (see `KeyGuard`) it is deleted again.
  */
-import { retryWrites } from '../pool/call-kind';
 import { ClientClosedError, EtcdLeaseInvalidError, type Namespace } from 'etcd3';
+import { isBrokenCircuitError } from 'cockatiel';
 import { Emitter, type Event } from '../events';
+import { NoEndpointAvailableError } from '../errors';
 import type { Logger } from '../logger';
 import type { ResolvedLeaseOptions } from './lease-options';
 import { Backoff } from '../policy/backoff';
 import { describeError } from '../policy/describe-error';
+import { isPermanentError } from '../policy/permanent-error';
 import { deadlineIn, runLimited } from './util';
 import { Waker } from './waker';
 
@@ -29,6 +41,15 @@ export interface LeasedKeyState {
   readonly writtenLeaseId: string | undefined;
   /** etcd revision of our last successful put or delete of this key; 0 if none. */
   readonly revision: number;
+  /** True while a deleted key is guarded against a late copy of one of our puts. */
+  readonly tombstone: boolean;
+  /** A put of ours that expected the key absent may still land (see the module comment). */
+  readonly mayReappear: boolean;
+}
+
+/** A conditional write lost its compare twice in a row: the key keeps changing under us. */
+class KeyContendedError extends Error {
+  override readonly name = 'KeyContendedError';
 }
 
 /** What the keys need from their lease. */
@@ -60,6 +81,12 @@ interface Entry {
   healCause: KeyHealCause | undefined;
   written: Deferred[];
   removed: Deferred[];
+  /** Mod revision of the key as we last knew it (0 = absent); our txns compare it. */
+  known: number;
+  /** A put of ours expecting the key absent ended with an unknown outcome under the current lease. */
+  ghost: boolean;
+  /** The delete is done, but the key is still guarded (see {@link ghost}). */
+  tombstone: boolean;
 }
 
 const settle = (list: Deferred[], err?: unknown) =>
@@ -106,7 +133,11 @@ export class LeasedKeys {
   }
 
   get size(): number {
-    return this.entries.size;
+    let n = 0;
+    for (const e of this.entries.values()) {
+      n += e.tombstone ? 0 : 1;
+    }
+    return n;
   }
 
   attach(key: string, value: string): Promise<void> {
@@ -122,6 +153,9 @@ export class LeasedKeys {
         healCause: undefined,
         written: [],
         removed: [],
+        known: 0,
+        ghost: false,
+        tombstone: false,
       };
       this.entries.set(key, e);
     } else {
@@ -133,6 +167,7 @@ export class LeasedKeys {
         e.writtenLease = undefined;
       }
       e.desired = 'present';
+      e.tombstone = false;
       e.value = value;
     }
     if (e.writtenLease !== undefined && e.writtenLease === this.host.leaseId()) {
@@ -146,7 +181,7 @@ export class LeasedKeys {
 
   detach(key: string): Promise<void> {
     const e = this.entries.get(key);
-    if (!e || this.closed) {
+    if (!e || this.closed || e.tombstone) {
       return Promise.resolve();
     }
     e.desired = 'absent';
@@ -174,8 +209,24 @@ export class LeasedKeys {
         desired: e.desired,
         writtenLeaseId: e.writtenLease,
         revision: e.revision,
+        tombstone: e.tombstone,
+        mayReappear: e.ghost,
       }
     );
+  }
+
+  /**
+   * A guarded (tombstoned) key reappeared under our lease at `modRevision`: a late
+   * copy of one of our puts. Deletes it again (only if it is still that copy).
+   */
+  reappeared(key: string, modRevision: number): void {
+    const e = this.entries.get(key);
+    if (e?.tombstone && modRevision > e.revision) {
+      e.tombstone = false;
+      e.known = modRevision;
+      this.log.warn({ key, modRevision }, 'a late copy of an earlier put reappeared; deleting it');
+      this.kick();
+    }
   }
 
   /** True when every attached key is written under the current lease. */
@@ -197,6 +248,7 @@ export class LeasedKeys {
   /** The lease is gone, and with it every key written under it. */
   leaseGone(): void {
     for (const e of [...this.entries.values()]) {
+      e.ghost = false; // a late copy under the dead lease fails: the lease is not found
       if (e.desired === 'absent') {
         this.entries.delete(e.key); // nobody renews the old lease: the key expires with it
         settle(e.removed);
@@ -239,7 +291,9 @@ export class LeasedKeys {
         const leaseId = this.host.leaseId();
         const gen = this.host.generation();
         const work = [...this.entries.values()].filter(
-          e => e.desired === 'absent' || (leaseId !== undefined && e.writtenLease !== leaseId),
+          e =>
+            (e.desired === 'absent' && !e.tombstone) ||
+            (e.desired === 'present' && leaseId !== undefined && e.writtenLease !== leaseId),
         );
         if (work.length === 0) {
           this.host.onSettled();
@@ -267,6 +321,22 @@ export class LeasedKeys {
           this.host.onClientClosed();
           return;
         }
+        const permanent = failures.filter(f => isPermanentError(f.error));
+        for (const { item: e, error } of permanent) {
+          // Retrying cannot help (no permission, bad request): give the key up and say why.
+          this.log.error(
+            { key: e.key, err: describeError(error) },
+            'key write refused by etcd; giving up on this key',
+          );
+          if (this.entries.get(e.key) === e) {
+            this.entries.delete(e.key);
+          }
+          settle(e.written, error);
+          settle(e.removed, error);
+        }
+        if (permanent.length === failures.length) {
+          continue;
+        }
         const delayMs = this.backoff.next();
         this.log[this.failStreak++ === 0 ? 'warn' : 'debug'](
           {
@@ -287,33 +357,85 @@ export class LeasedKeys {
   }
 
   private async write(e: Entry, leaseId: string | undefined, gen: number): Promise<void> {
-    // Re-putting our own value under our lease, or deleting our key again, is harmless.
-    const options = retryWrites(deadlineIn(this.opts.callTimeoutMs));
-    if (e.desired === 'absent') {
-      const res = await this.client.delete().key(e.key).options(options).exec();
-      e.revision = Math.max(e.revision, Number(res.header.revision));
-      if (e.desired === 'absent' && this.entries.get(e.key) === e) {
-        this.entries.delete(e.key);
-        settle(e.removed);
-        this.log.debug({ key: e.key }, 'key deleted');
+    // One call per attempt, never cut short and resent (no retryWrites): a copy cut
+    // off on a slow member could land after a later delete.
+    for (let attempt = 0; ; attempt++) {
+      const done = await (e.desired === 'absent'
+        ? this.deleteOnce(e, leaseId)
+        : this.putOnce(e, leaseId as string, gen));
+      if (done) {
+        return;
       }
-      return;
+      if (attempt > 0) {
+        throw new KeyContendedError(`key ${e.key} changed during two conditional writes in a row`);
+      }
     }
-    const value = e.value;
+  }
+
+  /** One conditional delete; false if the compare failed (then `known` is updated). */
+  private async deleteOnce(e: Entry, leaseId: string | undefined): Promise<boolean> {
     const res = await this.client
-      .put(e.key)
-      .value(value)
-      .lease(leaseId as string)
-      .options(options)
-      .exec();
-    e.revision = Math.max(e.revision, Number(res.header.revision));
+      .if(e.key, 'Mod', '==', e.known)
+      .then(this.client.delete().key(e.key))
+      .else(this.client.get(e.key))
+      .options(deadlineIn(this.opts.callTimeoutMs))
+      .commit();
+    const revision = Number(res.header?.revision ?? 0);
+    if (!res.succeeded) {
+      const kv = res.responses?.[0]?.response_range?.kvs?.[0];
+      if (kv && leaseId !== undefined && String(kv.lease) === leaseId) {
+        e.known = Number(kv.mod_revision); // ours (a late copy, or a write we lost track of)
+        return false;
+      }
+      // Absent, or someone else's record now: nothing of ours left to delete.
+    }
+    e.known = 0;
+    e.revision = Math.max(e.revision, revision);
+    if (e.desired === 'absent' && this.entries.get(e.key) === e) {
+      settle(e.removed);
+      if (e.ghost && leaseId !== undefined) {
+        e.tombstone = true; // guarded until the lease ends
+      } else {
+        this.entries.delete(e.key);
+      }
+      this.log.debug({ key: e.key, tombstone: e.tombstone }, 'key deleted');
+    }
+    return true;
+  }
+
+  /** One conditional put; false if the compare failed (then `known` is updated). */
+  private async putOnce(e: Entry, leaseId: string, gen: number): Promise<boolean> {
+    const value = e.value;
+    const expected = e.known;
+    let res;
+    try {
+      res = await this.client
+        .if(e.key, 'Mod', '==', expected)
+        .then(this.client.put(e.key).value(value).lease(leaseId))
+        .else(this.client.get(e.key))
+        .options(deadlineIn(this.opts.callTimeoutMs))
+        .commit();
+    } catch (err) {
+      if (expected === 0 && gen === this.host.generation() && !isKnownOutcome(err)) {
+        e.ghost = true; // it may still land later, while the key is absent
+      }
+      throw err;
+    }
+    if (!res.succeeded) {
+      const kv = res.responses?.[0]?.response_range?.kvs?.[0];
+      e.known = kv ? Number(kv.mod_revision) : 0;
+      return false;
+    }
+    const revision = Number(res.header?.revision ?? 0);
+    e.known = revision;
+    e.revision = Math.max(e.revision, revision);
     if (
       gen !== this.host.generation() ||
       this.entries.get(e.key) !== e ||
       e.desired !== 'present' ||
       e.value !== value
     ) {
-      return; // superseded while in flight; the loop looks again
+      return true; // superseded while in flight; the loop looks again
     }
     e.writtenLease = leaseId;
     const healCause = e.healCause;
@@ -330,5 +452,21 @@ export class LeasedKeys {
       );
       this.healedEmitter.emit({ key: e.key, leaseId: leaseId as string, cause: healCause });
     }
+    return true;
   }
+}
+
+/**
+ * True when a failed write is known not to have been applied and never to be: etcd
+ * answered (lease not found, permission denied...) or it was refused before it was
+ * sent (client closed, every breaker open). Anything else may still land.
+ */
+function isKnownOutcome(err: unknown): boolean {
+  return (
+    err instanceof EtcdLeaseInvalidError ||
+    err instanceof ClientClosedError ||
+    err instanceof NoEndpointAvailableError ||
+    isBrokenCircuitError(err) ||
+    isPermanentError(err)
+  );
 }

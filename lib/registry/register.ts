@@ -8,6 +8,9 @@ import type { Logger } from '../logger';
 import type { LeaseLossReason } from './durable-lease';
 import { HealthMonitor, type HealthResult } from './health-check';
 import { KeyGuard } from './key-guard';
+import { claimKey } from './key-owners';
+import { describeError } from '../policy/describe-error';
+import { isPermanentError } from '../policy/permanent-error';
 import { acquireLease, type LeaseRef } from './lease-pool';
 import type { KeyHealCause } from './leased-keys';
 import type { ServiceInstance } from '../service-record';
@@ -21,9 +24,23 @@ import {
  * Lifecycle of a {@link Registration}:
  * `starting` (first write or first health check pending) → `published` ⇄
  * `withdrawn` (health check failing, or paused) and `published` ⇄ `lost` (lease
- * lost, re-registering); `closed` is terminal.
+ * lost, re-registering); `closed` and `failed` (etcd refused the registration
+ * permanently, see {@link Registration.onFailed}) are terminal.
  */
-export type RegistrationState = 'starting' | 'published' | 'withdrawn' | 'lost' | 'closed';
+export type RegistrationState =
+  'starting' | 'published' | 'withdrawn' | 'lost' | 'closed' | 'failed';
+
+/**
+ * etcd refused the registration for a reason retrying cannot fix (permission
+ * denied, authentication failed, invalid argument). `error` is etcd3's error
+ * (e.g. `EtcdPermissionDeniedError`); the registration has stopped.
+ */
+export interface RegistrationFailedEvent {
+  readonly key: string;
+  readonly error: unknown;
+  /** Secret-free one-line description of `error`. */
+  readonly reason: string;
+}
 
 /** The record was written: first time (`initial`), after a health recovery, or after `resume()`. */
 export interface PublishedEvent {
@@ -88,6 +105,11 @@ export class Registration {
   private readonly restoredEmitter = new Emitter<RegistrationRestoredEvent>('restored');
   private readonly healedEmitter = new Emitter<HealedEvent>('healed');
   private readonly closedEmitter = new Emitter<void>('closed');
+  private readonly failedEmitter = new Emitter<RegistrationFailedEvent>('failed');
+  // Releases this registration's claim on its key (one live registration per key and client).
+  private readonly releaseKey: () => void;
+  // Set iff state is 'failed'.
+  private failure: unknown;
   private readonly ref: LeaseRef;
   private readonly log: Logger;
   private readonly subs: IDisposable[] = [];
@@ -114,6 +136,12 @@ export class Registration {
   public readonly onRestored: Event<RegistrationRestoredEvent> = this.restoredEmitter.event;
   /** Someone else deleted or overwrote the record; it was put back. */
   public readonly onHealed: Event<HealedEvent> = this.healedEmitter.event;
+  /**
+   * etcd refused the registration permanently (no write permission, bad
+   * credentials, invalid request): it stopped, and `ready()` rejects with `error`.
+   * Transient failures never fire this; they are retried until `close()`.
+   */
+  public readonly onFailed: Event<RegistrationFailedEvent> = this.failedEmitter.event;
 
   /** @internal use {@link register}. */
   constructor(
@@ -122,6 +150,7 @@ export class Registration {
   ) {
     this.key = cfg.key;
     this.instance = cfg.instance;
+    this.releaseKey = claimKey(client, cfg.key, this);
     this.log = cfg.logger.child({ component: 'registration', key: cfg.key });
     for (const e of [
       this.publishedEmitter,
@@ -130,6 +159,7 @@ export class Registration {
       this.restoredEmitter,
       this.healedEmitter,
       this.closedEmitter,
+      this.failedEmitter,
     ] as Array<{ setLogger(l: Logger): void }>) {
       e.setLogger(this.log);
     }
@@ -148,7 +178,9 @@ export class Registration {
           ),
       ),
       // The client was closed under us (or someone closed a lease we share): end too.
-      lease.onClosed(() => void this.close()),
+      lease.onClosed(() =>
+        lease.failure !== undefined ? this.fail(lease.failure) : void this.close(),
+      ),
     );
     if (cfg.selfHeal) {
       this.guard = new KeyGuard(client, cfg.key, lease, this.log, cfg.lease.backoff);
@@ -188,11 +220,17 @@ export class Registration {
 
   /**
    * Resolves once the record is published (at once if it is); rejects with
-   * etcd3's `ClientClosedError` if the registration is closed first.
+   * etcd3's `ClientClosedError` if the registration is closed first, or with the
+   * etcd3 error etcd refused it with permanently (`EtcdPermissionDeniedError`,
+   * `EtcdAuthenticationFailedError`, `GRPCInvalidArgumentError`...; see
+   * {@link onFailed}). Transient failures (etcd unreachable) never reject it.
    */
   ready(): Promise<void> {
     if (this.innerState === 'published') {
       return Promise.resolve();
+    }
+    if (this.innerState === 'failed') {
+      return Promise.reject(this.failure);
     }
     if (this.innerState === 'closed') {
       return Promise.reject(new ClientClosedError('Registration'));
@@ -201,6 +239,7 @@ export class Registration {
       const subs = [
         this.onPublished(() => done(resolve)),
         this.onRestored(() => done(resolve)),
+        this.failedEmitter.event(e => done(() => reject(e.error))),
         this.closedEmitter.event(() => done(() => reject(new ClientClosedError('Registration')))),
       ];
       const done = (settle: () => void) => {
@@ -236,10 +275,13 @@ export class Registration {
     if (this.closing) {
       return this.closing;
     }
-    this.innerState = 'closed';
+    if (this.innerState !== 'failed') {
+      this.innerState = 'closed';
+    }
     this.attached = false;
+    this.releaseKey();
     this.monitor?.stop();
-    this.guard?.stop();
+
     this.subs.splice(0).forEach(s => s.dispose());
     const timeoutMs = this.cfg.lease.closeTimeoutMs;
     let timer: NodeJS.Timeout | undefined;
@@ -247,10 +289,14 @@ export class Registration {
       timer = setTimeout(() => resolve('timeout'), timeoutMs + 100);
       timer.unref?.();
     });
-    this.closing = Promise.race([
-      this.ref.release(this.key).then(() => 'done' as const),
-      timeout,
-    ]).then(r => {
+    const released = this.ref.release(this.key);
+    if (this.guard && this.ref.shared) {
+      // The shared lease lives on: it keeps guarding the key if a put of ours may still land.
+      this.ref.lease.adoptGuard(this.key, this.guard);
+    } else {
+      this.guard?.stop();
+    }
+    this.closing = Promise.race([released.then(() => 'done' as const), timeout]).then(r => {
       clearTimeout(timer);
       if (r === 'timeout') {
         this.log.warn(
@@ -263,6 +309,19 @@ export class Registration {
     });
     this.closedEmitter.emit(undefined);
     return this.closing;
+  }
+
+  /** etcd refused us permanently: stop, release everything, say why. */
+  private fail(error: unknown): void {
+    if (this.innerState === 'closed' || this.innerState === 'failed') {
+      return;
+    }
+    this.innerState = 'failed';
+    this.failure = error;
+    const reason = describeError(error);
+    this.log.error({ err: reason }, 'registration refused by etcd; giving up (not retryable)');
+    this.failedEmitter.emit({ key: this.key, error, reason });
+    void this.close();
   }
 
   private healthResult(result: HealthResult): void {
@@ -283,13 +342,17 @@ export class Registration {
 
   /** Makes the lease's desired state follow `healthy && !paused`. */
   private update(reason?: WithdrawnEvent['reason'], detail?: string): Promise<void> | undefined {
-    if (this.innerState === 'closed') {
+    if (this.closing !== undefined) {
       return undefined;
     }
     const want = this.healthy && !this.paused;
     if (want && !this.attached) {
       this.attached = true;
-      this.ref.lease.attach(this.key, this.cfg.value).catch(() => undefined);
+      this.ref.lease.attach(this.key, this.cfg.value).catch((err: unknown) => {
+        if (isPermanentError(err)) {
+          this.fail(err);
+        }
+      });
       return undefined;
     }
     if (!want && (this.attached || (this.innerState === 'starting' && this.healthKnown))) {
@@ -319,7 +382,7 @@ export class Registration {
   }
 
   private written(leaseId: string, cause: 'attach' | 'restore' | 'heal'): void {
-    if (!this.attached || this.innerState === 'closed') {
+    if (!this.attached || this.closing !== undefined) {
       return;
     }
     const previous = this.innerState;

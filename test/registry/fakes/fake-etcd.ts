@@ -18,6 +18,11 @@ import {
 
 export type Network = 'ok' | 'silent' | 'refused';
 
+type TxnOp =
+  | { type: 'put'; key: string; value: string; lease: string }
+  | { type: 'delete'; key: string }
+  | { type: 'range'; key: string };
+
 interface Kv {
   value: string;
   lease: string;
@@ -70,6 +75,29 @@ export class FakeEtcd {
   public keepalivesSent = 0;
   /** Next grant calls fail with this many UNAVAILABLE errors first. */
   public failGrants = 0;
+  /**
+   * While set, txns are held: the call fails with DEADLINE_EXCEEDED at its deadline
+   * (outcome unknown to the client) and the txn is applied later by {@link releaseHeld},
+   * as a slow member applies a request that the client already gave up on.
+   */
+  public holdTxns = false;
+  private readonly held: Array<() => void> = [];
+  /** If set, every write fails with this error (e.g. EtcdPermissionDeniedError). */
+  public writeError: Error | undefined;
+  /** If set, every lease grant fails with this error. */
+  public grantError: Error | undefined;
+  /** Txns committed so far. */
+  public txns = 0;
+  /** Call options of the last txn. */
+  public lastTxnOptions: object | undefined;
+
+  /** Applies every held txn now, in order. */
+  releaseHeld(): void {
+    for (const apply of this.held.splice(0)) {
+      apply();
+    }
+  }
+
   /** TTL the server grants instead of the requested one (etcd's minimum), if set. */
   public grantTtlOverride: number | undefined;
   /** Emits what our client's `onStateChange` would (the fake exposes it like our `Etcd3`). */
@@ -198,11 +226,104 @@ export class FakeEtcd {
     );
   }
 
+  /** A write applied only at {@link releaseHeld}; the call fails at its deadline. */
+  private hold(options: { deadline?: number } | undefined, apply: () => unknown): Promise<never> {
+    this.held.push(() => {
+      try {
+        apply();
+      } catch {
+        // a late copy under a dead lease fails on the server; nobody hears of it
+      }
+    });
+    const wait = Math.max(0, Number(options?.deadline ?? Date.now() + 60_000) - Date.now());
+    return new Promise((_, reject) =>
+      setTimeout(
+        () => reject(new GRPCDeadlineExceededError('4 DEADLINE_EXCEEDED: Deadline exceeded')),
+        wait,
+      ),
+    );
+  }
+
+  /** Applies one txn; returns etcd's response shape. */
+  private applyTxn(
+    cmp: { key: string; column: string; op: string; value: number },
+    then: TxnOp[],
+    otherwise: TxnOp[],
+  ): unknown {
+    const kv = this.kv.get(cmp.key);
+    const actual =
+      cmp.column === 'Mod'
+        ? (kv?.mod_revision ?? 0)
+        : cmp.column === 'Lease'
+          ? Number(kv?.lease ?? 0)
+          : NaN;
+    const ok = cmp.op === '==' ? actual === Number(cmp.value) : false;
+    const ops = ok ? then : otherwise;
+    const responses = ops.map(op => {
+      if (op.type === 'put') {
+        if (!this.leases.has(op.lease)) {
+          throw new EtcdLeaseInvalidError(op.lease);
+        }
+        this.putKey(op.key, op.value, op.lease);
+        return { response_put: {} };
+      }
+      if (op.type === 'delete') {
+        this.deleteKey(op.key);
+        return { response_delete_range: {} };
+      }
+      const cur = this.kv.get(op.key);
+      return {
+        response_range: {
+          kvs: cur
+            ? [
+                {
+                  key: Buffer.from(op.key),
+                  value: Buffer.from(cur.value),
+                  lease: cur.lease,
+                  mod_revision: String(cur.mod_revision),
+                },
+              ]
+            : [],
+        },
+      };
+    });
+    return { succeeded: ok, header: { revision: String(this.revision) }, responses };
+  }
+
   private readonly api = {
     onStateChange: this.channelEvents.addListener,
+    if: (key: string, column: string, op: string, value: number) => {
+      const b = {
+        then: [] as TxnOp[],
+        else: [] as TxnOp[],
+        opts: undefined as { deadline?: number } | undefined,
+      };
+      const builder = {
+        then: (...ops: Array<{ txnOp(): TxnOp }>) => ((b.then = ops.map(o => o.txnOp())), builder),
+        else: (...ops: Array<{ txnOp(): TxnOp }>) => ((b.else = ops.map(o => o.txnOp())), builder),
+        options: (o: { deadline?: number }) => ((b.opts = o), builder),
+        commit: () => {
+          this.txns++;
+          this.lastTxnOptions = b.opts;
+          if (this.writeError && b.then.some(o => o.type !== 'range')) {
+            return this.call(b.opts, () => {
+              throw this.writeError;
+            });
+          }
+          const apply = () => this.applyTxn({ key, column, op, value }, b.then, b.else);
+          return this.holdTxns && this.network === 'ok'
+            ? this.hold(b.opts, apply)
+            : this.call(b.opts, apply);
+        },
+      };
+      return builder;
+    },
     leaseClient: {
       leaseGrant: (req: { TTL: number }, options?: { deadline?: number }) =>
         this.call(options, () => {
+          if (this.grantError) {
+            throw this.grantError;
+          }
           if (this.failGrants > 0) {
             this.failGrants--;
             throw new GRPCUnavailableError('14 UNAVAILABLE: injected');
@@ -234,13 +355,22 @@ export class FakeEtcd {
         value: (v: string) => ((b.v = v), builder),
         lease: (id: string) => ((b.lease = id), builder),
         options: (o: { deadline?: number }) => ((b.opts = o), builder),
-        exec: () =>
-          this.call(b.opts, () => {
+        txnOp: (): TxnOp => ({ type: 'put', key, value: b.v, lease: b.lease }),
+        exec: () => {
+          const apply = () => {
+            if (this.writeError) {
+              throw this.writeError;
+            }
             if (!this.leases.has(b.lease)) {
               throw new EtcdLeaseInvalidError(b.lease);
             }
             return { header: { revision: String(this.putKey(key, b.v, b.lease)) } };
-          }),
+          };
+          this.lastTxnOptions = b.opts;
+          return this.holdTxns && this.network === 'ok'
+            ? this.hold(b.opts, apply)
+            : this.call(b.opts, apply);
+        },
       };
       return builder;
     },
@@ -249,12 +379,14 @@ export class FakeEtcd {
       const builder = {
         key: (k: string) => ((b.key = k), builder),
         options: (o: { deadline?: number }) => ((b.opts = o), builder),
+        txnOp: (): TxnOp => ({ type: 'delete', key: b.key }),
         exec: () =>
           this.call(b.opts, () => ({ header: { revision: String(this.deleteKey(b.key)) } })),
       };
       return builder;
     },
     get: (key: string) => ({
+      txnOp: (): TxnOp => ({ type: 'range', key }),
       exec: () =>
         this.call(undefined, () => {
           const kv = this.kv.get(key);
