@@ -20,6 +20,7 @@ import { keepaliveChannelOptions } from './channel/keepalive';
 import { OwnedElection, OwnedLease, OwnedLock, namespaceParts } from './lease';
 import type { ChannelState } from './channel/state';
 import { Emitter } from './events';
+import { installCancellation } from './cancel/install';
 import { installPool } from './internals/etcd3';
 import type { Logger } from './logger';
 import { resolveOptions, type ResilientEtcdOptions, type ResolvedOptions } from './options';
@@ -147,6 +148,8 @@ export class Etcd3 extends BaseEtcd3 {
       this.syncTimer = setInterval(() => this.sync(), settings.autoSyncIntervalMs);
       this.syncTimer.unref();
     }
+    // `signal` for lease grants, lock acquisition, campaigns and watch creation.
+    installCancellation(this);
   }
 
   /** A snapshot of every endpoint's channel and breaker state. Contains no secrets. */

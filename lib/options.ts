@@ -11,6 +11,8 @@ import { booleanOption, describeValue, numberOption, readOptionObject } from './
 import { rejectUnknownKeys } from './policy/unknown-keys';
 import { InvalidOptionError } from './errors';
 import { isLogger, Logger, noopLogger } from './logger';
+import { validateTracerProvider } from './tracing/create-tracer';
+import type { TracerProviderLike } from './tracing/otel';
 
 /** gRPC keepalive, in our own terms. See {@link ResilientEtcdOptions.keepalive}. */
 export interface KeepaliveOptions {
@@ -100,6 +102,12 @@ export interface ResilientEtcdOptions extends Partial<IOptions> {
   closeTimeoutMs?: number;
   /** A pino-compatible logger. Defaults to none (nothing is logged). */
   logger?: Logger;
+  /**
+   * OpenTelemetry `TracerProvider`: one CLIENT span per unary call (`etcdserverpb.KV/Range`),
+   * attempts, retries and breaker rejections as span events. Defaults to the global
+   * provider of `@opentelemetry/api` when that optional peer is installed, else no tracing.
+   */
+  tracerProvider?: TracerProviderLike;
 }
 
 /** Options with every default filled in. */
@@ -116,6 +124,7 @@ export interface ResolvedOptions {
   autoSyncIntervalMs: number;
   closeTimeoutMs: number;
   logger: Logger;
+  tracerProvider: TracerProviderLike | undefined;
 }
 
 const DEFAULT_HOST = '127.0.0.1:2379';
@@ -147,6 +156,7 @@ const OWN_OPTION_KEYS: Readonly<Record<OwnKey, true>> = {
   autoSyncIntervalMs: true,
   closeTimeoutMs: true,
   logger: true,
+  tracerProvider: true,
 };
 const OWN_KEYS = Object.keys(OWN_OPTION_KEYS) as OwnKey[];
 const TOP_KEYS = [...Object.keys(ETCD3_OPTION_KEYS), ...OWN_KEYS];
@@ -215,6 +225,7 @@ export function resolveOptions(options: ResilientEtcdOptions = {}): ResolvedOpti
       'must be a pino-compatible logger (error/warn/info/debug/child)',
     );
   }
+  validateTracerProvider(input.tracerProvider);
   const callTimeoutMs = numberOption('callTimeoutMs', input.callTimeoutMs, 5000, { min: 1 });
   const resolved: ResolvedOptions = {
     etcd3: {} as IOptions,
@@ -276,6 +287,7 @@ export function resolveOptions(options: ResilientEtcdOptions = {}): ResolvedOpti
     autoSyncIntervalMs: numberOption('autoSyncIntervalMs', input.autoSyncIntervalMs, 0, { min: 0 }),
     closeTimeoutMs: numberOption('closeTimeoutMs', input.closeTimeoutMs, 2000, { min: 1 }),
     logger: input.logger ?? noopLogger,
+    tracerProvider: input.tracerProvider,
   };
   if (resolved.retry.maxDelayMs < resolved.retry.initialDelayMs) {
     throw new InvalidOptionError('retry.maxDelayMs', 'must be >= retry.initialDelayMs');
