@@ -6,6 +6,15 @@
  */
 export * from 'etcd3';
 export { Etcd3, createClient } from './client';
+export {
+  OwnedLease,
+  OwnedLock,
+  OwnedElection,
+  OwnedCampaign,
+  OwnershipEndedError,
+  type CampaignOptions,
+  type OwnershipEnd,
+} from './lease';
 export type { BreakerEvent, HealthSnapshot, StateChangeEvent, WatchRewind } from './client';
 export type {
   BreakerOptions,
