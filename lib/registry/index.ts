@@ -6,6 +6,7 @@ export { register, Registration } from './register';
 export type {
   HealedEvent,
   PublishedEvent,
+  RegistrationFailedEvent,
   RegistrationLostEvent,
   RegistrationRestoredEvent,
   RegistrationState,
