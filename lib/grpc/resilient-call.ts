@@ -1,5 +1,6 @@
 /**
- * The interceptor behind `createGrpcClient`: gives unary calls a default deadline
+ * The interceptor behind `createGrpcClient`: rejects a bad call deadline with
+ * `InvalidOptionError` (thrown by the call method), gives unary calls a default deadline
  * and runs them through the client's retry + circuit-breaker policy, one grpc-js
  * call per attempt, all sharing the call's deadline. The caller sees one call:
  * the metadata, message and status of the last attempt. Streaming calls pass
@@ -15,6 +16,7 @@ import {
   type StatusObject,
 } from '@grpc/grpc-js';
 import { isBrokenCircuitError, type IPolicy } from 'cockatiel';
+import { deadlineMs } from '../policy/deadline';
 import {
   AttemptFailedError,
   attemptNeverSent,
@@ -57,11 +59,16 @@ interface AttemptResult {
 /** Creates the client interceptor for `host`. */
 export function resilientInterceptor(host: CallHost): Interceptor {
   return (options, nextCall) => {
+    // A deadline grpc-js cannot use ('soon', NaN, an invalid Date) is the caller's
+    // mistake: thrown from the call itself (InvalidOptionError), before anything is sent.
+    const given = deadlineMs(options.deadline, 'deadline');
     const def = options.method_definition;
     if (def.requestStream || def.responseStream) {
       return new InterceptingCall(new TrackedCall(host, () => nextCall(options)));
     }
-    const deadline = options.deadline ?? Date.now() + host.callTimeoutMs;
+    // `Infinity` is grpc-js's explicit "no deadline": kept.
+    const deadline =
+      options.deadline === Infinity ? Infinity : (given ?? Date.now() + host.callTimeoutMs);
     return new InterceptingCall(new ResilientUnaryCall(host, { ...options, deadline }, nextCall));
   };
 }

@@ -250,3 +250,32 @@ describe('createGrpcClient: bad input is a typed error, before any channel exist
     ).toBe('channelOptions.grpc.service_config');
   });
 });
+
+describe('createGrpcClient: a bad call deadline', () => {
+  it.each([['soon'], [Number.NaN], [new Date(Number.NaN)]])(
+    '%s throws InvalidOptionError at the call, before anything is sent',
+    async deadline => {
+      const s = await startEchoServer('s');
+      cleanups.push(() => s.kill());
+      const c = createGrpcClient(EchoClient, s.addr);
+      cleanups.push(() => c.close());
+      const cb = vi.fn();
+      for (const call of [
+        () => (c as any).Echo({ message: 'x' }, new grpc.Metadata(), { deadline }, cb),
+        () => (c as any).Count({ n: 1 }, new grpc.Metadata(), { deadline }),
+      ]) {
+        let err: unknown;
+        try {
+          call();
+        } catch (e) {
+          err = e;
+        }
+        expect(err).toBeInstanceOf(InvalidOptionError);
+        expect((err as InvalidOptionError).option).toBe('deadline');
+      }
+      await new Promise(r => setTimeout(r, 20));
+      expect(cb).not.toHaveBeenCalled();
+      expect(s.calls).toEqual({ Echo: 0, Count: 0 });
+    },
+  );
+});
