@@ -168,7 +168,10 @@ export class OwnedElection extends Election {
    * etcd3's `campaign(value)`; with `{ recampaign: true }` the campaign starts a new
    * term after a loss instead of emitting `error`.
    */
-  override campaign(value: string, options: CampaignOptions = {}): OwnedCampaign {
+  override campaign(
+    value: string | Buffer,
+    options: CampaignOptions & { signal?: AbortSignal } = {},
+  ): OwnedCampaign {
     const ns = (this as unknown as { namespace: Namespace }).namespace;
     return new OwnedCampaign(ns, value, this.electionTtl, options, this.log);
   }
