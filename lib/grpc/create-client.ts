@@ -31,7 +31,7 @@ import {
 import { keepaliveChannelOptions } from '../channel/keepalive';
 import type { ChannelState } from '../channel/state';
 import { Emitter } from '../events';
-import { DeadlineBackoff } from '../pool/backoff';
+import { DeadlineBackoff } from '../policy/deadline-backoff';
 import { AttemptFailedError, isRetryable, isTargetFailure, notSentStatus } from './call-status';
 import { ChannelKeeper, type GrpcRebuildEvent, type GrpcStateChangeEvent } from './channel-keeper';
 import {
