@@ -76,6 +76,8 @@ export function installPool(client: BaseEtcd3, pool: PoolReplacement): void {
     target[m] = (pool as any)[m].bind(pool);
   }
   Object.defineProperty(target, 'callOptionsFactory', { get: () => pool.callOptionsFactory });
+  // etcd3 users (and etcd3's own suite) reach `client.pool.authenticator.awaitingMetadata`.
+  target.authenticator = (pool as { authenticator?: object }).authenticator ?? target.authenticator;
 }
 
 /** The connection pool of `client` (shared by the client and all its namespaces). */

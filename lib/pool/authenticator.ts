@@ -47,42 +47,82 @@ export class Authenticator {
     return meta;
   }
 
-  /** Forgets `stale` (if it is still the current token) so the next call authenticates again. */
+  /** Forgets the current token so the next call authenticates again. */
   invalidate(): void {
     this.token = undefined;
     this.current = undefined;
   }
 
+  /**
+   * etcd3's `Authenticator.awaitingMetadata`, for code that reaches
+   * `client.pool.authenticator` (etcd3's own test suite injects a bad token this way):
+   * the metadata of the current token, or `null` when none was fetched yet or it was
+   * invalidated. Setting a `Promise<Metadata>` makes its `token` the current one (an
+   * invalid token is then refreshed as usual); setting `null` invalidates.
+   */
+  get awaitingMetadata(): Promise<Metadata> | null {
+    const token = this.token;
+    if (!token) {
+      return null;
+    }
+    return token.then(t => {
+      const meta = new Metadata();
+      meta.set('token', t);
+      return meta;
+    });
+  }
+
+  set awaitingMetadata(value: Promise<Metadata> | null) {
+    this.invalidate();
+    if (value) {
+      this.adopt(Promise.resolve(value).then(meta => String(meta.get('token')[0] ?? '')));
+    }
+  }
+
+  /** etcd3's `Authenticator.getMetadata()`: metadata for one call. */
+  getMetadata(): Promise<Metadata> {
+    return this.metadata();
+  }
+
+  /** etcd3's `Authenticator.invalidateMetadata()`. */
+  invalidateMetadata(): void {
+    this.invalidate();
+  }
+
   private getToken(): Promise<string> {
     if (!this.token) {
       const { username, password } = this.credentials!;
-      const pending = this.authenticate(username, password);
-      this.token = pending;
-      // A failed authentication is cached only when etcd rejected the credentials (see failureHoldMs).
-      pending.then(
-        token => {
-          if (this.token === pending) {
-            this.current = token;
-          }
-        },
-        err => {
-          if (this.token !== pending) {
-            return;
-          }
-          if (err instanceof EtcdAuthenticationFailedError && this.failureHoldMs > 0) {
-            // Wrong credentials: keep failing fast with this error for a while.
-            setTimeout(() => {
-              if (this.token === pending) {
-                this.token = undefined;
-              }
-            }, this.failureHoldMs).unref();
-          } else {
-            this.token = undefined;
-          }
-        },
-      );
+      this.adopt(this.authenticate(username, password));
     }
-    return this.token;
+    return this.token!;
+  }
+
+  /** Makes `pending` the token every call waits for. */
+  private adopt(pending: Promise<string>): void {
+    this.token = pending;
+    // A failed authentication is cached only when etcd rejected the credentials (see failureHoldMs).
+    pending.then(
+      token => {
+        if (this.token === pending) {
+          this.current = token;
+        }
+      },
+      err => {
+        if (this.token !== pending) {
+          return;
+        }
+        if (err instanceof EtcdAuthenticationFailedError && this.failureHoldMs > 0) {
+          // Wrong credentials: keep failing fast with this error for a while.
+          setTimeout(() => {
+            if (this.token === pending) {
+              this.token = undefined;
+            }
+          }, this.failureHoldMs).unref();
+        } else {
+          this.token = undefined;
+        }
+      },
+    );
   }
 }
 

@@ -116,9 +116,22 @@ export class ResilientPool implements ICallable<Endpoint> {
     this.retryEmitter.setLogger(this.log);
     this.callEmitter.setLogger(this.log);
     this.endpoints = options.hosts.map(newEndpoint);
-    this.auth = new Authenticator(options.etcd3.auth, (name, password) =>
-      this.exec<{ token: string }>('Auth', 'authenticate', { name, password }).then(r => r.token),
-    );
+    const authOptions = options.etcd3.auth?.callOptions as
+      CallOptions | CallOptionsFactory | undefined;
+    this.auth = new Authenticator(options.etcd3.auth, (name, password) => {
+      // As etcd3: `auth.callOptions` (an object or a function of the call) apply to the
+      // authenticate call, over `defaultCallOptions`.
+      const params = { name, password };
+      const callOptions = resolveCallOptions(undefined, authOptions, {
+        service: 'Auth',
+        method: 'authenticate',
+        params,
+        isStream: false,
+      } as any);
+      return this.exec<{ token: string }>('Auth', 'authenticate', params, callOptions).then(
+        r => r.token,
+      );
+    });
     this.retryPolicy = retry(
       handleWhen(err => this.shouldRetry(err)),
       {
@@ -141,6 +154,14 @@ export class ResilientPool implements ICallable<Endpoint> {
       );
       this.retryEmitter.emit({ method, attempt: e.attempt, delayMs: e.delay, error });
     });
+  }
+
+  /**
+   * The authenticator, where etcd3 keeps it (`client.pool.authenticator`), with etcd3's
+   * `awaitingMetadata`, `getMetadata()` and `invalidateMetadata()`.
+   */
+  get authenticator(): Authenticator {
+    return this.auth;
   }
 
   async exec<T>(
