@@ -4,7 +4,7 @@
  */
 import { ResilientEtcdError } from '../errors';
 
-/** No etcd binary was found (ETCD_BIN unset and `etcd` not on PATH) and none could be installed. */
+/** No etcd binary was found (ETCD_BIN unset, `etcd` not on PATH nor at a well-known path). */
 export class EtcdNotFoundError extends ResilientEtcdError {
   public override readonly code: string = 'ERESILIENT_ETCD_NOT_FOUND';
 }

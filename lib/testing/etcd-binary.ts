@@ -1,19 +1,30 @@
 /**
- * Locating (and, on a root Debian/Ubuntu box, installing) the etcd and etcdctl
- * binaries, checking that a binary really is etcd, and running etcdctl.
+ * Locating the etcd and etcdctl binaries, checking that a binary really is etcd,
+ * and running etcdctl. This library never installs software: installing etcd is
+ * the job of the machine's setup (the project's own `scripts/ensure-etcd.sh`).
  */
-import { execFile, execFileSync, spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { accessSync, constants, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { EtcdNotFoundError, EtcdStartError } from './errors';
 
 /** How to get etcd, quoted in every {@link EtcdNotFoundError}. */
 export const ETCD_INSTALL_HINT =
-  'Install etcd (Debian/Ubuntu: `sudo apt-get install -y etcd-server etcd-client`) ' +
+  'Install etcd (Debian/Ubuntu: `sudo apt-get install -y etcd-server etcd-client`; ' +
+  'elsewhere a release from https://github.com/etcd-io/etcd/releases) ' +
   'or set ETCD_BIN to the path of an etcd binary (and ETCDCTL_BIN for etcdctl).';
 
-/** Upper bound for one `apt-get` run, in ms. */
-const APT_TIMEOUT_MS = 300_000;
+/**
+ * Directories searched after `PATH`: where packages and release tarballs put
+ * etcd (Debian's etcd-server, Homebrew, the release tarball's usual home).
+ */
+export const WELL_KNOWN_ETCD_DIRS: readonly string[] = [
+  '/usr/bin',
+  '/usr/local/bin',
+  '/opt/homebrew/bin',
+  '/opt/etcd',
+  '/usr/local/etcd',
+];
 
 const cache = new Map<string, string>();
 const verified = new Map<string, Promise<string>>();
@@ -37,22 +48,12 @@ export function whichSync(name: string): string | undefined {
   return undefined;
 }
 
-/** Installs Debian packages non-interactively; false when not root, no apt-get or it failed. */
-function aptInstall(packages: string[]): boolean {
-  const apt = whichSync('apt-get');
-  if (!apt || typeof process.getuid !== 'function' || process.getuid() !== 0) return false;
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  const run = (args: string[]): boolean => {
-    try {
-      execFileSync(apt, args, { env, stdio: 'ignore', timeout: APT_TIMEOUT_MS });
-      return true;
-    } catch {
-      return false;
-    }
-  };
-  const install = ['install', '-y', '--no-install-recommends', ...packages];
-  // A fresh machine may have no package lists yet: update once and try again.
-  return run(install) || (run(['update']) && run(install));
+function inWellKnownDirs(name: string): string | undefined {
+  for (const dir of WELL_KNOWN_ETCD_DIRS) {
+    const candidate = path.join(dir, name);
+    if (isExecutableFile(candidate)) return candidate;
+  }
+  return undefined;
 }
 
 function locate(name: 'etcd' | 'etcdctl', envVar: string, aptPackage: string): string {
@@ -70,20 +71,20 @@ function locate(name: 'etcd' | 'etcdctl', envVar: string, aptPackage: string): s
     cache.set(key, fromEnv);
     return fromEnv;
   }
-  let found = whichSync(name);
+  let found = whichSync(name) ?? inWellKnownDirs(name);
   if (!found && name === 'etcdctl') {
     // etcdctl usually sits next to etcd (release tarballs, ETCD_BIN=/opt/etcd/etcd).
     try {
       const sibling = path.join(path.dirname(findEtcdBinary()), 'etcdctl');
       if (isExecutableFile(sibling)) found = sibling;
     } catch {
-      // fall through to apt / error
+      // fall through to the error
     }
   }
-  if (!found && aptInstall([aptPackage])) found = whichSync(name);
   if (!found) {
     throw new EtcdNotFoundError(
-      `No ${name} binary found (${envVar} unset, none on PATH). ${ETCD_INSTALL_HINT}`,
+      `No ${name} binary found (${envVar} unset, none on PATH or in ${WELL_KNOWN_ETCD_DIRS.join(', ')}; ` +
+        `Debian package: ${aptPackage}). ${ETCD_INSTALL_HINT}`,
     );
   }
   cache.set(key, found);
@@ -91,10 +92,9 @@ function locate(name: 'etcd' | 'etcdctl', envVar: string, aptPackage: string): s
 }
 
 /**
- * Path of the etcd server binary: `ETCD_BIN` if set, else `etcd` on `PATH`. If
- * neither exists and the process runs as root where `apt-get` is available, it
- * installs the `etcd-server` package (non-interactive) and looks again. The
- * result is cached per (ETCD_BIN, PATH).
+ * Path of the etcd server binary: `ETCD_BIN` if set, else `etcd` on `PATH`, else
+ * in {@link WELL_KNOWN_ETCD_DIRS} (e.g. `/usr/bin/etcd`). Never installs anything.
+ * The result is cached per (ETCD_BIN, PATH).
  *
  * @throws EtcdNotFoundError with install instructions when no binary can be found.
  */
@@ -103,8 +103,8 @@ export function findEtcdBinary(): string {
 }
 
 /**
- * Path of etcdctl: `ETCDCTL_BIN`, else `etcdctl` on `PATH`, else next to the etcd
- * binary, else (root + apt-get) installs `etcd-client`.
+ * Path of etcdctl: `ETCDCTL_BIN`, else `etcdctl` on `PATH` or in
+ * {@link WELL_KNOWN_ETCD_DIRS}, else next to the etcd binary. Never installs anything.
  *
  * @throws EtcdNotFoundError when none can be found.
  */

@@ -11,6 +11,7 @@ export {
   verifyEtcdBinary,
   etcdctl,
   ETCD_INSTALL_HINT,
+  WELL_KNOWN_ETCD_DIRS,
 } from './etcd-binary';
 export type { EtcdctlResult } from './etcd-binary';
 export type { EtcdTlsOptions } from './etcd-http';
