@@ -4,7 +4,7 @@
  * that optional peer is installed, else none (and no cost at all per call).
  */
 import { InvalidOptionError } from '../errors';
-import { RpcTracer } from './call-trace';
+import { NOOP_TRACE, RpcTracer, type CallTrace } from './call-trace';
 import type { OtelApi, TracerProviderLike } from './otel';
 
 /** Instrumentation scope name of our spans. */
@@ -47,4 +47,17 @@ export function etcdRpcName(service: string, method: string): { service: string;
     service: `etcdserverpb.${service}`,
     method: method.length > 0 ? method[0].toUpperCase() + method.slice(1) : method,
   };
+}
+
+/** The trace of an etcd call (`KV`, `range`): a span, or {@link NOOP_TRACE} without a tracer. */
+export function traceEtcdCall(
+  tracer: RpcTracer | undefined,
+  service: string,
+  method: string,
+): CallTrace {
+  if (!tracer) {
+    return NOOP_TRACE;
+  }
+  const name = etcdRpcName(service, method);
+  return tracer.startCall(name.service, name.method);
 }
