@@ -74,7 +74,11 @@ export async function main(argv: readonly string[], rawIo: Io = processIo): Prom
   const command = commandAt === -1 ? undefined : argv[commandAt];
   try {
     if (command === 'doctor' || command === 'services') {
-      if (commandAt > 0) parseCommand(argv.slice(0, commandAt), TOP_OPTIONS, 0);
+      const before = parseCommand(argv.slice(0, commandAt), TOP_OPTIONS, 0);
+      if (before.flags.has('help') || before.flags.has('version')) {
+        io.out(`${before.flags.has('version') ? packageVersion() : USAGES[command]}\n`);
+        return 0;
+      }
       const rest = argv.slice(commandAt + 1);
       return command === 'doctor' ? await runDoctor(rest, io) : await runServices(rest, io);
     }

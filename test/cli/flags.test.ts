@@ -38,6 +38,7 @@ const rows: Row[] = [
   { argv: ['doctor', '-h'], code: 0, says: /^Usage: etcd3-resilient doctor/ },
   { argv: ['doctor', '--help', UNROUTABLE], code: 0, says: /^Usage: etcd3-resilient doctor/ },
   { argv: ['services', '-h'], code: 0, says: /^Usage: etcd3-resilient services/ },
+  { argv: ['-h', 'services'], code: 0, says: /^Usage: etcd3-resilient services/ },
   {
     argv: ['services', 'orders', '-w', '--help'],
     code: 0,
@@ -92,22 +93,25 @@ describe('CLI flags', () => {
     connect.mockRestore();
   });
 
-  it.each(rows)('$argv -> exit $code', async ({ argv, code, says }) => {
-    const c = capture();
-    expect(await main(argv, c.io)).toBe(code);
-    if (code === 0) {
-      expect(c.out()).toMatch(says);
-      expect(c.err()).toBe('');
-    } else {
-      expect(c.err()).toMatch(says);
-      expect(c.err()).toMatch(/\n\nUsage: etcd3-resilient/);
-      expect(c.out()).toBe('');
-    }
-    const all = c.out() + c.err();
-    expect(all).not.toContain('s3cret-pw');
-    expect(all).not.toMatch(/\n\s+at /); // no stack trace
-    expect(connect).not.toHaveBeenCalled();
-  });
+  it.each(rows.map(r => ({ ...r, line: r.argv.join(' ') || '(nothing)' })))(
+    '$line -> exit $code',
+    async ({ argv, code, says }) => {
+      const c = capture();
+      expect(await main(argv, c.io)).toBe(code);
+      if (code === 0) {
+        expect(c.out()).toMatch(says);
+        expect(c.err()).toBe('');
+      } else {
+        expect(c.err()).toMatch(says);
+        expect(c.err()).toMatch(/\n\nUsage: etcd3-resilient/);
+        expect(c.out()).toBe('');
+      }
+      const all = c.out() + c.err();
+      expect(all).not.toContain('s3cret-pw');
+      expect(all).not.toMatch(/\n\s+at /); // no stack trace
+      expect(connect).not.toHaveBeenCalled();
+    },
+  );
 });
 
 describe('parseCommand', () => {
