@@ -96,6 +96,7 @@ describe('resumeExactly: a cluster that went back in time', () => {
     const { h, rewinds } = hooks(2n);
     const [w] = watchers.map(x => resumeExactly(x, h));
     w.updateRevision(created(1) as any); // cluster B is at revision 1
+    expect(w.request.start_revision).toBe('2'); // at 'connected' already, as etcd3 does
     await flush();
     expect(watchers.map(x => x.request.start_revision)).toEqual(['2', '2', '3']);
     expect(rewinds.map(r => [r.fromRevision, r.toRevision, r.clusterRevision])).toEqual([
@@ -111,19 +112,20 @@ describe('resumeExactly: a cluster that went back in time', () => {
     const { h, rewinds } = hooks(100n); // the cluster has revision 100: nothing lost
     const w = resumeExactly(watchers[0], h);
     w.updateRevision(created(97) as any); // a follower that has applied up to 97 only
+    expect(w.request.start_revision).toBe('98'); // lowered at once, as etcd3 does...
     await flush();
-    expect(w.request.start_revision).toBe('101');
+    expect(w.request.start_revision).toBe('101'); // ...and put back once the read says so
     expect(rewinds).toEqual([]);
     expect(manager.stream.cancel).not.toHaveBeenCalled();
   });
 
-  test('an unconfirmed rewind (the read failed) changes nothing; the next re-attach checks again', async () => {
+  test("an unconfirmed rewind (the read failed) keeps etcd3's lowered value, no event", async () => {
     const { manager, watchers } = managed('52');
     const { h, rewinds } = hooks(new Error('unavailable'));
     const w = resumeExactly(watchers[0], h);
     w.updateRevision(created(1) as any);
     await flush();
-    expect(w.request.start_revision).toBe('52');
+    expect(w.request.start_revision).toBe('2');
     expect(rewinds).toEqual([]);
     expect(manager.stream.cancel).not.toHaveBeenCalled();
   });

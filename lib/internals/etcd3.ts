@@ -234,9 +234,6 @@ export interface RewindHooks {
   onRewind(rewind: WatchRewind): void;
 }
 
-/** Managers with a rewind check in flight (one check per stream at a time). */
-const checking = new WeakSet<object>();
-
 /**
  * Makes a watcher resume exactly where it left off. etcd3 moves a watcher's resume
  * point to the *header* revision of every response, including the "created" response
@@ -249,12 +246,12 @@ const checking = new WeakSet<object>();
  * A cluster that went back in time (restored from a backup, or a new cluster behind
  * the same address) answers a re-attached watch with a header revision below the
  * resume point, and would make it wait, silently, for revisions that may not come for
- * days. With `hooks`, such an answer is confirmed with a linearizable read (a member
- * that merely lags behind the leader is not a rewind); if confirmed, every watcher of
- * that stream that is ahead of the cluster resumes from the re-attach header + 1,
- * `hooks.onRewind` is called for each, and the stream is re-opened (its watchers see
- * etcd3's `disconnected` and `connected` events, and `lastRevision()` is lowered, as
- * etcd3 itself lowers it).
+ * days. Such an answer lowers the resume point to the header + 1 at once, as etcd3
+ * does; with `hooks` it is then confirmed with a linearizable read. A member that only
+ * lags behind the leader is no rewind: the resume point is put back (exactly-once).
+ * If confirmed, every watcher of that stream that is ahead of the cluster resumes from
+ * the re-attach header + 1, `hooks.onRewind` is called for each, and the stream is
+ * re-opened (its watchers see etcd3's `disconnected` and `connected` events).
  */
 export function resumeExactly<W extends object>(watcher: W, hooks?: RewindHooks): W {
   const w = watcher as unknown as WatcherShape;
@@ -274,10 +271,16 @@ export function resumeExactly<W extends object>(watcher: W, hooks?: RewindHooks)
       next = BigInt(events[events.length - 1].kv.mod_revision) + 1n;
     } else if (res.created && request.start_revision) {
       // Re-attached where we asked: nothing delivered yet.
-      if (hooks && res.header?.revision !== undefined) {
+      if (res.header?.revision !== undefined) {
         const header = BigInt(res.header.revision);
-        if (header < BigInt(request.start_revision) - 1n) {
-          void confirmRewind(w, header, hooks);
+        const asked = BigInt(request.start_revision);
+        if (header < asked - 1n) {
+          // Below the resume point: lowered now, as etcd3 lowers it (its own suite
+          // checks this at 'connected'); then confirmed or undone (see confirmRewind).
+          request.start_revision = (header + 1n).toString();
+          if (hooks) {
+            void confirmRewind(w, asked, header, hooks, w.manager?.stream);
+          }
         }
       }
       return;
@@ -293,50 +296,71 @@ export function resumeExactly<W extends object>(watcher: W, hooks?: RewindHooks)
   return watcher;
 }
 
-/** See {@link resumeExactly}. Never rejects. */
-async function confirmRewind(w: WatcherShape, header: bigint, hooks: RewindHooks): Promise<void> {
+/**
+ * See {@link resumeExactly}: `w` re-attached at `asked` was answered with a header
+ * revision `header` < `asked - 1`, and its resume point lowered to `header + 1`.
+ * A linearizable read decides: the cluster is behind `asked - 1` (it went back in
+ * time) → every watcher of the stream ahead of it rewinds to `header + 1` and the
+ * stream is re-opened; the member only lagged → `w`'s resume point is put back
+ * (exactly-once). If the read fails, etcd3's lowered value stays. Never rejects.
+ */
+async function confirmRewind(
+  w: WatcherShape,
+  asked: bigint,
+  header: bigint,
+  hooks: RewindHooks,
+  stream: WatchManagerShape['stream'],
+): Promise<void> {
   const manager = w.manager;
   if (!manager || !Array.isArray(manager.watchers)) {
     warnShapeOnce('Watcher.manager', 'a watch ahead of a rewound cluster is not rewound');
     return;
   }
-  if (checking.has(manager)) {
+  const resume = (header + 1n).toString();
+  let cluster: bigint;
+  try {
+    cluster = await hooks.currentRevision();
+  } catch {
+    return; // unconfirmed: keep etcd3's lowered value (duplicates possible, never a silent wait)
+  }
+  if (cluster >= asked - 1n) {
+    // A member that lagged behind the leader: nothing was lost, resume where we were.
+    if (String(w.request.start_revision) === resume) {
+      w.request.start_revision = asked.toString();
+    }
     return;
   }
-  checking.add(manager);
-  try {
-    let cluster: bigint;
-    try {
-      cluster = await hooks.currentRevision();
-    } catch {
-      return; // unconfirmed: the next re-attach checks again
-    }
-    const resume = header + 1n;
-    let lowered = 0;
-    for (const other of manager.watchers) {
-      const start = other.request?.start_revision;
-      if (start !== undefined && BigInt(start) > cluster + 1n) {
-        other.request.start_revision = resume.toString();
-        lowered++;
-        hooks.onRewind({
-          watcher: other as unknown as Watcher,
-          fromRevision: String(start),
-          toRevision: resume.toString(),
-          clusterRevision: cluster.toString(),
-        });
-      }
-    }
-    if (
-      lowered > 0 &&
-      manager.state === CONNECTED &&
-      typeof manager.stream?.cancel === 'function'
-    ) {
-      // The server-side watches still wait at the old revisions: re-create them.
-      manager.stream.cancel();
-    }
-  } finally {
-    checking.delete(manager);
+  const rewinds: WatchRewind[] = [];
+  if (String(w.request.start_revision) === resume) {
+    rewinds.push(rewindOf(w, asked.toString(), resume, cluster));
   }
+  for (const other of manager.watchers) {
+    const start = other.request?.start_revision;
+    if (other !== w && start !== undefined && BigInt(start) > cluster + 1n) {
+      other.request.start_revision = resume;
+      rewinds.push(rewindOf(other, String(start), resume, cluster));
+    }
+  }
+  rewinds.forEach(r => hooks.onRewind(r));
+  // The server-side watches of that stream still wait at the old revisions: re-open it
+  // (unless it was replaced meanwhile; its successor asked with the new revisions).
+  if (
+    rewinds.length > 0 &&
+    manager.state === CONNECTED &&
+    manager.stream === stream &&
+    typeof stream?.cancel === 'function'
+  ) {
+    stream.cancel();
+  }
+}
+
+function rewindOf(w: WatcherShape, from: string, to: string, cluster: bigint): WatchRewind {
+  return {
+    watcher: w as unknown as Watcher,
+    fromRevision: from,
+    toRevision: to,
+    clusterRevision: cluster.toString(),
+  };
 }
 
 /**
