@@ -128,3 +128,59 @@ describe('binary problems', () => {
     }
   });
 });
+
+describe('ports', () => {
+  test.each(['clientPorts', 'peerPorts'] as const)(
+    'a %s entry that is in use is a clear error',
+    async key => {
+      const port = await freePort();
+      const squatter = net.createServer();
+      await new Promise<void>(resolve => squatter.listen(port, '127.0.0.1', resolve));
+      try {
+        const err = await startEtcd({ [key]: [port] }).catch(e => e);
+        expect(err).toBeInstanceOf(EtcdStartError);
+        expect(err.message).toBe(`${key}: port ${port} on 127.0.0.1 is already in use`);
+      } finally {
+        await new Promise(resolve => squatter.close(resolve));
+      }
+    },
+  );
+
+  test('fixed free ports are used as given', async () => {
+    const [client, peer] = [await freePort(), await freePort()];
+    await using cluster = await startEtcd({ clientPorts: [client], peerPorts: [peer] });
+    expect(cluster.endpoints).toEqual([`http://127.0.0.1:${client}`]);
+    expect(cluster.member(0).peerUrl).toBe(`http://127.0.0.1:${peer}`);
+  });
+});
+
+describe('member misuse', () => {
+  test("restart() when someone took the member's port meanwhile fails with etcd's bind error", async () => {
+    await using cluster = await startEtcd({ startTimeoutMs: 5000 });
+    const m = cluster.member(0);
+    await m.kill();
+    // Destroys what it accepts (our own health probes), so close() cannot wait on them.
+    const squatter = net.createServer(socket => socket.destroy());
+    await new Promise<void>(resolve => squatter.listen(m.clientPort, '127.0.0.1', resolve));
+    try {
+      const err = await m.restart().catch(e => e);
+      expect(err).toBeInstanceOf(EtcdStartError);
+      expect(err.message).toMatch(/m0 exited before it became healthy/);
+      expect(err.message).toMatch(/address already in use/);
+      expect(m.running).toBe(false);
+    } finally {
+      await new Promise(resolve => squatter.close(resolve));
+    }
+    await m.restart(); // port free again: same member comes back
+    expect(m.running).toBe(true);
+  });
+
+  test('freeze/thaw of a stopped member and kill(SIGSTOP) throw InvalidOptionError', async () => {
+    await using cluster = await startEtcd();
+    const m = cluster.member(0);
+    await expect(m.kill('SIGSTOP')).rejects.toBeInstanceOf(InvalidOptionError);
+    await m.stop();
+    expect(() => m.freeze()).toThrow(/cannot freeze m0: it is not running/);
+    expect(() => m.thaw()).toThrow(InvalidOptionError);
+  });
+});

@@ -7,6 +7,7 @@ import { chmodSync, existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { EtcdNotFoundError, findEtcdctlBinary, startEtcd } from '../../lib/testing';
 
 // Hide every real etcd/etcdctl binary (this machine has /usr/bin/etcd).
 vi.mock('node:fs', async importOriginal => {
@@ -22,7 +23,7 @@ vi.mock('node:fs', async importOriginal => {
 });
 
 // Record every process the library starts.
-const started: string[] = [];
+const started = vi.hoisted(() => [] as string[]);
 vi.mock('node:child_process', async importOriginal => {
   const cp = await importOriginal<typeof import('node:child_process')>();
   const record =
@@ -40,8 +41,6 @@ vi.mock('node:child_process', async importOriginal => {
     spawnSync: record(cp.spawnSync),
   };
 });
-
-const { startEtcd, findEtcdctlBinary, EtcdNotFoundError } = await import('../../lib/testing');
 
 describe('finding etcd', () => {
   let dir: string;
