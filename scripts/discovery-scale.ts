@@ -17,7 +17,7 @@ import type { Namespace } from 'etcd3';
 import { createClient, type Etcd3 } from '../lib/client';
 import { discover, type Discovery } from '../lib/discovery/discovery';
 import { poolOf } from '../lib/internals/etcd3';
-import { watchHubStats } from '../lib/discovery/hub-registry';
+import { watchHubStats } from '../lib/watch/hub-registry';
 import { goNamingCodec } from '../lib/registry/record';
 import { startEtcd } from '../lib/testing';
 

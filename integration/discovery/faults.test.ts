@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createClient } from '../../lib/client';
 import { discover, type Discovery } from '../../lib/discovery/discovery';
 import { poolOf } from '../../lib/internals/etcd3';
-import { watchHubFor, watchHubStats } from '../../lib/discovery/hub-registry';
+import { watchHubFor, watchHubStats } from '../../lib/watch/hub-registry';
 import { noopLogger } from '../../lib/logger';
 import {
   etcdctl,

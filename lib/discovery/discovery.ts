@@ -15,7 +15,6 @@ import {
   type IWatchResponse,
   type Namespace,
 } from 'etcd3';
-import { ExponentialBackoff, type IBackoff } from 'cockatiel';
 import { ClientClosedError } from '../errors';
 import type { Logger } from '../logger';
 import { servicePrefix, type ServiceInstance } from '../service-record';
@@ -35,8 +34,9 @@ import {
   type ResolvedDiscoveryOptions,
 } from './options';
 import { Emitter } from '../events';
-import { watchHubFor } from './hub-registry';
-import type { HubWatch, WatchHub } from './watch-hub';
+import { Backoff } from '../policy/backoff';
+import { watchHubFor } from '../watch/hub-registry';
+import type { HubWatch, WatchHub } from '../watch/watch-hub';
 
 /** Payload of {@link Discovery.onUpdated}. */
 export interface InstanceUpdate {
@@ -183,10 +183,10 @@ export class Discovery {
       this.log.info({ reason }, 'listing the service again');
       this.resynced.emit({ reason });
     }
-    let backoff: IBackoff<unknown> = new ExponentialBackoff({
-      initialDelay: this.options.retryInitialDelayMs,
-      maxDelay: this.options.retryMaxDelayMs,
-    }).next();
+    const backoff = new Backoff({
+      initialDelayMs: this.options.retryInitialDelayMs,
+      maxDelayMs: this.options.retryMaxDelayMs,
+    });
     while (!this.closed) {
       try {
         const listing = await limitListing(this.pool, () =>
@@ -217,12 +217,12 @@ export class Discovery {
           void this.close();
           return;
         }
+        const delayMs = backoff.next();
         this.log.warn(
-          { err, retryInMs: Math.round(backoff.duration) },
+          { err, retryInMs: Math.round(delayMs) },
           'listing the service failed; retrying',
         );
-        await this.sleep(backoff.duration);
-        backoff = backoff.next(undefined) ?? backoff;
+        await this.sleep(delayMs);
       }
     }
   }

@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { discover, type Discovery } from '../../lib/discovery/discovery';
 import { emptyResult, InstanceSet } from '../../lib/discovery/instance-set';
 import { goNamingCodec } from '../../lib/service-record';
-import { watchHubStats } from '../../lib/discovery/hub-registry';
+import { watchHubStats } from '../../lib/watch/hub-registry';
 import { ClientClosedError, InvalidOptionError } from '../../lib/errors';
 import { captureLogger, recordChanges, replay, until } from './helpers';
 import { FakeEtcd } from './fake-etcd';

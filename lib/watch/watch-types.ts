@@ -2,7 +2,7 @@
 import type { IWatchResponse } from 'etcd3';
 import type { Logger } from '../logger';
 
-/** A watch as the hub sees it; implemented by its owner (a discovery). */
+/** A watch as the hub sees it; implemented by its owner (a discovery or a key guard). */
 export interface WatchTarget {
   /** First key of the range, namespace included. */
   readonly key: Buffer;
@@ -32,7 +32,7 @@ export interface WatchHubStats {
   failures: number;
 }
 
-/** Options of a hub; fixed by the first discovery that uses the pool. */
+/** Options of a hub; fixed by the first user (discovery or key guard) of the pool. */
 export interface WatchHubOptions {
   readonly requireLeader: boolean;
   readonly retryInitialDelayMs: number;

@@ -1,6 +1,7 @@
 /**
- * One etcd Watch stream per connection pool, multiplexing every discovery watch
- * of the process (1,000 services cost one stream, not 1,000).
+ * One etcd Watch stream per connection pool, multiplexing every watch the library
+ * makes in the process — discoveries and the registry's key guards (1,000 services
+ * cost one stream, not 1,000).
  *
  * - Watches are created one at a time (etcd answers `created` in request order);
  *   each (re)creation asks its owner for the revision to start from, so after a
@@ -14,13 +15,13 @@
  * - Server-side cancels (compaction, errors) are handed to the watch's owner, which
  *   re-lists; the hub forgets that watch.
  */
-import { ExponentialBackoff, type IBackoff } from 'cockatiel';
 import {
   ClientClosedError as Etcd3ClientClosedError,
   type IWatchRequest,
   type IWatchResponse,
 } from 'etcd3';
 import type { Logger } from '../logger';
+import { Backoff } from '../policy/backoff';
 import { openWatchStream, type OpenedWatchStream } from '../internals/etcd3';
 import { StallDetector, type WatchTiming } from './stall-detector';
 import type { HubWatch, WatchHubOptions, WatchHubStats, WatchTarget } from './watch-types';
@@ -58,8 +59,8 @@ export class WatchHub {
   private queue: Sub[] = [];
   private creating = false;
   private readonly byId = new Map<string, Sub>();
-  private backoffFactory: ExponentialBackoff<unknown>;
-  private backoff: IBackoff<unknown>;
+  /** Delays between stream re-opens; reset once a watch is created on a stream. */
+  private readonly backoff: Backoff;
   private reconnectTimer: NodeJS.Timeout | undefined;
   private readonly stall: StallDetector;
   private readonly log: Logger;
@@ -77,11 +78,10 @@ export class WatchHub {
     private readonly options: WatchHubOptions,
   ) {
     this.log = options.logger.child({ component: 'watch-hub' });
-    this.backoffFactory = new ExponentialBackoff({
-      initialDelay: options.retryInitialDelayMs,
-      maxDelay: options.retryMaxDelayMs,
+    this.backoff = new Backoff({
+      initialDelayMs: options.retryInitialDelayMs,
+      maxDelayMs: options.retryMaxDelayMs,
     });
-    this.backoff = this.backoffFactory.next();
     this.stall = new StallDetector(
       () => this.timing(),
       idleMs => {
@@ -204,7 +204,7 @@ export class WatchHub {
     } else {
       sub.id = String(res.watch_id);
       this.byId.set(sub.id, sub);
-      this.backoff = this.backoffFactory.next();
+      this.backoff.reset();
     }
     this.sendNextCreate();
   }
@@ -263,7 +263,7 @@ export class WatchHub {
     }
     this.queue = [...this.subs];
     if (err instanceof Etcd3ClientClosedError) {
-      this.log.warn('etcd client closed; discovery watches stopped');
+      this.log.warn('etcd client closed; watches stopped');
       this.phase = Phase.Closed;
       return;
     }
@@ -271,8 +271,7 @@ export class WatchHub {
       this.phase = Phase.Idle;
       return;
     }
-    const delay = this.backoff.duration;
-    this.backoff = this.backoff.next(undefined) ?? this.backoff;
+    const delay = this.backoff.next();
     this.log.info(
       { err: err.message, retryInMs: Math.round(delay), watches: this.subs.size },
       'watch stream failed; re-opening',

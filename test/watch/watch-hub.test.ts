@@ -1,9 +1,9 @@
 import { ClientClosedError as Etcd3ClientClosedError } from 'etcd3';
 import { describe, expect, it } from 'vitest';
-import { WatchHub, type WatchTarget } from '../../lib/discovery/watch-hub';
+import { WatchHub, type WatchTarget } from '../../lib/watch/watch-hub';
 import { noopLogger } from '../../lib/logger';
-import { FakeEtcd } from './fake-etcd';
-import { until } from './helpers';
+import { FakeEtcd } from '../discovery/fake-etcd';
+import { until } from '../discovery/helpers';
 
 const timing = { stallTimeoutMs: 60_000, progressTimeoutMs: 5_000 };
 const hubFor = (etcd: FakeEtcd) =>
