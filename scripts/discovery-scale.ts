@@ -18,7 +18,7 @@ import { createClient, type Etcd3 } from '../lib/client';
 import { discover, type Discovery } from '../lib/discovery/discovery';
 import { poolOf } from '../lib/internals/etcd3';
 import { watchHubStats } from '../lib/watch/hub-registry';
-import { goNamingCodec } from '../lib/registry/record';
+import { goNamingCodec } from '../lib/service-record';
 import { startEtcd } from '../lib/testing';
 
 /** Keys written per transaction (etcd's default --max-txn-ops is 128). */

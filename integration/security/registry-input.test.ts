@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { Etcd3 } from '../../lib/client';
 import { discover, type Discovery } from '../../lib/discovery/discovery';
 import { register } from '../../lib/registry/register';
-import { isValidAddress, servicePrefix, type ServiceInstance } from '../../lib/registry/record';
+import { isValidAddress, servicePrefix, type ServiceInstance } from '../../lib/service-record';
 import { startEtcd, type EtcdCluster } from '../../lib/testing';
 import { address, instanceId, prefix, serviceName } from '../../test/property/arbitraries';
 

@@ -13,7 +13,7 @@ import {
   goNamingCodec,
   servicePrefix,
   type ServiceInstance,
-} from '../registry/record';
+} from '../service-record';
 import {
   endpointsFlag,
   intFlag,

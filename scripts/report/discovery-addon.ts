@@ -8,7 +8,7 @@
  * the list's revision + 1, applying puts and deletes. Ours uses `discover()`.
  */
 import type { Etcd3 as BaseEtcd3, Watcher } from 'etcd3';
-import { goNamingCodec, idFromKey, instanceKey, servicePrefix } from '../../lib/registry/record';
+import { goNamingCodec, idFromKey, instanceKey, servicePrefix } from '../../lib/service-record';
 import { loadOurs, type OurDiscovery } from './ours';
 import { CLIENTS, type Addon, type ClientName, type ScenarioEnv } from './scenario';
 

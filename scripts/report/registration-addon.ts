@@ -7,7 +7,7 @@
  * Ours uses `register()`.
  */
 import type { Etcd3 as BaseEtcd3, Lease } from 'etcd3';
-import { goNamingCodec, instanceKey } from '../../lib/registry/record';
+import { goNamingCodec, instanceKey } from '../../lib/service-record';
 import { loadOurs, type OurRegistration } from './ours';
 import { CLIENTS, type Addon, type ClientName, type ScenarioEnv } from './scenario';
 
