@@ -110,8 +110,9 @@ export class Etcd3 extends BaseEtcd3 {
     const settings = resolveOptions(options);
     const etcd3Options = {
       ...settings.etcd3,
+      // Only the watch backoff goes to etcd3: our pool applies `global` and `host`
+      // itself (etcd3's pool, replaced, would create unused host policies).
       faultHandling: {
-        ...settings.etcd3.faultHandling,
         watchBackoff:
           settings.etcd3.faultHandling?.watchBackoff ??
           new ExponentialBackoff({ initialDelay: 50, maxDelay: 3000 }),

@@ -12,7 +12,7 @@
  * this process. Everything is bounded by the call's deadline.
  */
 import { Metadata, status as Status, type CallOptions, type Client } from '@grpc/grpc-js';
-import { ExponentialBackoff, handleWhen, retry, type RetryPolicy } from 'cockatiel';
+import { ExponentialBackoff, handleWhen, retry, type IPolicy, type RetryPolicy } from 'cockatiel';
 import { ClientClosedError, EtcdInvalidAuthTokenError, castGrpcError, type ICallable } from 'etcd3';
 import { resolveCallOptions, type CallOptionsFactory } from '../internals/etcd3';
 import {
@@ -91,6 +91,10 @@ export class ResilientPool implements ICallable<Endpoint> {
   private lastCause: unknown;
   private readonly probing = new Set<Endpoint>();
   private readonly retryPolicy: RetryPolicy;
+  /** The user's `faultHandling.global`, around each whole call (all its rounds). */
+  private readonly globalPolicy?: IPolicy;
+  /** The user's `faultHandling.host(host)` policies, one per host for the pool's life. */
+  private readonly hostPolicies = new Map<string, IPolicy>();
   private readonly auth: Authenticator;
   private readonly log: Logger;
   private readonly retryEmitter = new Emitter<RetryEvent>('onRetry');
@@ -108,6 +112,7 @@ export class ResilientPool implements ICallable<Endpoint> {
     newEndpoint: (url: string) => Endpoint,
   ) {
     this.callOptionsFactory = options.etcd3.defaultCallOptions;
+    this.globalPolicy = options.etcd3.faultHandling?.global;
     const defaults = this.callOptionsFactory;
     if (defaults && typeof defaults === 'object') {
       deadlineMs(defaults.deadline, 'defaultCallOptions.deadline'); // throws before any I/O
@@ -194,7 +199,8 @@ export class ResilientPool implements ICallable<Endpoint> {
       safe: isSafeCall(service, method, payload, callOptions),
     };
     try {
-      const result = await this.retryPolicy.execute(() => this.round<T>(call));
+      const rounds = () => this.retryPolicy.execute(() => this.round<T>(call));
+      const result = this.globalPolicy ? await this.globalPolicy.execute(rounds) : await rounds();
       this.emitCall(call, start, 'OK');
       return result;
     } catch (err) {
@@ -238,8 +244,8 @@ export class ResilientPool implements ICallable<Endpoint> {
       let client: Client;
       try {
         const failFast = i < candidates.length - 1; // as in round()
-        client = await ep.breaker.execute(() =>
-          ep.waitReady(service, this.options.connectTimeoutMs, failFast),
+        client = await this.onHost(ep, () =>
+          ep.breaker.execute(() => ep.waitReady(service, this.options.connectTimeoutMs, failFast)),
         );
       } catch (err) {
         this.noteFailure(ep, err);
@@ -354,7 +360,9 @@ export class ResilientPool implements ICallable<Endpoint> {
       // Only the last candidate waits out a failed connection; the others give way at once.
       const failFast = tried < candidates.length;
       try {
-        return await ep.breaker.execute(() => this.attempt<T>(ep, call, failFast));
+        return await this.onHost(ep, () =>
+          ep.breaker.execute(() => this.attempt<T>(ep, call, failFast)),
+        );
       } catch (err) {
         lastErr = withCall(err, call);
         if (!this.worthAnotherTry(call, err)) {
@@ -516,6 +524,26 @@ export class ResilientPool implements ICallable<Endpoint> {
         ep.requestRebuild('hang');
       },
     );
+  }
+
+  /**
+   * Runs one attempt on `ep` inside the user's `faultHandling.host` policy for that
+   * host (created on first use with the host as configured, e.g.
+   * `http://10.0.0.1:2379`, and kept: a breaker must see every call to its host).
+   * A `BrokenCircuitError` from it means "not sent": the call moves on to the next
+   * endpoint.
+   */
+  private onHost<R>(ep: Endpoint, fn: () => Promise<R>): Promise<R> {
+    const factory = this.options.etcd3.faultHandling?.host;
+    if (!factory) {
+      return fn();
+    }
+    let policy = this.hostPolicies.get(ep.url);
+    if (!policy) {
+      policy = factory(ep.url);
+      this.hostPolicies.set(ep.url, policy);
+    }
+    return policy.execute(fn);
   }
 
   /** Remembers a failure: on the endpoint (health, ordering) and as the pool's last cause. */
