@@ -9,6 +9,9 @@
  *   `manager` and `updateRevision` (watch resume, see {@link resumeExactly});
  * - Watch streams opened on the pool directly ({@link openWatchStream}).
  *
+ * Elsewhere, and checked here too: `lib/lease/etcd3-lease-hooks.ts` replaces a
+ * `Lease`'s private `keepalive`, `close` and `emitLoss` (its own shape check throws).
+ *
  * A failed shape check either throws at construction (the pool: without it nothing
  * works) or falls back to etcd3's own behaviour and emits one process warning
  * (`ERESILIENT_ETCD3_SHAPE`) per shape. {@link checkEtcd3Shapes} lists every shape,
@@ -17,6 +20,7 @@
 import type { ClientDuplexStream, Metadata } from '@grpc/grpc-js';
 import {
   Etcd3 as BaseEtcd3,
+  Lease,
   WatchBuilder,
   Watcher,
   type ICallable,
@@ -403,6 +407,10 @@ export function checkEtcd3Shapes(): string[] {
     expect(typeof (Host.prototype as any)[m] === 'function', `Host.prototype.${m}`);
   }
   expect(typeof resolveCallOptions === 'function', 'etcd3/lib/util resolveCallOptions');
+  // Private Lease methods that lib/lease/etcd3-lease-hooks.ts replaces per instance.
+  for (const m of ['keepalive', 'close', 'emitLoss']) {
+    expect(typeof (Lease.prototype as any)[m] === 'function', `Lease.prototype.${m}`);
+  }
   const client = new BaseEtcd3({ hosts: '127.0.0.1:1' });
   try {
     const pool = (client as any).pool;
