@@ -1,15 +1,28 @@
 /**
  * Self-healing: watches one attached key and, when someone else deletes or
  * overwrites it while our lease lives, asks the lease to put it back. While the
- * key is withdrawn and kept as a tombstone, it deletes a late copy of our own put. A watch
- * that fails (compaction, cancel) is re-created and the key re-read.
+ * key is withdrawn and kept as a tombstone, it deletes a late copy of our own put.
+ *
+ * The watch runs on the process-wide watch hub (`lib/watch`), on the same Watch
+ * stream as the client's discoveries: the key is read once, then watched from
+ * just after that read's revision, and after a reconnect the hub resumes it just
+ * after the last revision seen. A watch etcd cancels (compaction, error) is
+ * re-created after a backoff, and the key re-read.
  */
-import type { IKeyValue, Namespace, Watcher } from 'etcd3';
+import type { IKeyValue, IWatchResponse, Namespace } from 'etcd3';
 import type { Logger } from '../logger';
 import type { DurableLease } from './durable-lease';
 import type { KeyHealCause } from './leased-keys';
-import { Backoff, type BackoffOptions } from '../policy/backoff';
+import {
+  Backoff,
+  DEFAULT_INITIAL_DELAY_MS,
+  DEFAULT_MAX_DELAY_MS,
+  type BackoffOptions,
+} from '../policy/backoff';
 import { describeError } from '../policy/describe-error';
+import { namespacePrefixOf, poolOf } from '../internals/etcd3';
+import { watchHubFor } from '../watch/hub-registry';
+import { DEFAULT_WATCH_TIMING, type HubWatch, type WatchHub } from '../watch/watch-hub';
 
 /** Heals closer together than this form a streak. */
 const CONTEST_WINDOW_MS = 10_000;
@@ -22,7 +35,10 @@ const CONTEST_STREAK = 3;
  * lease re-writes every key itself once it is granted again).
  */
 export class KeyGuard {
-  private watcher: Watcher | undefined;
+  private hub: WatchHub | undefined;
+  private watch: HubWatch | undefined;
+  /** Highest revision of the key seen (read or watched); a re-created watch resumes after it. */
+  private seenRevision = 0;
   private stopped = false;
   private readonly watchBackoff: Backoff;
   private readonly healBackoff: Backoff;
@@ -36,15 +52,30 @@ export class KeyGuard {
     private readonly key: string,
     private readonly lease: DurableLease,
     private readonly log: Logger,
-    backoff: BackoffOptions,
+    private readonly backoff: BackoffOptions,
   ) {
     this.watchBackoff = new Backoff(backoff);
     this.healBackoff = new Backoff({ initialDelayMs: 200, maxDelayMs: 10_000 });
   }
 
-  /** Starts watching (retrying until it succeeds or {@link stop}). */
+  /** Starts watching (re-created until {@link stop}). */
   start(): void {
-    void this.watch();
+    try {
+      // Hub options are fixed by the pool's first user; discoveries pass theirs.
+      this.hub = watchHubFor(poolOf(this.client), {
+        requireLeader: true,
+        retryInitialDelayMs: this.backoff.initialDelayMs ?? DEFAULT_INITIAL_DELAY_MS,
+        retryMaxDelayMs: this.backoff.maxDelayMs ?? DEFAULT_MAX_DELAY_MS,
+        logger: this.log,
+      });
+    } catch (err) {
+      this.log.error(
+        { key: this.key, err: describeError(err) },
+        'cannot watch own key; it is not put back if someone else changes it',
+      );
+      return;
+    }
+    void this.begin();
   }
 
   /** Stops watching. Idempotent. */
@@ -52,11 +83,8 @@ export class KeyGuard {
     this.stopped = true;
     clearTimeout(this.healTimer);
     clearTimeout(this.retryTimer);
-    const w = this.watcher;
-    this.watcher = undefined;
-    w?.removeAllListeners();
-    w?.on('error', () => undefined);
-    void w?.cancel().catch(() => undefined);
+    this.watch?.detach();
+    this.watch = undefined;
   }
 
   /** Judges one observed state of the key (from a watch event or a read). */
@@ -122,34 +150,77 @@ export class KeyGuard {
     this.healTimer.unref?.();
   }
 
-  private async watch(): Promise<void> {
-    if (this.stopped) {
+  /**
+   * Reads the key (for changes made while no watch ran), then watches it from just
+   * after the read's revision, so no change falls between the two. If the read
+   * fails the watch starts from now.
+   */
+  private async begin(): Promise<void> {
+    if (this.stopped || !this.hub) {
       return;
     }
-    let watcher: Watcher;
+    this.seenRevision = 0;
     try {
-      watcher = await this.client.watch().key(this.key).create();
+      const res = await this.client.get(this.key).exec();
+      const kv = res.kvs[0];
+      const revision = Number(res.header.revision);
+      this.seenRevision = revision;
+      this.observe(kv, kv ? Number(kv.mod_revision) : revision);
     } catch (err) {
-      this.retry(err);
-      return;
+      this.log.debug({ key: this.key, err: describeError(err) }, 'reading own key failed');
     }
     if (this.stopped) {
-      void watcher.cancel().catch(() => undefined);
       return;
     }
-    this.watcher = watcher;
-    watcher.on('put', kv => this.observe(kv, Number(kv.mod_revision)));
-    watcher.on('delete', kv => this.observe(undefined, Number(kv.mod_revision)));
-    watcher.on('error', err => {
-      // etcd3 gives up on this watcher (compaction, cancel): make a new one and re-read.
-      if (this.watcher === watcher) {
-        this.watcher = undefined;
-        void watcher.cancel().catch(() => undefined);
-        this.retry(err);
-      }
-    });
+    const key = Buffer.concat([namespacePrefixOf(this.client), Buffer.from(this.key)]);
+    this.watch = this.hub.attach(
+      {
+        key,
+        rangeEnd: Buffer.concat([key, Buffer.from([0])]), // exactly this key
+        startRevision: () => (this.seenRevision > 0 ? this.seenRevision + 1 : 0),
+        onResponse: res => this.onResponse(res),
+        onCanceled: res => this.onCanceled(res),
+        onDisconnected: () => undefined, // the hub re-creates the watch after seenRevision
+      },
+      DEFAULT_WATCH_TIMING,
+    );
     this.watchBackoff.reset();
-    await this.reconcile();
+  }
+
+  private onResponse(res: IWatchResponse): void {
+    if (this.stopped) {
+      return;
+    }
+    if (res.events.length === 0) {
+      // A progress notification: every change up to the header revision was sent.
+      this.seenRevision = Math.max(this.seenRevision, Number(res.header?.revision ?? 0));
+      return;
+    }
+    for (const ev of res.events) {
+      const revision = Number(ev.kv.mod_revision);
+      if (revision <= this.seenRevision) {
+        continue; // already seen (a replay after a reconnect, or covered by the read)
+      }
+      this.seenRevision = revision;
+      const isDelete = String(ev.type).toUpperCase() === 'DELETE';
+      this.observe(isDelete ? undefined : ev.kv, revision);
+    }
+  }
+
+  /** etcd cancelled the watch (compaction, error): make a new one and re-read. */
+  private onCanceled(res: IWatchResponse): void {
+    this.watch = undefined;
+    if (this.stopped) {
+      return;
+    }
+    const compacted = Number(res.compact_revision ?? 0);
+    this.retry(
+      new Error(
+        compacted > 0
+          ? `compacted (compact revision ${compacted})`
+          : `watch cancelled by etcd: ${res.cancel_reason || 'no reason given'}`,
+      ),
+    );
   }
 
   private retry(err: unknown): void {
@@ -158,18 +229,7 @@ export class KeyGuard {
       { key: this.key, err: describeError(err), delayMs },
       'watch of own key failed; re-creating',
     );
-    this.retryTimer = setTimeout(() => void this.watch(), delayMs);
+    this.retryTimer = setTimeout(() => void this.begin(), delayMs);
     this.retryTimer.unref?.();
-  }
-
-  /** Reads the key once, for changes made while no watch was running. */
-  private async reconcile(): Promise<void> {
-    try {
-      const res = await this.client.get(this.key).exec();
-      const kv = res.kvs[0];
-      this.observe(kv, kv ? Number(kv.mod_revision) : Number(res.header.revision));
-    } catch (err) {
-      this.log.debug({ key: this.key, err: describeError(err) }, 'reading own key failed');
-    }
   }
 }

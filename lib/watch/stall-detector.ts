@@ -13,6 +13,12 @@ export interface WatchTiming {
   readonly progressTimeoutMs: number;
 }
 
+/** Timing a watch uses when its owner sets none (discovery's defaults): 30 s of silence, 5 s for the probe. */
+export const DEFAULT_WATCH_TIMING: WatchTiming = {
+  stallTimeoutMs: 30_000,
+  progressTimeoutMs: 5_000,
+};
+
 export class StallDetector {
   private timer: NodeJS.Timeout | undefined;
   private lastActivity = 0;

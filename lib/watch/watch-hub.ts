@@ -23,10 +23,10 @@ import {
 import type { Logger } from '../logger';
 import { Backoff } from '../policy/backoff';
 import { openWatchStream, type OpenedWatchStream } from '../internals/etcd3';
-import { StallDetector, type WatchTiming } from './stall-detector';
+import { DEFAULT_WATCH_TIMING, StallDetector, type WatchTiming } from './stall-detector';
 import type { HubWatch, WatchHubOptions, WatchHubStats, WatchTarget } from './watch-types';
 
-export type { WatchTiming } from './stall-detector';
+export { DEFAULT_WATCH_TIMING, type WatchTiming } from './stall-detector';
 export type { HubWatch, WatchHubOptions, WatchHubStats, WatchTarget } from './watch-types';
 
 const enum Phase {
@@ -329,8 +329,12 @@ export class WatchHub {
       progressTimeoutMs = Math.min(progressTimeoutMs, s.timing.progressTimeoutMs);
     }
     return {
-      stallTimeoutMs: Number.isFinite(stallTimeoutMs) ? stallTimeoutMs : 30_000,
-      progressTimeoutMs: Number.isFinite(progressTimeoutMs) ? progressTimeoutMs : 5_000,
+      stallTimeoutMs: Number.isFinite(stallTimeoutMs)
+        ? stallTimeoutMs
+        : DEFAULT_WATCH_TIMING.stallTimeoutMs,
+      progressTimeoutMs: Number.isFinite(progressTimeoutMs)
+        ? progressTimeoutMs
+        : DEFAULT_WATCH_TIMING.progressTimeoutMs,
     };
   }
 

@@ -7,18 +7,18 @@ import { goNamingCodec } from '../../lib/service-record';
 import { watchHubStats } from '../../lib/watch/hub-registry';
 import { ClientClosedError, InvalidOptionError } from '../../lib/errors';
 import { captureLogger, recordChanges, replay, until } from './helpers';
-import { FakeEtcd } from './fake-etcd';
+import { FakeEtcdStore } from '../fakes/fake-etcd-store';
 
 const rec = (addr: string) => JSON.stringify({ Op: 0, Addr: addr, Metadata: null });
 const fast = { retryInitialDelayMs: 1, retryMaxDelayMs: 2 };
 const opened: Discovery[] = [];
-const start = (etcd: FakeEtcd, service = 'svc', options = {}) => {
-  const d = discover(etcd.client(), service, { ...fast, ...options });
+const start = (etcd: FakeEtcdStore, service = 'svc', options = {}) => {
+  const d = discover(etcd.client, service, { ...fast, ...options });
   opened.push(d);
   return d;
 };
 /** What etcd holds for the service, as id -> addr (valid records only). */
-const expected = (etcd: FakeEtcd, service = 'svc') =>
+const expected = (etcd: FakeEtcdStore, service = 'svc') =>
   new Map(
     [...etcd.stateAt()]
       .filter(([k, v]) => k.startsWith(`${service}/`) && v.value.startsWith('{"Op":0'))
@@ -33,7 +33,7 @@ afterEach(async () => {
 
 describe('discover()', () => {
   it('lists, then watches from the listing revision + 1 with require-leader metadata', async () => {
-    const etcd = new FakeEtcd();
+    const etcd = new FakeEtcdStore();
     etcd.put('svc/a', rec('10.0.0.1:80'));
     etcd.put('svc/b', rec('10.0.0.2:80'));
     etcd.put('other/c', rec('10.0.0.3:80'));
@@ -51,7 +51,7 @@ describe('discover()', () => {
   });
 
   it('emits live changes and a snapshot per batch', async () => {
-    const etcd = new FakeEtcd();
+    const etcd = new FakeEtcdStore();
     const d = start(etcd);
     const changes = recordChanges(d);
     const snapshots: string[][] = [];
@@ -76,7 +76,7 @@ describe('discover()', () => {
   });
 
   it('resumes after a broken stream from the last applied revision: nothing skipped, nothing twice', async () => {
-    const etcd = new FakeEtcd();
+    const etcd = new FakeEtcdStore();
     etcd.replayOnCreate = 5; // a server that re-sends old events on a new watch
     const d = start(etcd);
     const changes = recordChanges(d);
@@ -105,7 +105,7 @@ describe('discover()', () => {
   });
 
   it('a per-watch progress notification advances the resume revision', async () => {
-    const etcd = new FakeEtcd();
+    const etcd = new FakeEtcdStore();
     const d = start(etcd);
     await d.ready;
     await until(() => etcd.opened[0]?.watches.size === 1);
@@ -116,7 +116,7 @@ describe('discover()', () => {
   });
 
   it('re-lists after compaction while disconnected and emits only the difference', async () => {
-    const etcd = new FakeEtcd();
+    const etcd = new FakeEtcdStore();
     etcd.put('svc/a', rec('10.0.0.1:80'));
     etcd.put('svc/b', rec('10.0.0.2:80'));
     const d = start(etcd);
@@ -151,7 +151,7 @@ describe('discover()', () => {
   });
 
   it('skips malformed records with a warning event, and adds the key once it becomes valid', async () => {
-    const etcd = new FakeEtcd();
+    const etcd = new FakeEtcdStore();
     etcd.put('svc/bad', 'not json');
     const logger = captureLogger();
     const d = start(etcd, 'svc', { logger });
@@ -171,7 +171,7 @@ describe('discover()', () => {
   });
 
   it('retries a failing listing until it succeeds', async () => {
-    const etcd = new FakeEtcd();
+    const etcd = new FakeEtcdStore();
     etcd.put('svc/a', rec('10.0.0.1:80'));
     etcd.failLists = 3;
     const d = start(etcd);
@@ -181,7 +181,7 @@ describe('discover()', () => {
   });
 
   it('reads large services in pages at one revision', async () => {
-    const etcd = new FakeEtcd();
+    const etcd = new FakeEtcdStore();
     for (let i = 0; i < 25; i++)
       etcd.put(`svc/i${String(i).padStart(2, '0')}`, rec(`10.0.0.1:${1000 + i}`));
     const d = start(etcd, 'svc', { pageSize: 10 });
@@ -192,7 +192,7 @@ describe('discover()', () => {
 
   it('detects a stalled stream with a progress request and resumes on a new one', async () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
-    const etcd = new FakeEtcd();
+    const etcd = new FakeEtcdStore();
     const d = start(etcd, 'svc', { stallTimeoutMs: 1000, progressTimeoutMs: 200 });
     const changes = recordChanges(d);
     await vi.advanceTimersByTimeAsync(10);
@@ -216,8 +216,8 @@ describe('discover()', () => {
   });
 
   it('shares one watch stream between many discoveries of one client', async () => {
-    const etcd = new FakeEtcd();
-    const client = etcd.client();
+    const etcd = new FakeEtcdStore();
+    const client = etcd.client;
     const ds = Array.from({ length: 200 }, (_, i) => discover(client, `svc${i}`, fast));
     opened.push(...ds);
     await Promise.all(ds.map(d => d.ready));
@@ -233,7 +233,7 @@ describe('discover()', () => {
   });
 
   it('close() stops events, cancels the watch, and rejects ready if still pending', async () => {
-    const etcd = new FakeEtcd();
+    const etcd = new FakeEtcdStore();
     etcd.failLists = 1_000_000;
     const pending = start(etcd);
     await pending.close();
@@ -241,7 +241,7 @@ describe('discover()', () => {
     const again = pending.close();
     expect(again).toBe(pending.close());
 
-    const etcd2 = new FakeEtcd();
+    const etcd2 = new FakeEtcdStore();
     const d = start(etcd2);
     const changes = recordChanges(d);
     await d.ready;
@@ -254,7 +254,7 @@ describe('discover()', () => {
   });
 
   it('stops (ready rejects) when the etcd client was closed, instead of retrying forever', async () => {
-    const etcd = new FakeEtcd();
+    const etcd = new FakeEtcdStore();
     etcd.listError = new Etcd3ClientClosedError('KV');
     const d = start(etcd);
     await expect(d.ready).rejects.toBeInstanceOf(ClientClosedError);
@@ -263,15 +263,11 @@ describe('discover()', () => {
   });
 
   it('rejects bad arguments before any I/O', () => {
-    const etcd = new FakeEtcd();
-    expect(() => discover(etcd.client(), 'bad name')).toThrow(InvalidOptionError);
-    expect(() => discover(etcd.client(), 'svc', { prefix: 'no-slash' })).toThrow(
-      InvalidOptionError,
-    );
-    expect(() => discover(etcd.client(), 'svc', { stallTimeoutMs: -1 })).toThrow(
-      InvalidOptionError,
-    );
-    expect(() => discover(etcd.client(), 'svc', { codec: {} as any })).toThrow(InvalidOptionError);
+    const etcd = new FakeEtcdStore();
+    expect(() => discover(etcd.client, 'bad name')).toThrow(InvalidOptionError);
+    expect(() => discover(etcd.client, 'svc', { prefix: 'no-slash' })).toThrow(InvalidOptionError);
+    expect(() => discover(etcd.client, 'svc', { stallTimeoutMs: -1 })).toThrow(InvalidOptionError);
+    expect(() => discover(etcd.client, 'svc', { codec: {} as any })).toThrow(InvalidOptionError);
     expect(() => discover({} as any, 'svc')).toThrow(/unexpected shape/);
     expect(etcd.rangeCalls).toBe(0);
   });
@@ -299,9 +295,9 @@ describe('discover()', () => {
           fc.array(step, { maxLength: 30 }),
           fc.integer({ min: 0, max: 6 }),
           async (steps, replayOnCreate) => {
-            const etcd = new FakeEtcd();
+            const etcd = new FakeEtcdStore();
             etcd.replayOnCreate = replayOnCreate;
-            const d = discover(etcd.client(), 'svc', fast);
+            const d = discover(etcd.client, 'svc', fast);
             const changes = recordChanges(d);
             await d.ready;
             try {

@@ -2,7 +2,7 @@ import { Client, credentials, experimental } from '@grpc/grpc-js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { InvalidOptionError } from '../../lib/errors';
 import { registerEtcdResolver, toEndpoints } from '../../lib/grpc/resolver';
-import { FakeEtcd } from '../discovery/fake-etcd';
+import { FakeEtcdStore } from '../fakes/fake-etcd-store';
 import { until } from '../discovery/helpers';
 
 const rec = (addr: string) => JSON.stringify({ Op: 0, Addr: addr, Metadata: null });
@@ -43,10 +43,10 @@ function resolve(scheme: string, path: string, channelOptions = {}) {
 
 describe('etcd resolver', () => {
   it('resolves etcd:///<service> to its instances with round_robin, and follows changes', async () => {
-    const etcd = new FakeEtcd();
+    const etcd = new FakeEtcdStore();
     etcd.put('svc/a', rec('127.0.0.1:1001'));
     etcd.put('svc/b', rec('[::1]:1002'));
-    cleanups.push(registerEtcdResolver(etcd.client(), { scheme: 'etcdt1', ...fast }));
+    cleanups.push(registerEtcdResolver(etcd.client, { scheme: 'etcdt1', ...fast }));
     const { r, reports } = resolve('etcdt1', 'svc');
     r.updateResolution();
     await until(() => reports.length === 1);
@@ -67,9 +67,9 @@ describe('etcd resolver', () => {
   });
 
   it('shares one discovery between resolvers of the same service and stops it when the last is destroyed', async () => {
-    const etcd = new FakeEtcd();
+    const etcd = new FakeEtcdStore();
     etcd.put('svc/a', rec('127.0.0.1:1001'));
-    cleanups.push(registerEtcdResolver(etcd.client(), { scheme: 'etcdt2', ...fast }));
+    cleanups.push(registerEtcdResolver(etcd.client, { scheme: 'etcdt2', ...fast }));
     const one = resolve('etcdt2', 'svc');
     const two = resolve('etcdt2', 'svc');
     one.r.updateResolution();
@@ -88,9 +88,9 @@ describe('etcd resolver', () => {
   });
 
   it('leaves a service config given by the channel alone', async () => {
-    const etcd = new FakeEtcd();
+    const etcd = new FakeEtcdStore();
     etcd.put('svc/a', rec('127.0.0.1:1001'));
-    cleanups.push(registerEtcdResolver(etcd.client(), { scheme: 'etcdt3', ...fast }));
+    cleanups.push(registerEtcdResolver(etcd.client, { scheme: 'etcdt3', ...fast }));
     const { r, reports } = resolve('etcdt3', 'svc', {
       'grpc.service_config': '{"loadBalancingConfig":[{"pick_first":{}}]}',
     });
@@ -108,9 +108,9 @@ describe('etcd resolver', () => {
       destroy() {}
     }
     experimental.registerResolver('etcdt4', Foreign as any);
-    const etcd = new FakeEtcd();
+    const etcd = new FakeEtcdStore();
     etcd.put('svc/a', rec('127.0.0.1:1001'));
-    const dispose = registerEtcdResolver(etcd.client(), { scheme: 'etcdt4', ...fast });
+    const dispose = registerEtcdResolver(etcd.client, { scheme: 'etcdt4', ...fast });
     const { r, reports } = resolve('etcdt4', 'svc');
     expect(r).not.toBeInstanceOf(Foreign);
     r.updateResolution();
@@ -127,12 +127,12 @@ describe('etcd resolver', () => {
   });
 
   it('the latest registration serves new channels; disposing it falls back to the one before', async () => {
-    const first = new FakeEtcd();
+    const first = new FakeEtcdStore();
     first.put('svc/a', rec('127.0.0.1:1001'));
-    const second = new FakeEtcd();
+    const second = new FakeEtcdStore();
     second.put('svc/a', rec('127.0.0.1:2002'));
-    cleanups.push(registerEtcdResolver(first.client(), { scheme: 'etcdt5', ...fast }));
-    const disposeSecond = registerEtcdResolver(second.client(), { scheme: 'etcdt5', ...fast });
+    cleanups.push(registerEtcdResolver(first.client, { scheme: 'etcdt5', ...fast }));
+    const disposeSecond = registerEtcdResolver(second.client, { scheme: 'etcdt5', ...fast });
     const a = resolve('etcdt5', 'svc');
     a.r.updateResolution();
     await until(() => a.reports.length === 1);
@@ -145,8 +145,8 @@ describe('etcd resolver', () => {
   });
 
   it('parses etcd:///svc, etcd:svc and nested names; rejects others when the channel is made', () => {
-    const etcd = new FakeEtcd();
-    cleanups.push(registerEtcdResolver(etcd.client(), { scheme: 'etcdt6' }));
+    const etcd = new FakeEtcdStore();
+    cleanups.push(registerEtcdResolver(etcd.client, { scheme: 'etcdt6' }));
     const insecure = credentials.createInsecure();
     for (const target of ['etcdt6:///svc', 'etcdt6:svc', 'etcdt6:///team/orders']) {
       const c = new Client(target, insecure);
@@ -159,18 +159,16 @@ describe('etcd resolver', () => {
   });
 
   it('rejects a bad scheme or discovery option at registration', () => {
-    const etcd = new FakeEtcd();
-    expect(() => registerEtcdResolver(etcd.client(), { scheme: 'Etcd' })).toThrow(
-      InvalidOptionError,
-    );
-    expect(() => registerEtcdResolver(etcd.client(), { scheme: 'etcdt7', prefix: 'x' })).toThrow(
+    const etcd = new FakeEtcdStore();
+    expect(() => registerEtcdResolver(etcd.client, { scheme: 'Etcd' })).toThrow(InvalidOptionError);
+    expect(() => registerEtcdResolver(etcd.client, { scheme: 'etcdt7', prefix: 'x' })).toThrow(
       InvalidOptionError,
     );
   });
   it.each(['dns', 'ipv4', 'ipv6', 'unix', 'unix-abstract', 'vsock', 'xds'])(
     'refuses to replace grpc-js\'s built-in "%s" resolver, before registering anything',
     scheme => {
-      const etcd = new FakeEtcd();
+      const etcd = new FakeEtcdStore();
       const builtIn = (s: string) => {
         try {
           const r = experimental.createResolver({ scheme: s, path: 'localhost:1' }, () => true, {});
@@ -183,7 +181,7 @@ describe('etcd resolver', () => {
       const before = builtIn(scheme);
       let err: unknown;
       try {
-        cleanups.push(registerEtcdResolver(etcd.client(), { scheme }));
+        cleanups.push(registerEtcdResolver(etcd.client, { scheme }));
       } catch (e) {
         err = e;
       }

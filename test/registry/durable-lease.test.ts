@@ -5,12 +5,12 @@ import {
   type LeaseRestoredEvent,
 } from '../../lib/registry/durable-lease';
 import { InvalidOptionError } from '../../lib/errors';
-import { FakeEtcd } from './fakes/fake-etcd';
+import { FakeEtcdStore } from '../fakes/fake-etcd-store';
 
 const tick = (ms: number) => vi.advanceTimersByTimeAsync(ms);
 
 describe('DurableLease', () => {
-  let etcd: FakeEtcd;
+  let etcd: FakeEtcdStore;
   const leases: DurableLease[] = [];
   const make = (ttlSeconds = 3, extra = {}) => {
     const lease = new DurableLease(etcd.client, { ttlSeconds, ...extra });
@@ -21,7 +21,7 @@ describe('DurableLease', () => {
   beforeEach(() => {
     vi.useFakeTimers();
     vi.spyOn(Math, 'random').mockReturnValue(0.5);
-    etcd = new FakeEtcd();
+    etcd = new FakeEtcdStore();
   });
   afterEach(async () => {
     await Promise.all(leases.splice(0).map(l => l.close({ revoke: false })));
@@ -41,7 +41,7 @@ describe('DurableLease', () => {
     // 10 s / 1 s interval = 10 keepalives (±1 for phase), and the lease is still the first one.
     expect(etcd.keepalivesSent - before).toBeGreaterThanOrEqual(9);
     expect(etcd.keepalivesSent - before).toBeLessThanOrEqual(11);
-    expect(etcd.streamsOpened).toBe(1);
+    expect(etcd.keepaliveStreams).toBe(1);
     expect(etcd.grants).toBe(1);
     expect(lease.state).toBe('alive');
   });
@@ -151,7 +151,7 @@ describe('DurableLease', () => {
     await Promise.all([lease.attach('svc/a', 'A'), tick(10)]);
     const healed: unknown[] = [];
     lease.onKeyHealed(e => healed.push(e));
-    etcd.foreignDelete('svc/a');
+    etcd.delete('svc/a');
     lease.heal('svc/a', 'deleted');
     await tick(10);
     expect(healed).toEqual([{ key: 'svc/a', leaseId: lease.leaseId, cause: 'deleted' }]);

@@ -1,13 +1,13 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { register, type Registration } from '../../lib/registry/register';
-import { FakeEtcd } from './fakes/fake-etcd';
+import { FakeEtcdStore } from '../fakes/fake-etcd-store';
 
 const tick = (ms: number) => vi.advanceTimersByTimeAsync(ms);
 const record = (addr: string, metadata: unknown = null) =>
   JSON.stringify({ Op: 0, Addr: addr, Metadata: metadata });
 
 describe('register()', () => {
-  let etcd: FakeEtcd;
+  let etcd: FakeEtcdStore;
   const regs: Registration[] = [];
   const reg = (opts: Partial<Parameters<typeof register>[1]> = {}) => {
     const r = register(etcd.client, {
@@ -24,7 +24,7 @@ describe('register()', () => {
   beforeEach(() => {
     vi.useFakeTimers();
     vi.spyOn(Math, 'random').mockReturnValue(0.5);
-    etcd = new FakeEtcd();
+    etcd = new FakeEtcdStore();
   });
   afterEach(async () => {
     await Promise.all([Promise.all(regs.splice(0).map(r => r.close())), tick(2000)]);
@@ -52,10 +52,10 @@ describe('register()', () => {
     await tick(20);
     const healed = vi.fn();
     r.onHealed(healed);
-    etcd.foreignDelete('orders/i1');
+    etcd.delete('orders/i1');
     await tick(20);
     expect(etcd.kv.get('orders/i1')?.value).toBe(record('10.0.0.5:8080'));
-    etcd.foreignPut('orders/i1', 'junk');
+    etcd.put('orders/i1', 'junk');
     await tick(20);
     expect(etcd.kv.get('orders/i1')).toMatchObject({
       value: record('10.0.0.5:8080'),
@@ -73,7 +73,7 @@ describe('register()', () => {
     const timer = setInterval(() => {
       if (Date.now() < stop && etcd.kv.get('orders/i1')?.lease !== '0') {
         fights++;
-        etcd.foreignPut('orders/i1', 'other');
+        etcd.put('orders/i1', 'other');
       }
     }, 5);
     await tick(5000);
@@ -87,7 +87,7 @@ describe('register()', () => {
     reg();
     await tick(20);
     etcd.failWatchers();
-    etcd.foreignDelete('orders/i1'); // while no watch is running
+    etcd.delete('orders/i1'); // while no watch is running
     await tick(1000);
     expect(etcd.kv.get('orders/i1')?.value).toBe(record('10.0.0.5:8080'));
     expect(etcd.watcherCount).toBe(1);
@@ -159,7 +159,7 @@ describe('register()', () => {
     expect(c.leaseId).not.toBe(a.leaseId);
     expect(etcd.grants).toBe(2);
     await tick(3000);
-    expect(etcd.streamsOpened).toBe(2);
+    expect(etcd.keepaliveStreams).toBe(2);
     // Closing one of two holders deletes only its key; the last one revokes the lease.
     await Promise.all([a.close(), tick(20)]);
     expect(etcd.kv.has('orders/a')).toBe(false);

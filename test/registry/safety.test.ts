@@ -14,12 +14,12 @@ import {
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { InvalidOptionError } from '../../lib/errors';
 import { register, type Registration } from '../../lib/registry/register';
-import { FakeEtcd } from './fakes/fake-etcd';
+import { FakeEtcdStore } from '../fakes/fake-etcd-store';
 
 const tick = (ms: number) => vi.advanceTimersByTimeAsync(ms);
 
 describe('registry safety', () => {
-  let etcd: FakeEtcd;
+  let etcd: FakeEtcdStore;
   const regs: Registration[] = [];
   const reg = (opts: Partial<Parameters<typeof register>[1]> = {}) => {
     const r = register(etcd.client, {
@@ -36,7 +36,7 @@ describe('registry safety', () => {
   beforeEach(() => {
     vi.useFakeTimers();
     vi.spyOn(Math, 'random').mockReturnValue(0.5);
-    etcd = new FakeEtcd();
+    etcd = new FakeEtcdStore();
   });
   afterEach(async () => {
     await Promise.all([Promise.all(regs.splice(0).map(r => r.close())), tick(2000)]);

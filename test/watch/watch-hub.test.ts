@@ -2,12 +2,12 @@ import { ClientClosedError as Etcd3ClientClosedError } from 'etcd3';
 import { describe, expect, it } from 'vitest';
 import { WatchHub, type WatchTarget } from '../../lib/watch/watch-hub';
 import { noopLogger } from '../../lib/logger';
-import { FakeEtcd } from '../discovery/fake-etcd';
+import { FakeEtcdStore } from '../fakes/fake-etcd-store';
 import { until } from '../discovery/helpers';
 
 const timing = { stallTimeoutMs: 60_000, progressTimeoutMs: 5_000 };
-const hubFor = (etcd: FakeEtcd) =>
-  new WatchHub(etcd.client().pool, {
+const hubFor = (etcd: FakeEtcdStore) =>
+  new WatchHub(etcd.client.pool, {
     requireLeader: true,
     retryInitialDelayMs: 1,
     retryMaxDelayMs: 2,
@@ -31,7 +31,7 @@ function target(key: string, startRevision = 1) {
 
 describe('WatchHub', () => {
   it('creates watches one at a time, each from the revision its owner asks for', async () => {
-    const etcd = new FakeEtcd();
+    const etcd = new FakeEtcdStore();
     const hub = hubFor(etcd);
     const a = target('a/', 5);
     const b = target('b/', 9);
@@ -49,7 +49,7 @@ describe('WatchHub', () => {
   });
 
   it('routes events by watch id and ignores answers to progress requests and unknown ids', async () => {
-    const etcd = new FakeEtcd();
+    const etcd = new FakeEtcdStore();
     const hub = hubFor(etcd);
     const a = target('a/');
     const b = target('b/');
@@ -78,7 +78,7 @@ describe('WatchHub', () => {
   });
 
   it('hands a watch etcd refused at creation to its owner and forgets it', async () => {
-    const etcd = new FakeEtcd();
+    const etcd = new FakeEtcdStore();
     etcd.put('a/x', 'v');
     etcd.compact(); // compacted = revision 2
     const hub = hubFor(etcd);
@@ -90,7 +90,7 @@ describe('WatchHub', () => {
   });
 
   it('cancels a watch detached while its creation is in flight, once etcd answers', async () => {
-    const etcd = new FakeEtcd();
+    const etcd = new FakeEtcdStore();
     const hub = hubFor(etcd);
     const keep = target('k/');
     hub.attach(keep.t, timing);
@@ -107,7 +107,7 @@ describe('WatchHub', () => {
   });
 
   it('re-opens a stream that ended without reporting it to the pool', async () => {
-    const etcd = new FakeEtcd();
+    const etcd = new FakeEtcdStore();
     const hub = hubFor(etcd);
     const a = target('a/');
     hub.attach(a.t, timing);
@@ -120,7 +120,7 @@ describe('WatchHub', () => {
   });
 
   it('keeps retrying to open a stream while the pool fails', async () => {
-    const etcd = new FakeEtcd();
+    const etcd = new FakeEtcdStore();
     etcd.failOpens = 5;
     const hub = hubFor(etcd);
     const a = target('a/');
@@ -130,7 +130,7 @@ describe('WatchHub', () => {
   });
 
   it('stops for good once the etcd client is closed', async () => {
-    const etcd = new FakeEtcd();
+    const etcd = new FakeEtcdStore();
     const hub = hubFor(etcd);
     const a = target('a/');
     hub.attach(a.t, timing);
@@ -142,7 +142,7 @@ describe('WatchHub', () => {
   });
 
   it('an owner callback that throws does not break the stream', async () => {
-    const etcd = new FakeEtcd();
+    const etcd = new FakeEtcdStore();
     const hub = hubFor(etcd);
     const bad = target('a/');
     bad.t.onResponse = () => {
