@@ -18,34 +18,21 @@ import { ClientWatchers, type WatchRewind } from './client-watchers';
 export type { WatchRewind };
 import { keepaliveChannelOptions } from './channel/keepalive';
 import { OwnedElection, OwnedLease, OwnedLock, namespaceParts } from './lease';
-import type { ChannelState } from './channel/state';
-import { Emitter } from './events';
 import { installCancellation } from './cancel/install';
 import { installPool } from './internals/etcd3';
 import type { Logger } from './logger';
 import { resolveOptions, type ResilientEtcdOptions, type ResolvedOptions } from './options';
-import { syncEndpoints } from './pool/auto-sync';
+import { Endpoint, type EndpointHealth, type RebuildEvent } from './pool/endpoint';
 import {
-  Endpoint,
-  type BreakerState,
-  type EndpointHealth,
-  type RebuildEvent,
-} from './pool/endpoint';
-import { ResilientPool, type CallEvent, type RetryEvent } from './pool/resilient-pool';
+  ResilientPool,
+  type BreakerEvent,
+  type CallEvent,
+  type RetryEvent,
+  type StateChangeEvent,
+} from './pool/resilient-pool';
 import { installGrpcJsFixes as installOrphanSubchannelFix } from './internals/grpc-js';
 
-/** Emitted when an endpoint's KV channel changes state. */
-export interface StateChangeEvent {
-  readonly endpoint: string;
-  readonly from: ChannelState;
-  readonly to: ChannelState;
-}
-
-/** Emitted when an endpoint's circuit breaker changes state. */
-export interface BreakerEvent {
-  readonly endpoint: string;
-  readonly state: BreakerState;
-}
+export type { BreakerEvent, StateChangeEvent } from './pool/resilient-pool';
 
 /** What `client.health()` returns. */
 export interface HealthSnapshot {
@@ -99,9 +86,6 @@ export class Etcd3 extends BaseEtcd3 {
   private readonly leases = new Set<OwnedLease>();
   /** Live watchers of the client and all its namespaces (never the namespaces). */
   private readonly watchers: ClientWatchers;
-  private readonly stateEmitter = new Emitter<StateChangeEvent>('onStateChange');
-  private readonly rebuildEmitter = new Emitter<RebuildEvent>('onRebuild');
-  private readonly breakerEmitter = new Emitter<BreakerEvent>('onBreakerStateChange');
   private syncTimer?: NodeJS.Timeout;
   private closing?: Promise<void>;
 
@@ -121,9 +105,6 @@ export class Etcd3 extends BaseEtcd3 {
     super(etcd3Options as IOptions);
     this.settings = settings;
     this.log = settings.logger.child({ component: 'etcd3-resilient' });
-    for (const emitter of [this.stateEmitter, this.rebuildEmitter, this.breakerEmitter]) {
-      emitter.setLogger(this.log);
-    }
     if (settings.etcd3.auth && !settings.hosts[0].startsWith('https://')) {
       this.log.warn(
         'auth is configured over plaintext http://: the password and tokens cross the network in clear',
@@ -133,11 +114,14 @@ export class Etcd3 extends BaseEtcd3 {
     installOrphanSubchannelFix();
     const creds = channelCredentials(settings);
     const channelOptions = keepaliveChannelOptions(settings.keepalive, settings.etcd3.grpcOptions);
-    this.resilient = new ResilientPool(settings, url => this.endpoint(url, creds, channelOptions));
+    this.resilient = new ResilientPool(
+      settings,
+      url => new Endpoint(url, creds, channelOptions, settings),
+    );
     installPool(this, this.resilient);
-    this.onStateChange = this.stateEmitter.event;
-    this.onRebuild = this.rebuildEmitter.event;
-    this.onBreakerStateChange = this.breakerEmitter.event;
+    this.onStateChange = this.resilient.onStateChange;
+    this.onRebuild = this.resilient.onRebuild;
+    this.onBreakerStateChange = this.resilient.onBreakerStateChange;
     this.onRetry = this.resilient.onRetry;
     this.onCall = this.resilient.onCall;
     this.watchers = new ClientWatchers(this.log, async () => {
@@ -167,18 +151,7 @@ export class Etcd3 extends BaseEtcd3 {
 
   /** Refreshes the endpoint list from the member list now (see `autoSyncIntervalMs`). */
   async syncEndpoints(): Promise<{ added: string[]; removed: string[] }> {
-    const result = await syncEndpoints(
-      this.resilient as any,
-      new Set(this.settings.hosts),
-      url =>
-        this.endpoint(
-          url,
-          channelCredentials(this.settings),
-          keepaliveChannelOptions(this.settings.keepalive, this.settings.etcd3.grpcOptions),
-        ),
-      this.settings.attemptTimeoutMs,
-      this.log,
-    );
+    const result = await this.resilient.sync();
     if (result.added.length || result.removed.length) {
       this.log.info(result, 'endpoints synced from member list');
     }
@@ -265,14 +238,6 @@ export class Etcd3 extends BaseEtcd3 {
 
   private sync(): void {
     this.syncEndpoints().catch(err => this.log.warn({ err: String(err) }, 'endpoint sync failed'));
-  }
-
-  private endpoint(url: string, creds: ChannelCredentials, channelOptions: object): Endpoint {
-    const ep = new Endpoint(url, creds, channelOptions, this.settings);
-    ep.onStateChange(e => this.stateEmitter.emit({ endpoint: url, ...e }));
-    ep.onRebuild(e => this.rebuildEmitter.emit(e));
-    ep.onBreakerStateChange(state => this.breakerEmitter.emit({ endpoint: url, state }));
-    return ep;
   }
 }
 

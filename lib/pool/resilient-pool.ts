@@ -38,7 +38,16 @@ import {
   suggestsBrokenConnection,
   type RawGrpcError,
 } from './classify';
-import { Endpoint, NotConnectedError, type ServiceName } from './endpoint';
+import { syncEndpoints } from './auto-sync';
+import { rankEndpoints } from './ranking';
+import {
+  Endpoint,
+  NotConnectedError,
+  type BreakerState,
+  type RebuildEvent,
+  type ServiceName,
+} from './endpoint';
+import type { ChannelState } from '../channel/state';
 import { guardStaleToken } from './stale-token-guard';
 
 /** Emitted before a retry round. */
@@ -48,6 +57,19 @@ export interface RetryEvent {
   readonly attempt: number;
   readonly delayMs: number;
   readonly error: unknown;
+}
+
+/** Emitted when an endpoint's KV channel changes state. */
+export interface StateChangeEvent {
+  readonly endpoint: string;
+  readonly from: ChannelState;
+  readonly to: ChannelState;
+}
+
+/** Emitted when an endpoint's circuit breaker changes state. */
+export interface BreakerEvent {
+  readonly endpoint: string;
+  readonly state: BreakerState;
 }
 
 /** Emitted when a unary call settles. */
@@ -97,6 +119,15 @@ export class ResilientPool implements ICallable<Endpoint> {
   private readonly hostPolicies = new Map<string, IPolicy>();
   private readonly auth: Authenticator;
   private readonly log: Logger;
+  private readonly stateEmitter = new Emitter<StateChangeEvent>('onStateChange');
+  private readonly rebuildEmitter = new Emitter<RebuildEvent>('onRebuild');
+  private readonly breakerEmitter = new Emitter<BreakerEvent>('onBreakerStateChange');
+  /** Fires when any endpoint's KV channel changes state. */
+  public readonly onStateChange = this.stateEmitter.event;
+  /** Fires after any endpoint's channels were rebuilt. */
+  public readonly onRebuild = this.rebuildEmitter.event;
+  /** Fires when any endpoint's breaker opens, half-opens or closes. */
+  public readonly onBreakerStateChange = this.breakerEmitter.event;
   private readonly retryEmitter = new Emitter<RetryEvent>('onRetry');
   private readonly callEmitter = new Emitter<CallEvent>('onCall');
   /** Fires before each retry round. A throwing listener is logged and ignored. */
@@ -107,9 +138,13 @@ export class ResilientPool implements ICallable<Endpoint> {
    */
   public readonly onCall = this.callEmitter.event;
 
+  /**
+   * @param newEndpoint creates the endpoint of one URL (the pool owns it from then on:
+   *   it subscribes to its events, closes it on `close()` or when `sync()` drops it)
+   */
   constructor(
     private readonly options: ResolvedOptions,
-    newEndpoint: (url: string) => Endpoint,
+    private readonly newEndpoint: (url: string) => Endpoint,
   ) {
     this.callOptionsFactory = options.etcd3.defaultCallOptions;
     this.globalPolicy = options.etcd3.faultHandling?.global;
@@ -118,9 +153,16 @@ export class ResilientPool implements ICallable<Endpoint> {
       deadlineMs(defaults.deadline, 'defaultCallOptions.deadline'); // throws before any I/O
     }
     this.log = options.logger.child({ component: 'pool' });
-    this.retryEmitter.setLogger(this.log);
-    this.callEmitter.setLogger(this.log);
-    this.endpoints = options.hosts.map(newEndpoint);
+    for (const emitter of [
+      this.stateEmitter,
+      this.rebuildEmitter,
+      this.breakerEmitter,
+      this.retryEmitter,
+      this.callEmitter,
+    ]) {
+      emitter.setLogger(this.log);
+    }
+    this.endpoints = options.hosts.map(url => this.adopt(url));
     const authOptions = options.etcd3.auth?.callOptions as
       CallOptions | CallOptionsFactory | undefined;
     this.auth = new Authenticator(options.etcd3.auth, (name, password) => {
@@ -311,6 +353,30 @@ export class ResilientPool implements ICallable<Endpoint> {
     };
   }
 
+  /**
+   * Refreshes the endpoints from the cluster's member list (auto-sync): members that
+   * answer are added, endpoints no longer listed are dropped and closed; the
+   * configured hosts are always kept. See `auto-sync.ts`.
+   */
+  sync(): Promise<{ added: string[]; removed: string[] }> {
+    return syncEndpoints(
+      this,
+      new Set(this.options.hosts),
+      url => this.adopt(url),
+      this.options.attemptTimeoutMs,
+      this.log,
+    );
+  }
+
+  /** Creates the endpoint of `url` and fans its events in to the pool's. */
+  private adopt(url: string): Endpoint {
+    const ep = this.newEndpoint(url);
+    ep.onStateChange(e => this.stateEmitter.emit({ endpoint: ep.url, ...e }));
+    ep.onRebuild(e => this.rebuildEmitter.emit(e));
+    ep.onBreakerStateChange(state => this.breakerEmitter.emit({ endpoint: ep.url, state }));
+    return ep;
+  }
+
   mock(callable: ICallable<unknown>): void {
     this.mockImpl = callable;
   }
@@ -337,18 +403,16 @@ export class ResilientPool implements ICallable<Endpoint> {
     if (eps.length === 1) {
       return eps;
     }
-    const start = this.rr++ % eps.length;
-    const rotated = eps.slice(start).concat(eps.slice(0, start));
-    const now = Date.now();
-    const recent = this.options.breaker.halfOpenAfterMs;
-    const fresh = this.options.attemptTimeoutMs;
-    const score = (ep: Endpoint) =>
-      (ep.available ? 0 : 8) +
-      (ep.suspect ? 4 : 0) +
-      (ep.ready ? 0 : 2) +
-      (now - ep.lastFailureAt < recent ? 1 : 0) +
-      (forWrite && now - ep.lastAnswerAt > fresh ? 1 : 0);
-    return rotated.sort((a, b) => score(a) - score(b));
+    return rankEndpoints(
+      eps,
+      this.rr++,
+      Date.now(),
+      {
+        recentFailureMs: this.options.breaker.halfOpenAfterMs,
+        freshAnswerMs: this.options.attemptTimeoutMs,
+      },
+      forWrite,
+    );
   }
 
   private async round<T>(call: CallState): Promise<T> {

@@ -13,6 +13,10 @@ interface Stub {
   close(): void;
 }
 
+/** The endpoint events the pool subscribes to (stubs never fire them). */
+const noEvent = () => ({ dispose: () => undefined });
+const events = { onStateChange: noEvent, onRebuild: noEvent, onBreakerStateChange: noEvent };
+
 const stub = (url: string, over: Partial<Stub> = {}): Stub => ({
   url,
   available: true,
@@ -21,6 +25,7 @@ const stub = (url: string, over: Partial<Stub> = {}): Stub => ({
   lastFailureAt: 0,
   lastAnswerAt: 0,
   close: () => undefined,
+  ...events,
   ...over,
 });
 
