@@ -37,6 +37,12 @@ export {
   isResilientEtcdError,
 } from './errors';
 export { WriteOutcomeUnknownError, isWriteOutcomeUnknown } from './errors';
+// Cancellation: `signal` in call options (the imports declare it on etcd3's and grpc-js's types).
+export { AbortError, isAbortError } from './policy/abort';
+import './cancel/watch';
+import './cancel/election';
+// Tracing: the `tracerProvider` option.
+export type { TracerProviderLike } from './tracing/otel';
 export type { Logger } from './logger';
 export type { Event, IDisposable } from 'cockatiel';
 
