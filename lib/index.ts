@@ -26,7 +26,7 @@ export type {
 export type { BreakerState, EndpointHealth, RebuildEvent } from './pool/endpoint';
 export type { CallEvent, RetryEvent } from './pool/resilient-pool';
 export type { ChannelState } from './channel/state';
-export { retryWrites } from './pool/call-kind';
+export { retryWrites } from './policy/retry-writes';
 export {
   DeadlineExceededError,
   InvalidOptionError,

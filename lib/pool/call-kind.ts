@@ -7,7 +7,9 @@
  * {@link retryWrites}. This is the Go client's write-at-most-once rule, plus
  * jetcd's per-call opt-in.
  */
-import type { CallOptions } from '@grpc/grpc-js';
+import { isMarkedRetryWrites } from '../policy/retry-writes';
+
+export { retryWrites } from '../policy/retry-writes';
 
 const SAFE = new Set([
   'KV.range',
@@ -27,17 +29,6 @@ const SAFE = new Set([
   'Auth.roleList',
 ]);
 
-const RETRY_WRITES = Symbol.for('etcd3-resilient.retryWrites');
-
-/**
- * Marks call options so that a write made with them is retried like a read, e.g.
- * `client.put('k').value('v').options(retryWrites())`. Use it only for writes whose
- * second application is harmless (a put of the same value, a guarded txn).
- */
-export function retryWrites(options: CallOptions = {}): CallOptions {
-  return Object.assign({ ...options }, { [RETRY_WRITES]: true });
-}
-
 /** True if the call may be retried after it was sent. */
 export function isSafeCall(
   service: string,
@@ -45,7 +36,7 @@ export function isSafeCall(
   payload: unknown,
   options: unknown,
 ): boolean {
-  if (options && (options as Record<symbol, unknown>)[RETRY_WRITES]) {
+  if (isMarkedRetryWrites(options)) {
     return true;
   }
   const name = `${service}.${method}`;

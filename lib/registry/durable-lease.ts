@@ -3,7 +3,7 @@
  * when it is lost it is granted again and every key attached to it is written
  * again, with jittered backoff and no retry limit until `close()`.
  */
-import { retryWrites } from '../pool/call-kind';
+import { retryWrites } from '../policy/retry-writes';
 import { ClientClosedError, EtcdLeaseInvalidError, type Namespace } from 'etcd3';
 import { isBrokenCircuitError } from 'cockatiel';
 import { Emitter, type Event, type IDisposable } from '../events';

@@ -1,28 +1,8 @@
 /**
- * Small helpers shared by the registry components: unref'd timers and bounded
- * concurrency (backoff: `lib/policy/backoff.ts`; events: `lib/events.ts`). Internal; not exported from the package.
+ * Small helpers of the registry components: bounded concurrency and call
+ * deadlines (backoff: `lib/policy/backoff.ts`; events: `lib/events.ts`).
+ * Internal; not exported from the package.
  */
-import { describeValue } from '../validate';
-
-/**
- * Resolves after `ms` (an unref'd timer), or early when `signal` aborts. Never rejects.
- */
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise(resolve => {
-    if (signal?.aborted) {
-      resolve();
-      return;
-    }
-    const done = () => {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    timer.unref?.();
-    signal?.addEventListener('abort', done, { once: true });
-  });
-}
 
 /**
  * Runs `fn` over `items` with at most `limit` in flight; resolves with the
@@ -52,7 +32,3 @@ export async function runLimited<T>(
 
 /** `{ deadline }` call options `ms` from now. */
 export const deadlineIn = (ms: number): { deadline: number } => ({ deadline: Date.now() + ms });
-
-export { describeError } from '../policy/describe-error';
-export { Backoff, type BackoffOptions } from '../policy/backoff';
-export { describeValue };
