@@ -34,11 +34,20 @@ export const noopLogger: Logger = {
   child: () => noopLogger,
 };
 
-/** Returns true if `value` looks like a pino-compatible logger. */
-export const isLogger = (value: unknown): value is Logger =>
-  typeof value === 'object' &&
-  value !== null &&
-  ['error', 'warn', 'info', 'debug', 'child'].every(k => typeof (value as any)[k] === 'function');
+/** Returns true if `value` looks like a pino-compatible logger (false if reading it throws). */
+export const isLogger = (value: unknown): value is Logger => {
+  try {
+    return (
+      typeof value === 'object' &&
+      value !== null &&
+      ['error', 'warn', 'info', 'debug', 'child'].every(
+        k => typeof (value as any)[k] === 'function',
+      )
+    );
+  } catch {
+    return false; // a getter or Proxy trap threw
+  }
+};
 
 /** Redacts secrets (gRPC `token` metadata, passwords) from an error message. */
 export const redact = (text: string): string =>

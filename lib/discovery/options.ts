@@ -1,6 +1,7 @@
 /**
  * Options of {@link discover}, their defaults and validation.
  */
+import { readKnownOptions, readMember } from '../policy/read-options';
 import { numberOption } from '../validate';
 import { InvalidOptionError } from '../errors';
 import { isLogger, noopLogger, type Logger } from '../logger';
@@ -71,19 +72,35 @@ export const DISCOVERY_DEFAULTS = {
   retryMaxDelayMs: 5_000,
 } as const;
 
+/** Every key of {@link DiscoveryOptions}. */
+export const DISCOVERY_KEYS = [
+  'prefix',
+  'codec',
+  'logger',
+  'stallTimeoutMs',
+  'progressTimeoutMs',
+  'requireLeader',
+  'pageSize',
+  'retryInitialDelayMs',
+  'retryMaxDelayMs',
+] as const;
+
 /** Validates `service` and `options` and fills defaults. Throws {@link InvalidOptionError}. */
 export function resolveDiscoveryOptions(
   service: unknown,
   options: DiscoveryOptions = {},
 ): ResolvedDiscoveryOptions {
   assertServiceName(service, 'service');
-  if (typeof options !== 'object' || options === null) {
+  if (options === null) {
     throw new InvalidOptionError('options', 'must be an object');
   }
+  // A plain copy, each field read once (getters and Proxy traps cannot throw later);
+  // a typo is an error with a "did you mean", not a default silently kept.
+  options = readKnownOptions(options, DISCOVERY_KEYS, 'options', '') as DiscoveryOptions;
   const prefix = options.prefix ?? DEFAULT_PREFIX;
   assertPrefix(prefix, 'prefix');
   const codec = options.codec ?? goNamingCodec;
-  if (typeof codec?.decode !== 'function') {
+  if (typeof readMember(codec, 'decode', 'codec') !== 'function') {
     throw new InvalidOptionError('codec', 'must have a decode(key, value, service, id) function');
   }
   const logger = options.logger ?? noopLogger;

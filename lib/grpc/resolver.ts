@@ -16,7 +16,13 @@
 import { Metadata, experimental, status as Status, type ChannelOptions } from '@grpc/grpc-js';
 import type { IDisposable } from 'cockatiel';
 import type { Namespace } from 'etcd3';
-import { resolveDiscoveryOptions, type DiscoveryOptions } from '../discovery/options';
+import {
+  DISCOVERY_KEYS,
+  resolveDiscoveryOptions,
+  type DiscoveryOptions,
+} from '../discovery/options';
+import { assertEtcdClient } from '../policy/etcd-client';
+import { readKnownOptions } from '../policy/read-options';
 import type { ServiceInstance } from '../service-record';
 import { DiscoveryPool, type DiscoveryLease } from './discovery-pool';
 import { assertScheme, serviceFromUri } from './target';
@@ -247,7 +253,10 @@ export function registerEtcdResolver(
   client: Namespace,
   options: EtcdResolverOptions = {},
 ): () => void {
-  const { scheme = 'etcd', ...discoveryOptions } = options;
+  assertEtcdClient(client);
+  // Read once into a plain object: getters and Proxy traps cannot throw later, typos fail.
+  const read = readKnownOptions(options, ['scheme', ...DISCOVERY_KEYS], 'options', '');
+  const { scheme = 'etcd', ...discoveryOptions } = read as EtcdResolverOptions;
   assertScheme(scheme);
   resolveDiscoveryOptions('probe', discoveryOptions); // validate now, not at the first channel
   const registration: Registration = {

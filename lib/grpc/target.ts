@@ -6,6 +6,7 @@
 import type { experimental } from '@grpc/grpc-js';
 import { InvalidOptionError } from '../errors';
 import { assertServiceName } from '../service-record';
+import { describeValue } from '../validate';
 
 /** The service named by a parsed `etcd:` target. Throws {@link InvalidOptionError} if it names none. */
 export function serviceFromUri(uri: experimental.GrpcUri): string {
@@ -40,7 +41,7 @@ export function assertScheme(scheme: unknown): asserts scheme is string {
   if (typeof scheme !== 'string' || !/^[a-z][a-z0-9+.-]{0,31}$/.test(scheme)) {
     throw new InvalidOptionError(
       'scheme',
-      `must be a lower-case URI scheme such as "etcd", got ${JSON.stringify(scheme)}`,
+      `must be a lower-case URI scheme such as "etcd", got ${describeValue(scheme)}`,
     );
   }
   if (BUILT_IN_SCHEMES.includes(scheme)) {

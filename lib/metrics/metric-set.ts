@@ -3,6 +3,7 @@
  * all again on dispose.
  */
 import type { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { describeValue } from '../validate';
 import { InvalidOptionError } from '../errors';
 import type { PromClientModule } from './prom-loader';
 
@@ -14,7 +15,7 @@ export function assertMetricPrefix(prefix: unknown): asserts prefix is string {
   if (typeof prefix !== 'string' || (prefix !== '' && !NAME.test(prefix))) {
     throw new InvalidOptionError(
       'prefix',
-      `must match ${NAME} (or be ''), got ${JSON.stringify(prefix)}`,
+      `must match ${NAME} (or be ''), got ${describeValue(prefix)}`,
     );
   }
 }

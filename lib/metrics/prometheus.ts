@@ -6,6 +6,8 @@
 import type { IDisposable } from 'cockatiel';
 import type { Registry } from 'prom-client';
 import { InvalidOptionError } from '../errors';
+import { describeError } from '../policy/describe-error';
+import { readKnownOptions, readMember } from '../policy/read-options';
 import { instrumentClient } from './client-metrics';
 import { assertMetricPrefix, MetricSet } from './metric-set';
 import { loadPromClient } from './prom-loader';
@@ -84,9 +86,11 @@ export function instrument(
   client: InstrumentableClient,
   options: InstrumentOptions = {},
 ): Instrumentation {
-  if (typeof options !== 'object' || options === null) {
+  if (options === null) {
     throw new InvalidOptionError('options', 'must be an object');
   }
+  // Read once into a plain object: getters and Proxy traps cannot throw later, typos fail.
+  options = readKnownOptions(options, INSTRUMENT_KEYS, 'options', '') as InstrumentOptions;
   const prefix = options.prefix ?? 'etcd3_resilient_';
   assertMetricPrefix(prefix);
   const buckets = options.callDurationBuckets ?? CALL_DURATION_BUCKETS;
@@ -100,12 +104,25 @@ export function instrument(
       'must be a non-empty array of positive numbers of seconds',
     );
   }
-  if (typeof client?.onCall !== 'function' || typeof client.health !== 'function') {
+  if (
+    typeof readMember(client, 'onCall', 'client') !== 'function' ||
+    typeof readMember(client, 'health', 'client') !== 'function'
+  ) {
     throw new InvalidOptionError(
       'client',
       "must be etcd3-resilient's Etcd3 (with onCall, onRetry, ... and health())",
     );
   }
+  if (
+    options.registry !== undefined &&
+    !['getSingleMetric', 'removeSingleMetric', 'registerMetric', 'metrics'].every(
+      m => typeof readMember(options.registry, m, 'registry') === 'function',
+    )
+  ) {
+    throw new InvalidOptionError('registry', 'must be a prom-client Registry');
+  }
+  const registrations = handles(options.registrations, 'registrations');
+  const discoveries = handles(options.discoveries, 'discoveries');
   const prom = loadPromClient();
   const set = new MetricSet(prom, (options.registry ?? prom.register) as Registry, prefix);
   let subs: IDisposable[] = [];
@@ -122,8 +139,22 @@ export function instrument(
     set.dispose();
     throw err;
   }
-  for (const reg of options.registrations ?? []) services.addRegistration(reg);
-  for (const d of options.discoveries ?? []) services.addDiscovery(d);
+  const follow = (list: object[], option: string, add: (h: any) => unknown) =>
+    list.forEach((h, i) => {
+      try {
+        add(h);
+      } catch (err) {
+        for (const s of subs) s.dispose();
+        services.dispose();
+        set.dispose();
+        throw new InvalidOptionError(
+          `${option}[${i}]`,
+          `must be a handle from ${option === 'registrations' ? 'register()' : 'discover()'}: ${describeError(err)}`,
+        );
+      }
+    });
+  follow(registrations, 'registrations', h => services.addRegistration(h));
+  follow(discoveries, 'discoveries', h => services.addDiscovery(h));
   let disposed = false;
   return {
     registry: set.registry,
@@ -137,4 +168,30 @@ export function instrument(
       set.dispose();
     },
   };
+}
+
+const INSTRUMENT_KEYS = [
+  'registry',
+  'prefix',
+  'callDurationBuckets',
+  'registrations',
+  'discoveries',
+] as const;
+
+/** `value` as a plain array of objects (each read once), `[]` if undefined. */
+function handles(value: unknown, option: string): object[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value)) {
+    throw new InvalidOptionError(option, 'must be an array');
+  }
+  const out = [...(value as unknown[])];
+  out.forEach((h, i) => {
+    if (typeof h !== 'object' || h === null) {
+      throw new InvalidOptionError(
+        `${option}[${i}]`,
+        'must be a handle from register()/discover()',
+      );
+    }
+  });
+  return out as object[];
 }

@@ -30,6 +30,33 @@ import {
 } from '../service-record';
 import { assertJsonSerializable } from './serializable';
 import { describeError } from '../policy/describe-error';
+import { assertEtcdClient } from '../policy/etcd-client';
+import { readKnownOptions, readMember } from '../policy/read-options';
+
+/** Every key of {@link RegisterOptions} (typos are rejected with a "did you mean"). */
+const REGISTER_KEYS = [
+  'service',
+  'addr',
+  'id',
+  'metadata',
+  'ttlSeconds',
+  'prefix',
+  'codec',
+  'healthCheck',
+  'selfHeal',
+  'sharedLease',
+  'lease',
+  'logger',
+] as const;
+const LEASE_KEYS = [
+  'keepaliveIntervalMs',
+  'keepaliveTimeoutMs',
+  'callTimeoutMs',
+  'closeTimeoutMs',
+  'backoff',
+  'writeConcurrency',
+] as const;
+const HEALTH_CHECK_KEYS = ['tcp', 'fn', 'intervalMs', 'timeoutMs'] as const;
 
 /** Default registration TTL, seconds (as go-zero; a crashed instance disappears within it). */
 export const DEFAULT_TTL_SECONDS = 10;
@@ -99,20 +126,13 @@ export function resolveRegisterOptions(
   client: Namespace,
   options: RegisterOptions,
 ): ResolvedRegistration {
-  if (
-    !client ||
-    typeof (client as any).put !== 'function' ||
-    typeof (client as any).leaseClient !== 'object'
-  ) {
-    throw new InvalidOptionError(
-      'client',
-      'must be an etcd3 Etcd3 or Namespace (or etcd3-resilient Etcd3)',
-    );
-  }
-  if (typeof options !== 'object' || options === null) {
+  assertEtcdClient(client);
+  if (options === undefined) {
     throw new InvalidOptionError('options', 'must be an object');
   }
-  const o = options;
+  // A plain copy, each field read once: getters and Proxy traps cannot throw later,
+  // and a typo (`ttl` for `ttlSeconds`) is not silently ignored.
+  const o = readKnownOptions(options, REGISTER_KEYS, 'options', '') as unknown as RegisterOptions;
   assertServiceName(o.service);
   assertAddress(o.addr);
   const id = o.id ?? defaultInstanceId();
@@ -125,8 +145,8 @@ export function resolveRegisterOptions(
   if (
     typeof codec !== 'object' ||
     codec === null ||
-    typeof codec.encode !== 'function' ||
-    typeof codec.decode !== 'function'
+    typeof readMember(codec, 'encode', 'codec') !== 'function' ||
+    typeof readMember(codec, 'decode', 'codec') !== 'function'
   ) {
     throw new InvalidOptionError('codec', 'must have encode() and decode() functions');
   }
@@ -141,8 +161,17 @@ export function resolveRegisterOptions(
       throw new InvalidOptionError(flag, `must be a boolean, got ${typeof o[flag]}`);
     }
   }
+  const lease0 = readKnownOptions(o.lease, LEASE_KEYS, 'lease', 'lease.');
+  if (lease0.backoff !== undefined) {
+    lease0.backoff = readKnownOptions(
+      lease0.backoff,
+      ['initialDelayMs', 'maxDelayMs'],
+      'lease.backoff',
+      'lease.backoff.',
+    );
+  }
   const leaseOptions: DurableLeaseOptions = {
-    ...(o.lease ?? {}),
+    ...lease0,
     ttlSeconds: o.ttlSeconds ?? DEFAULT_TTL_SECONDS,
     logger: o.logger,
   };
@@ -156,7 +185,12 @@ export function resolveRegisterOptions(
     leaseOptions,
     lease,
     healthCheck:
-      o.healthCheck === undefined ? undefined : resolveHealthCheck(o.healthCheck, o.addr),
+      o.healthCheck === undefined
+        ? undefined
+        : resolveHealthCheck(
+            readKnownOptions(o.healthCheck, HEALTH_CHECK_KEYS, 'healthCheck', 'healthCheck.'),
+            o.addr,
+          ),
     selfHeal: o.selfHeal ?? true,
     sharedLease: o.sharedLease ?? true,
     logger: o.logger ?? noopLogger,

@@ -17,7 +17,18 @@ const MAX_DEPTH = 100;
  * `toJSON()` result is checked instead of the object (so `Date` is fine).
  */
 export function assertJsonSerializable(value: unknown, option: string): void {
-  check(value, option, new Set(), 0, option);
+  try {
+    check(value, option, new Set(), 0, option);
+  } catch (err) {
+    if (err instanceof InvalidOptionError) {
+      throw err;
+    }
+    // A getter or Proxy trap that threw while the value was walked.
+    throw new InvalidOptionError(
+      option,
+      `cannot be serialised to JSON: reading it threw ${describeError(err)}`,
+    );
+  }
 }
 
 function check(
@@ -59,7 +70,12 @@ function check(
       return fail(`toJSON() threw ${describeError(err)}`);
     }
     if (json !== obj) {
-      return check(json, path, ancestors, depth, option);
+      // Counted as a level: a toJSON() returning a fresh object with its own toJSON()
+      // would otherwise recurse until the stack overflows.
+      if (depth >= MAX_DEPTH) {
+        return fail(`nests deeper than ${MAX_DEPTH} levels (toJSON() chain)`);
+      }
+      return check(json, `${path}.toJSON()`, ancestors, depth + 1, option);
     }
   }
   if (
@@ -68,7 +84,7 @@ function check(
     obj instanceof WeakMap ||
     obj instanceof WeakSet
   ) {
-    return fail(`is a ${obj.constructor.name} (JSON would write {})`);
+    return fail('is a Map, Set, WeakMap or WeakSet (JSON would write {})');
   }
   if (depth >= MAX_DEPTH) {
     return fail(`nests deeper than ${MAX_DEPTH} levels`);

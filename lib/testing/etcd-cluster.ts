@@ -4,6 +4,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { InvalidOptionError } from '../errors';
+import { readKnownOptions } from '../policy/read-options';
+import { describeValue } from '../validate';
 import { findEtcdBinary, verifyEtcdBinary } from './etcd-binary';
 import { memberStatus, type EtcdTlsOptions } from './etcd-http';
 import { EtcdMemberProcess, type EtcdMember } from './etcd-member';
@@ -64,28 +66,85 @@ export interface EtcdCluster {
 /** Attempts when a randomly picked port was taken between picking and binding. */
 const BIND_ATTEMPTS = 3;
 
-function validate(options: StartEtcdOptions): number {
+const START_ETCD_KEYS = [
+  'members',
+  'etcdBin',
+  'startTimeoutMs',
+  'extraArgs',
+  'scheme',
+  'tls',
+  'healthCheck',
+  'logLevel',
+  'clientPorts',
+  'peerPorts',
+] as const;
+
+/**
+ * A plain copy of `input` (each field read once, typos rejected), checked field by
+ * field. Throws `InvalidOptionError` before any port is probed or process spawned.
+ */
+function validate(input: StartEtcdOptions): { options: StartEtcdOptions; n: number } {
+  const options = readKnownOptions(input, START_ETCD_KEYS, 'options', '') as StartEtcdOptions;
   const n = options.members ?? 1;
   if (!Number.isInteger(n) || n < 1 || n > 7) {
-    throw new InvalidOptionError('members', `must be an integer from 1 to 7, got ${n}`);
+    throw new InvalidOptionError(
+      'members',
+      `must be an integer from 1 to 7, got ${describeValue(n)}`,
+    );
   }
   const t = options.startTimeoutMs;
-  if (t !== undefined && !(Number.isFinite(t) && t > 0)) {
-    throw new InvalidOptionError('startTimeoutMs', `must be a positive number of ms, got ${t}`);
+  if (t !== undefined && !(typeof t === 'number' && Number.isFinite(t) && t > 0)) {
+    throw new InvalidOptionError(
+      'startTimeoutMs',
+      `must be a positive number of ms, got ${describeValue(t)}`,
+    );
   }
   if (options.scheme !== undefined && options.scheme !== 'http' && options.scheme !== 'https') {
-    const got = String(options.scheme);
-    throw new InvalidOptionError('scheme', `must be 'http' or 'https', got ${got}`);
+    throw new InvalidOptionError(
+      'scheme',
+      `must be 'http' or 'https', got ${describeValue(options.scheme)}`,
+    );
+  }
+  for (const key of ['etcdBin', 'logLevel'] as const) {
+    const v = options[key];
+    if (v !== undefined && (typeof v !== 'string' || v.length === 0 || v.includes('\0'))) {
+      throw new InvalidOptionError(key, `must be a non-empty string, got ${describeValue(v)}`);
+    }
+  }
+  const extra = options.extraArgs;
+  if (
+    extra !== undefined &&
+    typeof extra !== 'function' &&
+    !(Array.isArray(extra) && extra.every(a => typeof a === 'string' && !a.includes('\0')))
+  ) {
+    throw new InvalidOptionError('extraArgs', 'must be an array of strings or a function');
+  }
+  if (options.healthCheck !== undefined && typeof options.healthCheck !== 'function') {
+    throw new InvalidOptionError('healthCheck', 'must be a function');
+  }
+  if (options.tls !== undefined) {
+    const tls = readKnownOptions(options.tls, ['ca', 'cert', 'key'], 'tls', 'tls.');
+    for (const [k, v] of Object.entries(tls)) {
+      if (v !== undefined && typeof v !== 'string' && !Buffer.isBuffer(v)) {
+        throw new InvalidOptionError(`tls.${k}`, 'must be a string or a Buffer');
+      }
+    }
   }
   for (const key of ['clientPorts', 'peerPorts'] as const) {
     const ports = options[key];
     if (ports === undefined) continue;
-    if (ports.length !== n || !ports.every(p => Number.isInteger(p) && p > 0 && p < 65536)) {
-      const got = JSON.stringify(ports);
-      throw new InvalidOptionError(key, `must list ${n} port number(s), got ${got}`);
+    if (
+      !Array.isArray(ports) ||
+      ports.length !== n ||
+      !ports.every(p => Number.isInteger(p) && p > 0 && p < 65536)
+    ) {
+      throw new InvalidOptionError(
+        key,
+        `must list ${n} port number(s) from 1 to 65535, got ${describeValue(ports)}`,
+      );
     }
   }
-  return n;
+  return { options, n };
 }
 
 async function assertPortsFree(ports: number[] | undefined, option: string): Promise<void> {
@@ -166,8 +225,8 @@ class Cluster implements EtcdCluster {
  * await using cluster = await startEtcd({ members: 3 });
  * const client = new Etcd3({ hosts: cluster.endpoints });
  */
-export async function startEtcd(options: StartEtcdOptions = {}): Promise<EtcdCluster> {
-  const n = validate(options);
+export async function startEtcd(input: StartEtcdOptions = {}): Promise<EtcdCluster> {
+  const { options, n } = validate(input);
   const etcdBin = options.etcdBin ?? findEtcdBinary();
   await verifyEtcdBinary(etcdBin);
   await assertPortsFree(options.clientPorts, 'clientPorts');

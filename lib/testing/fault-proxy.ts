@@ -5,6 +5,8 @@
  */
 import * as net from 'node:net';
 import { InvalidOptionError } from '../errors';
+import { readKnownOptions } from '../policy/read-options';
+import { describeValue } from '../validate';
 import { ProxyConnection, type Direction, type ProxySettings } from './proxy-connection';
 
 export type { Direction } from './proxy-connection';
@@ -49,12 +51,16 @@ export interface FaultProxy {
 }
 
 /** Parses `host:port`, `http(s)://host:port` into a connect target. */
-function parseTarget(target: string): { host: string; port: number } {
+function parseTarget(target: unknown): { host: string; port: number } {
+  if (typeof target !== 'string') {
+    throw new InvalidOptionError('target', `expected "host:port", got ${describeValue(target)}`);
+  }
   const hostPort = target.replace(/^[a-z]+:\/\//i, '').replace(/\/.*$/, '');
-  const m = /^(\[[^\]]+\]|[^:]+):(\d+)$/.exec(hostPort);
+  // Printable host names only: a control character is never a host.
+  const m = /^(\[[0-9A-Fa-f:.]+\]|[^:\s\x00-\x1f\x7f]+):(\d{1,5})$/.exec(hostPort);
   const port = m ? Number(m[2]) : NaN;
   if (!m || !(port > 0 && port < 65536)) {
-    throw new InvalidOptionError('target', `expected "host:port", got "${target}"`);
+    throw new InvalidOptionError('target', `expected "host:port", got ${describeValue(target)}`);
   }
   return { host: m[1]!.replace(/^\[|\]$/g, ''), port };
 }
@@ -165,11 +171,23 @@ class Proxy implements FaultProxy {
  * proxy.pass();             // heal
  */
 export async function startProxy(options: { target: string; port?: number }): Promise<FaultProxy> {
-  const dest = parseTarget(options.target);
+  // Read once into a plain object: getters and Proxy traps cannot throw later, typos fail.
+  const o = readKnownOptions(options, ['target', 'port'], 'options', '');
+  if (options === undefined) {
+    throw new InvalidOptionError('options', 'must be an object with a target');
+  }
+  const dest = parseTarget(o.target);
+  const port = o.port ?? 0;
+  if (typeof port !== 'number' || !Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new InvalidOptionError(
+      'port',
+      `must be an integer from 0 to 65535, got ${describeValue(port)}`,
+    );
+  }
   const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: false });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen({ host: '127.0.0.1', port: options.port ?? 0, exclusive: true }, () => {
+    server.listen({ host: '127.0.0.1', port, exclusive: true }, () => {
       server.off('error', reject);
       resolve();
     });

@@ -318,3 +318,114 @@ const host = fc.oneof(
 export const address = fc
   .tuple(host, fc.integer({ min: 1, max: 65535 }))
   .map(([h, p]) => `${h}:${p}`);
+
+// ---- hostile shapes (issue 10: every public entry point) ----
+
+/**
+ * A Proxy each of whose traps throws for string keys (reading, listing or testing a
+ * key). Symbol keys answer normally, so fast-check itself can handle the value.
+ */
+export function throwingProxy(): object {
+  const boom = (trap: string) => {
+    throw new Error(`proxy trap ${trap} exploded`);
+  };
+  return new Proxy(
+    {},
+    {
+      get: (t, k) => (typeof k === 'symbol' ? Reflect.get(t, k) : boom('get')),
+      has: (t, k) => (typeof k === 'symbol' ? Reflect.has(t, k) : boom('has')),
+      ownKeys: () => boom('ownKeys'),
+      getOwnPropertyDescriptor: (t, k) =>
+        typeof k === 'symbol' ? Reflect.getOwnPropertyDescriptor(t, k) : boom('gOPD'),
+    },
+  );
+}
+
+/** An object whose `key` getter throws (enumerable, so `Object.keys` lists it). */
+export function throwingGetter(key: string): object {
+  return Object.defineProperty({}, key, {
+    enumerable: true,
+    get() {
+      throw new Error(`getter ${key} exploded`);
+    },
+  });
+}
+
+/** `{ self: <itself> }`. */
+export function cyclic(): object {
+  const o: Record<string, unknown> = {};
+  o.self = o;
+  return o;
+}
+
+/** An object whose `toJSON` returns itself, and one whose `toJSON` returns another `toJSON`er, 50 deep. */
+export function selfToJson(): object[] {
+  const self = {
+    toJSON() {
+      return self;
+    },
+  };
+  let nested: object = { ok: true };
+  for (let i = 0; i < 50; i++) {
+    const inner = nested;
+    nested = { toJSON: () => inner };
+  }
+  return [self, nested];
+}
+
+/** A 2 MiB string, control characters, non-finite numbers. */
+export const hostileScalars = (): fc.Arbitrary<unknown> =>
+  fc.oneof(
+    fc.constantFrom<unknown>(
+      'x'.repeat(2 * 1024 * 1024),
+      '\u0000\u001b[2J\r\n\u202e',
+      NaN,
+      Infinity,
+      -Infinity,
+      -0,
+      2 ** 53 + 1,
+      -1,
+      '',
+    ),
+    fc.string({ unit: 'binary', maxLength: 20 }),
+  );
+
+/**
+ * Hostile values for an options object with keys `keys`: throwing Proxies and getters
+ * (for each key), cyclic and self-`toJSON` objects, huge strings, control characters,
+ * non-finite numbers, and anything else ({@link hostile}).
+ */
+export function hostileShape(keys: readonly string[] = ['x']): fc.Arbitrary<unknown> {
+  return fc.oneof(
+    fc.constant(null).map(() => throwingProxy()),
+    fc.constantFrom(...keys).map(k => throwingGetter(k)),
+    fc.constant(null).map(() => cyclic()),
+    fc.constantFrom(0, 1).map(i => selfToJson()[i]),
+    hostileScalars(),
+    hostile(),
+    printerKillers(),
+  );
+}
+
+/**
+ * A valid base object with each listed field replaced, or not, by a
+ * {@link hostileShape}/{@link hostileScalars} value (at least one replaced), plus
+ * sometimes a typo key.
+ */
+export function withHostileField(
+  base: Record<string, unknown>,
+  fields: readonly string[],
+): fc.Arbitrary<Record<string, unknown>> {
+  return fc
+    .tuple(
+      fc.uniqueArray(fc.constantFrom(...fields), { minLength: 1, maxLength: 3 }),
+      fc.array(fc.oneof(hostileShape(fields), hostileScalars()), { minLength: 3, maxLength: 3 }),
+      fc.option(fc.constantFrom('tiemout', 'prefx', 'ttl', '__proto__x'), { nil: undefined }),
+    )
+    .map(([names, values, typo]) => {
+      const o: Record<string, unknown> = { ...base };
+      names.forEach((n, i) => (o[n] = values[i]));
+      if (typo !== undefined) o[typo] = 1;
+      return o;
+    });
+}
