@@ -39,14 +39,9 @@ import {
   type RawGrpcError,
 } from './classify';
 import { syncEndpoints } from './auto-sync';
+import { HangProbe } from './hang-probe';
 import { rankEndpoints } from './ranking';
-import {
-  Endpoint,
-  NotConnectedError,
-  type BreakerState,
-  type RebuildEvent,
-  type ServiceName,
-} from './endpoint';
+import { Endpoint, type BreakerState, type RebuildEvent, type ServiceName } from './endpoint';
 import type { ChannelState } from '../channel/state';
 import { guardStaleToken } from './stale-token-guard';
 
@@ -111,7 +106,7 @@ export class ResilientPool implements ICallable<Endpoint> {
   private closed = false;
   private mockImpl: ICallable<unknown> | null = null;
   private lastCause: unknown;
-  private readonly probing = new Set<Endpoint>();
+  private readonly hangProbe: HangProbe;
   private readonly retryPolicy: RetryPolicy;
   /** The user's `faultHandling.global`, around each whole call (all its rounds). */
   private readonly globalPolicy?: IPolicy;
@@ -163,6 +158,11 @@ export class ResilientPool implements ICallable<Endpoint> {
       emitter.setLogger(this.log);
     }
     this.endpoints = options.hosts.map(url => this.adopt(url));
+    this.hangProbe = new HangProbe(options.attemptTimeoutMs, this.log, (ep, failure) => {
+      this.noteFailure(ep, failure);
+      ep.countFailure(failure);
+      ep.requestRebuild('hang');
+    });
     const authOptions = options.etcd3.auth?.callOptions as
       CallOptions | CallOptionsFactory | undefined;
     this.auth = new Authenticator(options.etcd3.auth, (name, password) => {
@@ -549,45 +549,11 @@ export class ResilientPool implements ICallable<Endpoint> {
     return err;
   }
 
-  /**
-   * After a hang, checks whether the endpoint's connection still answers at all: a
-   * tiny status call on the same TCP connection. If that fails too, the connection
-   * is dead (a frozen peer or a silent network path) and is rebuilt.
-   */
+  /** After a hang: is the endpoint's connection alive at all? See `hang-probe.ts`. */
   private probe(ep: Endpoint): void {
-    if (this.probing.has(ep) || this.closed) {
-      return;
+    if (!this.closed) {
+      this.hangProbe.run(ep);
     }
-    this.probing.add(ep);
-    ep.suspect = true;
-    const client = ep.client('Maintenance') as any;
-    // A live connection answers a status call within a round trip; allow for slow links.
-    const timeoutMs = Math.max(this.options.attemptTimeoutMs / 2, 3 * ep.latencyMs);
-    client.status(
-      {},
-      new Metadata(),
-      { deadline: Date.now() + timeoutMs },
-      (err: RawGrpcError | null) => {
-        this.probing.delete(ep);
-        if (!err || (err.code !== Status.DEADLINE_EXCEEDED && err.code !== Status.UNAVAILABLE)) {
-          ep.suspect = false; // it answered: the call was just slow, or waiting on the cluster
-          ep.lastAnswerAt = Date.now();
-          return;
-        }
-        // The member itself does not answer: that is a hang, and counts against its breaker.
-        const failure = new NotConnectedError(
-          ep.url,
-          `no answer to a status probe within ${timeoutMs} ms`,
-        );
-        this.noteFailure(ep, failure);
-        ep.countFailure(failure);
-        this.log.warn(
-          { endpoint: ep.url, err: describeError(err) },
-          'endpoint does not answer; rebuilding its channels',
-        );
-        ep.requestRebuild('hang');
-      },
-    );
   }
 
   /**
