@@ -60,18 +60,19 @@ describe('discovery faults', () => {
     await sleep(200); // let the watch attach (it starts from the listing revision anyway)
     await ctl('put', 'services/orders/[::1]:9090', '{"Op":0,"Addr":"[::1]:9090","Metadata":null}');
     await ctl('put', 'services/orders/broken', '{"Op":0,"Addr":"10.0.0.2:8080"}');
-    await ctl('put', 'services/orders/go-1', '{"Op":1,"Addr":"10.0.0.1:8080"}'); // Go's Delete op: not an instance
+    // Go's resolver ignores Op on stored values: still an instance (metadata gone).
+    await ctl('put', 'services/orders/go-1', '{"Op":1,"Addr":"10.0.0.1:8080"}');
     await ctl('del', 'services/orders/[::1]:9090');
     await waitFor(() => changes.length === 5, 10_000, 'five changes');
     expect(changes).toEqual([
       'added:go-1=10.0.0.1:8080',
       'added:[::1]:9090=[::1]:9090',
       'added:broken=10.0.0.2:8080',
-      'removed:go-1=10.0.0.1:8080',
+      'updated:go-1=10.0.0.1:8080',
       'removed:[::1]:9090=[::1]:9090',
     ]);
-    expect(invalid).toEqual(['services/orders/broken', 'services/orders/go-1']);
-    expect(discovered(d)).toEqual(['broken=10.0.0.2:8080']);
+    expect(invalid).toEqual(['services/orders/broken']);
+    expect(discovered(d)).toEqual(['broken=10.0.0.2:8080', 'go-1=10.0.0.1:8080']);
   });
 
   it('converges by re-listing when the watch revision was compacted while the client was cut off', async () => {
