@@ -44,6 +44,11 @@ import { rankEndpoints } from './ranking';
 import { Endpoint, type BreakerState, type RebuildEvent, type ServiceName } from './endpoint';
 import type { ChannelState } from '../channel/state';
 import { guardStaleToken } from './stale-token-guard';
+import { CallAbort } from '../cancel/call-abort';
+import { takeSignal } from '../policy/abort';
+import type { CallTrace, RpcTracer } from '../tracing/call-trace';
+import { createRpcTracer, traceEtcdCall } from '../tracing/create-tracer';
+import { loadOtelApi } from '../tracing/otel';
 
 /** Emitted before a retry round. */
 export interface RetryEvent {
@@ -86,6 +91,10 @@ interface CallState {
   readonly deadline: number;
   readonly timeoutMs: number;
   readonly safe: boolean;
+  /** The caller's `signal` (stripped from `callOptions`: grpc-js has none). */
+  readonly abort: CallAbort;
+  /** The call's span (no-op without tracing). */
+  readonly trace: CallTrace;
   endpoint?: Endpoint;
 }
 
@@ -114,6 +123,8 @@ export class ResilientPool implements ICallable<Endpoint> {
   private readonly hostPolicies = new Map<string, IPolicy>();
   private readonly auth: Authenticator;
   private readonly log: Logger;
+  /** Undefined without tracing (no provider, no `@opentelemetry/api`): no per-call cost. */
+  private readonly tracer: RpcTracer | undefined;
   private readonly stateEmitter = new Emitter<StateChangeEvent>('onStateChange');
   private readonly rebuildEmitter = new Emitter<RebuildEvent>('onRebuild');
   private readonly breakerEmitter = new Emitter<BreakerEvent>('onBreakerStateChange');
@@ -148,6 +159,7 @@ export class ResilientPool implements ICallable<Endpoint> {
       deadlineMs(defaults.deadline, 'defaultCallOptions.deadline'); // throws before any I/O
     }
     this.log = options.logger.child({ component: 'pool' });
+    this.tracer = createRpcTracer(options.tracerProvider, loadOtelApi());
     for (const emitter of [
       this.stateEmitter,
       this.rebuildEmitter,
@@ -200,6 +212,7 @@ export class ResilientPool implements ICallable<Endpoint> {
         'retrying',
       );
       this.retryEmitter.emit({ method, attempt: e.attempt, delayMs: e.delay, error });
+      callOf(error)?.trace.retry(e.attempt, e.delay);
     });
   }
 
@@ -231,23 +244,32 @@ export class ResilientPool implements ICallable<Endpoint> {
     });
     const start = Date.now();
     const deadline = deadlineAt ?? start + this.options.callTimeoutMs;
+    const safe = isSafeCall(service, method, payload, callOptions);
+    const { signal, rest } = takeSignal(callOptions);
+    const abort = new CallAbort(signal, `${service}.${method}`, safe);
+    abort.check(); // an aborted signal sends nothing
     const call: CallState = {
       service,
       method,
       payload,
-      callOptions,
+      callOptions: rest ?? callOptions,
       deadline,
       timeoutMs: deadline - start,
-      safe: isSafeCall(service, method, payload, callOptions),
+      safe,
+      abort,
+      trace: traceEtcdCall(this.tracer, service, method),
     };
     try {
-      const rounds = () => this.retryPolicy.execute(() => this.round<T>(call));
-      const result = this.globalPolicy ? await this.globalPolicy.execute(rounds) : await rounds();
+      const rounds = () => this.retryPolicy.execute(() => this.round<T>(call), signal);
+      const work = this.globalPolicy ? this.globalPolicy.execute(rounds, signal) : rounds();
+      const result = await abort.race(work);
       this.emitCall(call, start, 'OK');
+      call.trace.end(undefined, Status.OK, call.endpoint?.url);
       return result;
     } catch (err) {
       const final = this.finalError(call, err);
       this.emitCall(call, start, codeOf(final));
+      call.trace.end(final, marksOf(final)?.grpcCode, call.endpoint?.url);
       throw final;
     }
   }
@@ -419,6 +441,9 @@ export class ResilientPool implements ICallable<Endpoint> {
     let lastErr: unknown;
     let tried = 0;
     const candidates = this.order(!call.safe).filter(ep => ep.available);
+    if (call.trace.recording && candidates.length < this.endpoints.length) {
+      this.endpoints.filter(ep => !ep.available).forEach(ep => call.trace.breakerRejected(ep.url));
+    }
     for (const ep of candidates) {
       tried++;
       // Only the last candidate waits out a failed connection; the others give way at once.
@@ -466,6 +491,8 @@ export class ResilientPool implements ICallable<Endpoint> {
         const metadata =
           call.method === 'authenticate' ? new Metadata() : await this.auth.metadata(call.deadline);
         const generation = ep.generation;
+        call.abort.check();
+        call.trace.attempt(ep.url);
         return new Promise<T>((resolve, reject) => {
           const pending = (client as any)[call.method](
             call.payload,
@@ -473,6 +500,7 @@ export class ResilientPool implements ICallable<Endpoint> {
             { ...call.callOptions, deadline: attemptEnd },
             (err: RawGrpcError | null, res: T) => {
               ep.untrackCall(pending);
+              untrack();
               if (err) {
                 reject(this.attemptError(ep, call, err, attemptEnd, generation !== ep.generation));
               } else {
@@ -482,6 +510,7 @@ export class ResilientPool implements ICallable<Endpoint> {
             },
           );
           ep.trackCall(pending);
+          const untrack = call.abort.track(pending); // cancelled if the signal aborts
         });
       },
       err => {
@@ -500,6 +529,10 @@ export class ResilientPool implements ICallable<Endpoint> {
   ): Error {
     const hang = raw.code === Status.DEADLINE_EXCEEDED && attemptEnd < call.deadline;
     const err = castGrpcError(raw);
+    call.trace.attemptFailed(ep.url, err, raw.code);
+    if (call.abort.aborted && raw.code === Status.CANCELLED) {
+      return err; // we cancelled it for the caller's signal: not the endpoint's fault
+    }
     // An invalid (expired) token is rejected before anything is applied: refresh and resend.
     const authRejected = err instanceof EtcdInvalidAuthTokenError;
     if (authRejected) {
@@ -584,7 +617,7 @@ export class ResilientPool implements ICallable<Endpoint> {
 
   /** Within a round: may the call go on to the next endpoint after `err`? */
   private worthAnotherTry(call: CallState, err: unknown): boolean {
-    if (this.closed || Date.now() >= call.deadline) {
+    if (this.closed || call.abort.aborted || Date.now() >= call.deadline) {
       return false;
     }
     return neverSent(err) || (call.safe && isTransient(err));

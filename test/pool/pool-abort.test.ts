@@ -1,0 +1,133 @@
+/**
+ * `signal` in call options: an already-aborted signal sends nothing; an abort rejects
+ * with AbortError, cancels the gRPC request, stops retries, does not count against the
+ * endpoint; a write aborted after it was sent may have been applied.
+ * Real grpc-js channels against fake etcd servers (test/fakes/fake-etcd.ts).
+ */
+import { describe, expect, test } from 'vitest';
+import { isWriteOutcomeUnknown } from '../../lib/errors';
+import type { ResilientPool } from '../../lib/pool/resilient-pool';
+import { HANG, unavailable } from '../fakes/fake-etcd';
+import {
+  allReady,
+  makePool,
+  putReq,
+  rangeReq,
+  timed,
+  waitUntil,
+  withCleanup,
+} from '../fakes/pool-harness';
+
+const { cleanup, fakes } = withCleanup();
+
+/** A long deadline: a call that settles did so because of the abort, not the deadline. */
+function pool(hosts: string[], options = {}): ResilientPool {
+  const p = makePool(hosts, {
+    callTimeoutMs: 60_000,
+    attemptTimeoutMs: 30_000,
+    connectTimeoutMs: 30_000,
+    ...options,
+  });
+  cleanup.push(() => p.close());
+  return p;
+}
+
+describe('signal in call options', () => {
+  test('an already-aborted signal sends nothing', async () => {
+    const [a] = await fakes(1);
+    const p = pool([a.url]);
+    await allReady(p);
+    const ac = new AbortController();
+    ac.abort(new Error('gave up'));
+    for (const [service, method, req] of [
+      ['KV', 'range', rangeReq()],
+      ['KV', 'put', putReq()],
+      ['Lease', 'leaseGrant', { TTL: 5 }],
+    ] as const) {
+      const { error } = await timed(() => p.exec(service, method, req, { signal: ac.signal }));
+      expect(error?.name).toBe('AbortError');
+      expect(error.mayHaveBeenApplied).toBe(false);
+      expect(error.cause).toBe(ac.signal.reason);
+    }
+    expect(a.received).toHaveLength(0);
+  });
+
+  test('a write aborted while in flight rejects, is cancelled on the server, and may have been applied', async () => {
+    const [a, b] = await fakes(2);
+    a.on('KV.put', () => HANG);
+    b.on('KV.put', () => HANG);
+    const p = pool([a.url, b.url]);
+    await allReady(p);
+    const ac = new AbortController();
+    const call = timed(() => p.exec('KV', 'put', putReq(), { signal: ac.signal }));
+    await waitUntil(() => a.pending + b.pending === 1, 'the put reached a server');
+    ac.abort();
+    const { error } = await call;
+    expect(error?.name).toBe('AbortError');
+    expect(error.mayHaveBeenApplied).toBe(true);
+    expect(isWriteOutcomeUnknown(error)).toBe(true);
+    await waitUntil(() => a.pending + b.pending === 0, 'the server saw the cancellation');
+    expect(a.count('KV.put') + b.count('KV.put')).toBe(1); // never resent
+    // Our own cancellation is not the endpoint's fault.
+    expect(p.endpoints.every(ep => ep.health().breakerState === 'closed')).toBe(true);
+    expect(p.endpoints.every(ep => ep.health().lastError === undefined)).toBe(true);
+  });
+
+  test('a read aborted while in flight is not retried and has not been applied', async () => {
+    const [a, b] = await fakes(2);
+    a.on('KV.range', () => HANG);
+    b.on('KV.range', () => HANG);
+    const p = pool([a.url, b.url]);
+    await allReady(p);
+    const ac = new AbortController();
+    const call = timed(() => p.exec('KV', 'range', rangeReq(), { signal: ac.signal }));
+    await waitUntil(() => a.pending + b.pending === 1, 'the range reached a server');
+    ac.abort();
+    const { error } = await call;
+    expect(error).toMatchObject({ name: 'AbortError', mayHaveBeenApplied: false });
+    await waitUntil(() => a.pending + b.pending === 0, 'the server saw the cancellation');
+    expect(a.count('KV.range') + b.count('KV.range')).toBe(1);
+  });
+
+  test('an abort during the backoff between rounds stops the retries', async () => {
+    const [a] = await fakes(1);
+    a.on('KV.range', () => unavailable());
+    const p = pool([a.url], { retry: { maxAttempts: 50, initialDelayMs: 200, maxDelayMs: 200 } });
+    await allReady(p);
+    const ac = new AbortController();
+    const retried = new Promise<void>(resolve => p.onRetry(() => resolve()));
+    const call = timed(() => p.exec('KV', 'range', rangeReq(), { signal: ac.signal }));
+    await retried; // the first attempt failed; now waiting out the backoff
+    ac.abort();
+    const { error } = await call;
+    expect(error?.name).toBe('AbortError');
+    const seen = a.count('KV.range');
+    await new Promise(r => setTimeout(r, 300)); // past the next backoff
+    expect(a.count('KV.range')).toBe(seen);
+  });
+
+  test('a signal that never aborts changes nothing, and leaves no listener behind', async () => {
+    const [a] = await fakes(1);
+    const p = pool([a.url]);
+    await allReady(p);
+    const ac = new AbortController();
+    let added = 0;
+    let removed = 0;
+    const add = ac.signal.addEventListener.bind(ac.signal);
+    const remove = ac.signal.removeEventListener.bind(ac.signal);
+    ac.signal.addEventListener = ((...args: Parameters<typeof add>) => {
+      added++;
+      return add(...args);
+    }) as typeof add;
+    ac.signal.removeEventListener = ((...args: Parameters<typeof remove>) => {
+      removed++;
+      return remove(...args);
+    }) as typeof remove;
+    for (let i = 0; i < 5; i++) {
+      await p.exec('KV', 'put', putReq(), { signal: ac.signal });
+      await p.exec('KV', 'range', rangeReq(), { signal: ac.signal });
+    }
+    expect(added).toBeGreaterThan(0);
+    expect(removed).toBe(added);
+  });
+});
