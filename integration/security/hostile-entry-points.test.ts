@@ -1,0 +1,328 @@
+/**
+ * Issue 10, "validate before doing anything", against real sockets and a real etcd:
+ * every public entry point of the client given hostile values — getters and Proxy
+ * traps that throw, cyclic and self-`toJSON` objects, huge strings, control
+ * characters, non-finite numbers, wrong types — fails only with a typed error,
+ * synchronously or promptly, and:
+ *   - connects and sends nothing first: the client's hosts point at an HTTP/2 server
+ *     on 127.0.0.1 that counts accepted connections and gRPC calls (streams);
+ *   - writes nothing first: a real etcd's revision does not move.
+ * Pure input-handling properties are in test/property/entry-points.test.ts.
+ */
+import * as http2 from 'node:http2';
+import * as net from 'node:net';
+import fc from 'fast-check';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Etcd3, createClient } from '../../lib/client';
+import { discover } from '../../lib/discovery/discovery';
+import { InvalidOptionError } from '../../lib/errors';
+import { createGrpcClient } from '../../lib/grpc/create-client';
+import { register } from '../../lib/registry/register';
+import { startEtcd, type EtcdCluster } from '../../lib/testing';
+import { EchoClient } from '../../test/grpc/echo-service';
+import {
+  cyclic,
+  hostileScalars,
+  hostileShape,
+  throwingGetter,
+  throwingProxy,
+} from '../../test/property/arbitraries';
+import { isTypedError } from './typed-errors';
+
+/**
+ * An HTTP/2 server on 127.0.0.1 that counts accepted TCP connections and gRPC calls
+ * (streams) and answers none of them: a client's connection to it stays up, so any
+ * new connection or stream is something the code under test did.
+ */
+interface Counter {
+  readonly host: string;
+  /** Accepted connections plus streams opened. */
+  accepted(): number;
+  close(): Promise<void>;
+}
+async function startCounter(): Promise<Counter> {
+  let n = 0;
+  const sockets = new Set<net.Socket>();
+  const server = http2.createServer();
+  server.on('connection', (s: net.Socket) => {
+    n++;
+    sockets.add(s);
+    s.on('error', () => undefined);
+    s.on('close', () => sockets.delete(s));
+  });
+  server.on('stream', stream => {
+    n++;
+    stream.on('error', () => undefined);
+  });
+  server.on('sessionError', () => undefined);
+  await new Promise<void>(r => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as net.AddressInfo;
+  return {
+    host: `127.0.0.1:${port}`,
+    accepted: () => n,
+    close: async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>(r => server.close(() => r()));
+    },
+  };
+}
+
+type Outcome = { kind: 'threw' | 'rejected' | 'returned' | 'resolved'; value?: any; ms: number };
+
+/** Runs `fn`; a returned promise is awaited at most `boundMs`. */
+async function run(fn: () => unknown, boundMs = 2000): Promise<Outcome> {
+  const t0 = performance.now();
+  let v: any;
+  try {
+    v = fn();
+  } catch (err) {
+    return { kind: 'threw', value: err, ms: performance.now() - t0 };
+  }
+  if (!v || typeof v.then !== 'function') {
+    return { kind: 'returned', value: v, ms: performance.now() - t0 };
+  }
+  let timer: NodeJS.Timeout | undefined;
+  const bound = new Promise<Outcome>(
+    r => (timer = setTimeout(() => r({ kind: 'resolved', value: 'HUNG', ms: boundMs }), boundMs)),
+  );
+  const settled = (v as Promise<unknown>).then(
+    value => ({ kind: 'resolved' as const, value, ms: performance.now() - t0 }),
+    value => ({ kind: 'rejected' as const, value, ms: performance.now() - t0 }),
+  );
+  return Promise.race([settled, bound]).finally(() => clearTimeout(timer));
+}
+
+/** The outcome must be a typed error thrown at once or rejected promptly. */
+function expectTypedRefusal(out: Outcome, what: string): void {
+  expect(['threw', 'rejected'], `${what}: ${out.kind} ${String(out.value)}`).toContain(out.kind);
+  expect(isTypedError(out.value), `${what}: untyped ${out.value?.stack ?? out.value}`).toBe(true);
+  expect(out.ms, `${what}: took ${out.ms} ms`).toBeLessThan(500);
+}
+
+let counter: Counter;
+let cluster: EtcdCluster;
+let etcd: Etcd3;
+
+beforeAll(async () => {
+  [counter, cluster] = await Promise.all([startCounter(), startEtcd({ members: 1 })]);
+  etcd = createClient({ hosts: cluster.endpoints, callTimeoutMs: 3000 });
+  await etcd.put('hostile/seed').value('1');
+});
+afterAll(async () => {
+  await etcd?.close();
+  await counter?.close();
+  await cluster?.stop();
+});
+
+async function revision(): Promise<string> {
+  const status = await etcd.maintenance.status();
+  return String(status.header.revision);
+}
+
+/**
+ * A client pointed at the counter, once it has made the connection it makes when
+ * constructed; `measure(fn)` runs `fn(client)` and says how many connections it made.
+ */
+async function counterClient(): Promise<{
+  measure(fn: (c: Etcd3) => unknown): Promise<{ out: Outcome; connections: number }>;
+  close(): Promise<void>;
+}> {
+  const start = counter.accepted();
+  const c = new Etcd3({ hosts: counter.host, callTimeoutMs: 300, connectTimeoutMs: 300 });
+  // Bounded wait for the construction's own dial, so only the call under test counts.
+  for (let i = 0; i < 100 && counter.accepted() === start; i++) {
+    await new Promise(r => setTimeout(r, 10));
+  }
+  return {
+    async measure(fn) {
+      const before = counter.accepted();
+      const out = await run(() => fn(c), 1500);
+      await new Promise(r => setTimeout(r, 30)); // a dial that was started reaches the listener
+      return { out, connections: counter.accepted() - before };
+    },
+    close: () => c.close(),
+  };
+}
+
+/** Runs `fn(client)` on a fresh {@link counterClient}. */
+async function atCounter(
+  fn: (c: Etcd3) => unknown,
+): Promise<{ out: Outcome; connections: number }> {
+  const cc = await counterClient();
+  try {
+    return await cc.measure(fn);
+  } finally {
+    await cc.close();
+  }
+}
+
+/** An object whose toJSON() returns another such object, `depth` deep (then `{}`). */
+function toJsonChain(depth: number): object {
+  let o: object = {};
+  for (let i = 0; i < depth; i++) {
+    const inner = o;
+    o = { toJSON: () => inner };
+  }
+  return o;
+}
+
+/** A short description of a hostile value (never throws). */
+function show(v: unknown): string {
+  try {
+    return (
+      JSON.stringify(v, (_k, x) => (typeof x === 'bigint' ? `${x}n` : x))?.slice(0, 200) ??
+      String(v)
+    );
+  } catch (err) {
+    return `(unprintable: ${(err as Error).message})`;
+  }
+}
+
+/** Deadlines that are never valid (Infinity is grpc-js's documented "no deadline"). */
+const badDeadlines = (): unknown[] => [
+  { deadline: 'soon' },
+  { deadline: NaN },
+  { deadline: new Date(NaN) },
+  { deadline: cyclic() },
+  { deadline: -Infinity },
+];
+
+describe('new Etcd3(options) / createClient(options)', () => {
+  it('hostile options: InvalidOptionError before any connection', async () => {
+    const samples = fc.sample(
+      fc.oneof(
+        hostileShape(['hosts', 'callTimeoutMs', 'keepalive', 'auth', 'credentials']),
+        hostileShape(['hosts']).map(h => ({ hosts: h })),
+        hostileScalars().map(v => ({ hosts: counter.host, callTimeoutMs: v })),
+        fc.constantFrom(
+          { hosts: counter.host, callTimeoutMS: 5 },
+          { hosts: [counter.host, `http://${counter.host}`] },
+          { hosts: '127.0.0.1:99999' },
+          { hosts: counter.host, defaultCallOptions: { deadline: 'soon' } },
+          { hosts: counter.host, grpcOptions: { 'grpc.service_config': '{bad' } },
+        ),
+      ),
+      { numRuns: 150, seed: 20 },
+    );
+    const before = counter.accepted();
+    for (const [i, options] of samples.entries()) {
+      const ctor = i % 2 ? () => new Etcd3(options as never) : () => createClient(options as never);
+      const out = await run(ctor);
+      if (out.kind === 'returned') {
+        await (out.value as Etcd3).close();
+        continue;
+      }
+      expect(out.kind).toBe('threw');
+      expect(out.value, String(out.value?.stack)).toBeInstanceOf(InvalidOptionError);
+    }
+    expect(counter.accepted() - before).toBe(0);
+  });
+});
+
+describe('builders: get().options(...), put().options(...), deadlines', () => {
+  it('bad deadlines are InvalidOptionError, before any connection or write', async () => {
+    const rev = await revision();
+    const cc = await counterClient();
+    for (const [i, options] of badDeadlines().entries()) {
+      for (const call of [
+        (c: Etcd3) => c.get('hostile/k').options(options as never),
+        (c: Etcd3) =>
+          c
+            .put('hostile/k')
+            .value('v')
+            .options(options as never),
+        (c: Etcd3) =>
+          c
+            .delete()
+            .key('hostile/seed')
+            .options(options as never),
+      ]) {
+        const { out, connections } = await cc.measure(call);
+        expectTypedRefusal(out, `call options #${i}`);
+        expect(out.value, `call options #${i}`).toBeInstanceOf(InvalidOptionError);
+        expect(connections, `call options #${i}`).toBe(0);
+        const real = await run(() => call(etcd));
+        expect(real.value, `call options #${i} on etcd`).toBeInstanceOf(InvalidOptionError);
+      }
+    }
+    // Control: a valid call does reach the counter (so zero above means something).
+    expect((await cc.measure(c => c.get('hostile/k'))).connections).toBeGreaterThan(0);
+    await cc.close();
+    expect(await revision()).toBe(rev);
+  });
+});
+
+describe('client.lease(ttl)', () => {
+  it('TTL 1 (the minimum) and 9e9 (etcd maximum) are accepted; etcd answers for the huge one', async () => {
+    const small = etcd.lease(1, { autoKeepAlive: false });
+    expect(await small.grant()).toMatch(/^\d+$/);
+    await small.revoke();
+    const huge = etcd.lease(9_000_000_000, { autoKeepAlive: false });
+    expect(await huge.grant()).toMatch(/^\d+$/);
+    await huge.revoke();
+  });
+});
+
+describe('register / discover / createGrpcClient on a live client', () => {
+  it('hostile register() options write nothing to etcd', async () => {
+    const rev = await revision();
+    const valid = { service: 'hostile', addr: '127.0.0.1:8080' };
+    const samples = fc.sample(
+      fc.oneof(
+        hostileShape(['service', 'addr', 'metadata', 'ttlSeconds', 'lease']),
+        fc.constantFrom<unknown>(
+          { ...valid, metadata: cyclic() },
+          { ...valid, metadata: toJsonChain(150) },
+          { ...valid, metadata: { k: throwingProxy() } },
+          { ...valid, metadata: throwingGetter('x') },
+          { ...valid, metadata: { s: 'x'.repeat(2 * 1024 * 1024) } },
+          { ...valid, metadata: { n: NaN } },
+          { ...valid, service: 'a\u0000b' },
+          { ...valid, addr: '\u001b[2J:1' },
+          { ...valid, ttlSeconds: 1 },
+          { ...valid, ttlSeconds: 1e12 },
+          { ...valid, ttl: 5 },
+        ),
+      ),
+      { numRuns: 100, seed: 21 },
+    );
+    for (const options of samples) {
+      const out = await run(() => register(etcd, options as never));
+      if (out.kind === 'returned') await out.value.close();
+      expect(out.kind, `accepted: ${show(options)}`).toBe('threw');
+      expect(out.value, String(out.value?.stack)).toBeInstanceOf(InvalidOptionError);
+    }
+    expect(await revision()).toBe(rev);
+  });
+
+  it('hostile discover() arguments: InvalidOptionError before any connection', async () => {
+    for (const [i, options] of [
+      throwingProxy(),
+      throwingGetter('prefix'),
+      { prefix: cyclic() },
+      { pageSize: NaN },
+      { prefx: 'x/' },
+    ].entries()) {
+      const { out, connections } = await atCounter(c => discover(c, 'svc', options as never));
+      expectTypedRefusal(out, `discover options #${i}`);
+      expect(connections).toBe(0);
+    }
+  });
+
+  it('createGrpcClient with hostile options dials nothing', async () => {
+    for (const [i, options] of [
+      throwingProxy(),
+      throwingGetter('callTimeoutMs'),
+      { callTimeoutMs: NaN },
+      { channelOptions: { 'grpc.service_config': '{bad' } },
+      { callTimeoutMS: 5 },
+      cyclic(),
+    ].entries()) {
+      const before = counter.accepted();
+      const out = await run(() => createGrpcClient(EchoClient, counter.host, options as never));
+      expectTypedRefusal(out, `createGrpcClient #${i}`);
+      await new Promise(r => setTimeout(r, 30));
+      expect(counter.accepted() - before).toBe(0);
+    }
+  });
+});
