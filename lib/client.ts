@@ -17,7 +17,14 @@ import { ClientWatchers, type WatchRewind } from './client-watchers';
 
 export type { WatchRewind };
 import { keepaliveChannelOptions } from './channel/keepalive';
-import { OwnedElection, OwnedLease, OwnedLock, namespaceParts } from './lease';
+import {
+  OwnedElection,
+  OwnedLease,
+  OwnedLock,
+  heldLeases,
+  namespaceParts,
+  ownNamespace,
+} from './lease';
 import { installCancellation } from './cancel/install';
 import { installPool } from './internals/etcd3';
 import type { Logger } from './logger';
@@ -84,6 +91,8 @@ export class Etcd3 extends BaseEtcd3 {
   private readonly settings: ResolvedOptions;
   private readonly log: Logger;
   private readonly leases = new Set<OwnedLease>();
+  /** Every lease of the client and its namespaces, locks and campaigns is in `leases`. */
+  private readonly newLease = heldLeases(this.leases, () => this.log);
   /** Live watchers of the client and all its namespaces (never the namespaces). */
   private readonly watchers: ClientWatchers;
   private syncTimer?: NodeJS.Timeout;
@@ -168,10 +177,7 @@ export class Etcd3 extends BaseEtcd3 {
    */
   override lease(ttl: number, options?: ILeaseOptions): OwnedLease {
     const { pool, nsApplicator } = namespaceParts(this);
-    const lease = new OwnedLease(pool, nsApplicator, ttl, options, this.log);
-    this.leases.add(lease);
-    lease.signal.addEventListener('abort', () => this.leases.delete(lease), { once: true });
-    return lease;
+    return this.newLease(pool, nsApplicator, ttl, options);
   }
 
   /**
@@ -181,7 +187,7 @@ export class Etcd3 extends BaseEtcd3 {
    */
   override lock(key: string | Buffer): OwnedLock & Lock {
     const { pool, nsApplicator } = namespaceParts(this);
-    return new OwnedLock(pool, nsApplicator, key, this.log);
+    return new OwnedLock(pool, nsApplicator, key, this.log, this.newLease);
   }
 
   /**
@@ -190,7 +196,7 @@ export class Etcd3 extends BaseEtcd3 {
    * `ttl` in seconds, defaults to 60 as in etcd3.
    */
   override election(name: string, ttl?: number): OwnedElection & Election {
-    return new OwnedElection(this, name, ttl, this.log);
+    return new OwnedElection(this, name, ttl, this.log, this.newLease);
   }
 
   /**
@@ -206,11 +212,12 @@ export class Etcd3 extends BaseEtcd3 {
 
   /**
    * etcd3's `namespace()`; its watchers (and those of namespaces made from it) behave
-   * as the client's own and end when the client closes. The client does not hold
-   * the namespace.
+   * as the client's own and end when the client closes, and its `lease()`, `lock()`
+   * and `election()` return the owned variants, as the client's do. The client does
+   * not hold the namespace.
    */
   override namespace(prefix: string | Buffer): Namespace {
-    return this.watchers.adopt(super.namespace(prefix));
+    return ownNamespace(this.watchers.adopt(super.namespace(prefix)), this.newLease, this.log);
   }
 
   /**

@@ -5,6 +5,7 @@
  * a lower bound, on the holder's monotonic clock, for the moment etcd can expire the
  * lease. The holder gives up ownership a safety margin before that bound.
  */
+import { performance } from 'node:perf_hooks';
 
 /** Lower limit of the safety margin, ms. */
 export const MIN_SAFETY_MARGIN_MS = 100;
@@ -16,8 +17,15 @@ export function safetyMarginMs(ttlMs: number): number {
   return Math.max(MIN_SAFETY_MARGIN_MS, ttlMs * SAFETY_MARGIN_RATIO);
 }
 
-/** Monotonic clock, ms. Unaffected by wall-clock steps (NTP, manual changes). */
-export const monotonicNow = (): number => performance.now();
+/** `performance.now` as loaded: fake timers installed later replace the global only. */
+const realPerformanceNow = performance.now.bind(performance);
+
+/**
+ * Monotonic clock, ms. Unaffected by wall-clock steps (NTP, manual changes), and by fake
+ * timers (sinon, vitest) installed after this module loaded: the bound is about real
+ * time, and etcd3's own rules (which do follow faked time) run beside it.
+ */
+export const monotonicNow = (): number => realPerformanceNow();
 
 /**
  * Tracks the lease's earliest possible expiry. Invariant: `expiresBy` only grows,

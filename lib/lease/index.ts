@@ -5,3 +5,4 @@ export { OwnedElection, OwnedCampaign, type CampaignOptions } from './owned-elec
 export { OwnershipEndedError, type OwnershipEnd } from './ownership-ended-error';
 export { safetyMarginMs, MIN_SAFETY_MARGIN_MS, SAFETY_MARGIN_RATIO } from './expiry-bound';
 export { namespaceParts } from './etcd3-lease-hooks';
+export { heldLeases, ownNamespace, type LeaseFactory } from './owned-namespace';

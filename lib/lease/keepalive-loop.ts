@@ -10,7 +10,11 @@
  *   never abandoned before another one answers.
  * - A stream that fails or ends is replaced at once, and a keepalive sent on the new
  *   one: the keepalive moves to another member within one round trip.
- * - The lease is declared lost at `expiresBy - max(100 ms, 5 % of TTL)`.
+ * - The lease is declared lost at `expiresBy - max(100 ms, 5 % of TTL)`, on the real
+ *   monotonic clock (fake timers do not move it; see `monotonicNow`).
+ * - etcd3's own rules run beside it on the global timers and `Date.now` (see
+ *   `etcd3-keepalive-rules.ts`), so the events an etcd3 user sees are etcd3's: a
+ *   `keepaliveFailed` before every loss of the loop, etcd3's error and message.
  */
 import {
   EtcdLeaseInvalidError,
@@ -18,6 +22,13 @@ import {
   castGrpcError,
   type ILeaseKeepAliveResponse,
 } from 'etcd3';
+import {
+  RECONNECT_DELAY_MS,
+  SilenceTimer,
+  leaseExpiredError,
+  silentTooLong,
+  streamTimedOutError,
+} from './etcd3-keepalive-rules';
 import { ExpiryBound, monotonicNow, safetyMarginMs } from './expiry-bound';
 import {
   dropStream,
@@ -27,8 +38,6 @@ import {
   type StreamPool,
 } from './open-keepalive-stream';
 
-/** Delay before trying again to open a stream after opening one failed, ms. */
-const REOPEN_DELAY_MS = 200;
 /** Round-trip samples kept for the hedge delay. */
 const RTT_SAMPLES = 8;
 
@@ -41,6 +50,11 @@ export interface KeepaliveLoopHost {
   ): void;
   /** The lease must be considered lost; called at most once, after the loop stopped. */
   lost(err: Error): void;
+  /**
+   * etcd3's `lastKeepAlive` (`Date.now()` of the last answer): set on every answer, read
+   * by etcd3's 2×TTL rule (code that sets it, as etcd3's tests do, is honoured).
+   */
+  lastKeepAlive: number;
 }
 
 interface Tracked {
@@ -74,6 +88,10 @@ export class KeepaliveLoop {
   private expiryTimer: NodeJS.Timeout | undefined;
   private reopenTimer: NodeJS.Timeout | undefined;
   private readonly hedgeTimers = new Set<NodeJS.Timeout>();
+  /** etcd3's rule: no answer for the requested TTL → `keepaliveFailed`, stream replaced. */
+  private readonly silence = new SilenceTimer(() => this.silent());
+  /** `keepaliveFailed` was emitted since the last answer. */
+  private failedSinceAnswer = false;
 
   constructor(
     private readonly pool: StreamPool,
@@ -140,6 +158,7 @@ export class KeepaliveLoop {
     clearTimeout(this.tickTimer);
     clearTimeout(this.expiryTimer);
     clearTimeout(this.reopenTimer);
+    this.silence.clear();
     this.hedgeTimers.forEach(t => clearTimeout(t));
     this.hedgeTimers.clear();
     const streams = this.streams;
@@ -157,6 +176,16 @@ export class KeepaliveLoop {
     return this.bound.ttlMs || this.ttlSeconds * 1000;
   }
 
+  /** The TTL the lease was requested with, ms (etcd3 times its rules on it). */
+  private get requestedTtlMs(): number {
+    return this.ttlSeconds * 1000;
+  }
+
+  /** Keepalive interval: a third of the smaller of the requested and granted TTLs. */
+  private get intervalMs(): number {
+    return Math.min(this.requestedTtlMs || this.ttlMs, this.ttlMs || this.requestedTtlMs) / 3;
+  }
+
   private get hedgeDelayMs(): number {
     const slowest = this.rtts.length ? Math.max(...this.rtts) : 0;
     return Math.min(this.ttlMs / 2, Math.max(this.ttlMs / 6, 2 * slowest));
@@ -172,7 +201,12 @@ export class KeepaliveLoop {
     } else {
       this.open(false);
     }
-    this.tickTimer = setTimeout(() => this.tick(), this.ttlMs / 3);
+    this.schedule();
+  }
+
+  private schedule(): void {
+    clearTimeout(this.tickTimer);
+    this.tickTimer = setTimeout(() => this.tick(), this.intervalMs);
   }
 
   private send(t: Tracked): void {
@@ -225,12 +259,16 @@ export class KeepaliveLoop {
         }
         const t: Tracked = { stream, resource, sends: [] };
         this.attach(t);
-        if (hedge && this.streams.length > 0) {
+        const primary = !(hedge && this.streams.length > 0);
+        if (primary) {
+          this.streams.unshift(t);
+          // As etcd3 on a new stream: the silence countdown and the interval restart.
+          this.silence.arm(this.requestedTtlMs);
+          this.schedule();
+        } else {
           // Keep the primary (it may still answer) and at most this one hedge.
           this.streams.splice(1).forEach(old => dropStream(old.stream));
           this.streams.push(t);
-        } else {
-          this.streams.unshift(t);
         }
         this.host.emit('keepaliveEstablished');
         this.send(t);
@@ -240,13 +278,47 @@ export class KeepaliveLoop {
         if (this.stopped) {
           return;
         }
-        this.host.emit('keepaliveFailed', castError(err));
+        this.keepaliveFailed(castError(err));
         if (this.streams.length === 0) {
-          this.reopenTimer = setTimeout(() => this.open(false), REOPEN_DELAY_MS);
-          this.reopenTimer.unref?.();
+          this.reconnectLater();
         }
       },
     );
+  }
+
+  /** Re-opens the primary stream after a failure, unless etcd3's 2×TTL rule says lost. */
+  private reconnect(): void {
+    if (this.stopped) {
+      return;
+    }
+    if (silentTooLong(this.host.lastKeepAlive, this.requestedTtlMs)) {
+      this.lose(leaseExpiredError());
+      return;
+    }
+    this.open(false);
+  }
+
+  private reconnectLater(): void {
+    clearTimeout(this.reopenTimer);
+    this.reopenTimer = setTimeout(() => this.reconnect(), RECONNECT_DELAY_MS);
+    this.reopenTimer.unref?.();
+  }
+
+  /** etcd3's silence rule fired: no answer for the requested TTL. */
+  private silent(): void {
+    if (this.stopped) {
+      return;
+    }
+    this.keepaliveFailed(streamTimedOutError());
+    const streams = this.streams;
+    this.streams = [];
+    streams.forEach(t => dropStream(t.stream));
+    this.reconnectLater();
+  }
+
+  private keepaliveFailed(err: Error): void {
+    this.failedSinceAnswer = true;
+    this.host.emit('keepaliveFailed', err);
   }
 
   private attach(t: Tracked): void {
@@ -263,9 +335,14 @@ export class KeepaliveLoop {
     }
     const sentAt = t.sends.shift();
     if (!(Number(res.TTL) > 0)) {
-      this.lose(new EtcdLeaseInvalidError(res.ID));
+      const err = new EtcdLeaseInvalidError(res.ID);
+      this.keepaliveFailed(err); // as etcd3: keepaliveFailed, then lost, same error
+      this.lose(err);
       return;
     }
+    this.failedSinceAnswer = false;
+    this.host.lastKeepAlive = Date.now();
+    this.silence.arm(this.requestedTtlMs);
     if (sentAt !== undefined) {
       this.sample(this.now() - sentAt);
       this.acknowledged(sentAt, Number(res.TTL));
@@ -285,11 +362,11 @@ export class KeepaliveLoop {
     this.streams = this.streams.filter(o => o !== t);
     dropStream(t.stream);
     const cast = castError(err);
-    this.host.emit('keepaliveFailed', cast);
+    this.keepaliveFailed(cast);
     if (cast instanceof EtcdLeaseInvalidError) {
       this.lose(cast);
     } else if (this.streams.length === 0) {
-      this.open(false); // at once: the keepalive moves to another member
+      this.reconnect(); // at once (etcd3 waits 100 ms): the keepalive moves to another member
     }
   }
 
@@ -311,19 +388,26 @@ export class KeepaliveLoop {
           return;
         }
         if (this.now() >= this.bound.lostAt) {
-          const err = new EtcdLeaseInvalidError(this.id);
-          err.message =
-            `Lease ${this.id} can no longer be guaranteed: no keepalive acknowledged in time; ` +
-            `etcd may expire it ${Math.round(this.bound.expiresBy - this.now())} ms from now ` +
-            `(TTL ${this.ttlMs / 1000} s, safety margin ${safetyMarginMs(this.ttlMs)} ms)`;
-          this.lose(err);
+          this.expired();
         } else {
-          this.armExpiry(); // a timer fired early
+          this.armExpiry(); // a timer fired early, or timers are faked (the clock is real)
         }
       },
       Math.max(0, delay),
     );
     this.expiryTimer.unref?.();
+  }
+
+  /**
+   * Our bound passed with no answer: etcd3's events for a silent network, earlier
+   * (`keepaliveFailed` unless one was emitted since the last answer, then `lost` with
+   * etcd3's "our lease has expired" error).
+   */
+  private expired(): void {
+    if (!this.failedSinceAnswer) {
+      this.keepaliveFailed(streamTimedOutError());
+    }
+    this.lose(leaseExpiredError());
   }
 
   private lose(err: Error): void {

@@ -7,6 +7,7 @@ import type { Event } from '../events';
 import type { Logger } from '../logger';
 import { namespaceParts } from './etcd3-lease-hooks';
 import { OwnedLease } from './owned-lease';
+import type { LeaseFactory } from './owned-namespace';
 import { Ownership } from './ownership';
 
 /** Options of {@link OwnedElection.campaign}. */
@@ -157,11 +158,13 @@ export class OwnedElection extends Election {
     name: string,
     private readonly electionTtl = 60,
     private readonly log?: Logger,
+    newLease: LeaseFactory = (pool, ns, ttl, options) =>
+      new OwnedLease(pool, ns, ttl, options, log),
   ) {
     super(parent, name, electionTtl);
     const ns = (this as unknown as { namespace: Namespace }).namespace;
     const { pool, nsApplicator } = namespaceParts(ns);
-    ns.lease = (ttl, options) => new OwnedLease(pool, nsApplicator, ttl, options, log);
+    ns.lease = (ttl, options) => newLease(pool, nsApplicator, ttl, options);
   }
 
   /**

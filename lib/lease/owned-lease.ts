@@ -18,9 +18,16 @@ import type { OwnershipEnd } from './ownership-ended-error';
  *
  * - keepalives every TTL/3; one not answered within `max(TTL/6, 2 × recent round trip)`
  *   is sent again on another member, and a failed stream is re-opened elsewhere at once;
- * - `lost` fires (with `EtcdLeaseInvalidError`) no later than
+ * - `lost` fires no later than
  *   `send time of the last acknowledged keepalive + TTL − max(100 ms, 5 % of TTL)`,
- *   measured on this process's monotonic clock, even if the network is silent.
+ *   measured on this process's real monotonic clock, even if the network is silent,
+ *   with etcd3's own error for that case (`EtcdLeaseInvalidError`, "…our lease has
+ *   expired…"), after a `keepaliveFailed` as in etcd3;
+ * - everything else is etcd3's: a failed grant gives `lost` with the grant's error,
+ *   etcd answering TTL 0 gives `keepaliveFailed` then `lost` with
+ *   `EtcdLeaseInvalidError`, a stream silent for the TTL gives `keepaliveFailed`
+ *   (`GRPCCancelledError`), and more than 2×TTL without an answer (etcd3's
+ *   `lastKeepAlive`, wall clock) gives `lost`; these follow fake timers as etcd3's do.
  *
  * New members: {@link signal}, {@link onLost}, {@link remainingMs}.
  */
@@ -40,10 +47,18 @@ export class OwnedLease extends Lease {
     const sentAt = monotonicNow();
     super(pool as any, namespace as any, ttl, options);
     this.ownership = new Ownership('lease', log);
+    const self = this as unknown as { lastKeepAlive: number };
     const host = {
       emit: (event: string, arg?: unknown) =>
         arg === undefined ? this.emit(event) : this.emit(event, arg),
       lost: (err: Error) => this.emitLossOnce(err),
+      // etcd3's private field, set by its grant and keepaliveOnce too.
+      get lastKeepAlive() {
+        return self.lastKeepAlive;
+      },
+      set lastKeepAlive(ms: number) {
+        self.lastKeepAlive = ms;
+      },
     };
     this.loop = new KeepaliveLoop(pool, host);
     const hooks = leaseHooks(this);

@@ -14,6 +14,7 @@ import type { Event } from '../events';
 import type { Logger } from '../logger';
 import { describeError } from '../policy/describe-error';
 import { OwnedLease } from './owned-lease';
+import type { LeaseFactory } from './owned-namespace';
 import { Ownership } from './ownership';
 
 /** Attempts to delete a lost lock's key (each bounded by the client's call deadline). */
@@ -54,6 +55,8 @@ export class OwnedLock extends Lock {
     private readonly lockNamespace: any,
     private readonly lockKey: string | Buffer,
     private readonly log?: Logger,
+    private readonly newLease: LeaseFactory = (pool, ns, ttl, options) =>
+      new OwnedLease(pool, ns, ttl, options, log),
   ) {
     super(lockPool, lockNamespace, lockKey);
     this.ownership = new Ownership('lock', log);
@@ -88,13 +91,7 @@ export class OwnedLock extends Lock {
     }
     this.token = undefined;
     const self = this as unknown as { leaseTTL: number; callOptions: any; lease: unknown };
-    const lease = new OwnedLease(
-      this.lockPool,
-      this.lockNamespace,
-      self.leaseTTL,
-      undefined,
-      this.log,
-    );
+    const lease = this.newLease(this.lockPool, this.lockNamespace, self.leaseTTL);
     self.lease = lease;
     const ownership = this.ownership;
     const leaseID = await lease.grant();

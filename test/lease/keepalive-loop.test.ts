@@ -74,9 +74,8 @@ describe('KeepaliveLoop', () => {
     const { pool, streams } = fakePool(urls);
     const events: string[] = [];
     const lost: Error[] = [];
-    const l = new KeepaliveLoop(pool, { emit: e => events.push(e), lost: e => lost.push(e) }, () =>
-      Date.now(),
-    );
+    const host = { emit: (e: string) => events.push(e), lost: (e: Error) => lost.push(e) };
+    const l = new KeepaliveLoop(pool, { ...host, lastKeepAlive: Date.now() }, () => Date.now());
     return { l, pool, streams, events, lost };
   }
 
