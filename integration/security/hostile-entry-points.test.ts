@@ -250,6 +250,26 @@ describe('builders: get().options(...), put().options(...), deadlines', () => {
     await cc.close();
     expect(await revision()).toBe(rev);
   });
+  it('an already aborted signal (aborted twice) rejects with AbortError, nothing written', async () => {
+    const rev = await revision();
+    const ac = new AbortController();
+    ac.abort();
+    ac.abort(); // twice: still one reason
+    for (const call of [
+      (c: Etcd3) =>
+        c
+          .put('hostile/aborted')
+          .value('v')
+          .options({ signal: ac.signal } as never),
+      (c: Etcd3) => c.get('hostile/aborted').options({ signal: ac.signal } as never),
+      (c: Etcd3) => c.lease(5, { signal: ac.signal } as never).grant(),
+    ]) {
+      const real = await run(() => call(etcd));
+      expect(await revision(), 'a call with an aborted signal was applied').toBe(rev);
+      expect(real.kind).toBe('rejected');
+      expect((real.value as Error).name).toBe('AbortError');
+    }
+  });
 });
 
 describe('client.lease(ttl)', () => {
