@@ -53,6 +53,8 @@ export class KeyGuard {
     private readonly lease: DurableLease,
     private readonly log: Logger,
     private readonly backoff: BackoffOptions,
+    /** Deadline of the read of the key, in ms: a lost read must not hold the watch back. */
+    private readonly readTimeoutMs: number,
   ) {
     this.watchBackoff = new Backoff(backoff);
     this.healBackoff = new Backoff({ initialDelayMs: 200, maxDelayMs: 10_000 });
@@ -161,7 +163,10 @@ export class KeyGuard {
     }
     this.seenRevision = 0;
     try {
-      const res = await this.client.get(this.key).exec();
+      const res = await this.client
+        .get(this.key)
+        .options({ deadline: Date.now() + this.readTimeoutMs })
+        .exec();
       const kv = res.kvs[0];
       const revision = Number(res.header.revision);
       this.seenRevision = revision;

@@ -183,7 +183,14 @@ export class Registration {
       ),
     );
     if (cfg.selfHeal) {
-      this.guard = new KeyGuard(client, cfg.key, lease, this.log, cfg.lease.backoff);
+      this.guard = new KeyGuard(
+        client,
+        cfg.key,
+        lease,
+        this.log,
+        cfg.lease.backoff,
+        cfg.lease.callTimeoutMs,
+      );
       this.guard.start();
     }
     this.healthy = cfg.healthCheck === undefined;

@@ -319,6 +319,8 @@ export class FakeEtcdStore {
   failLists = 0;
   /** When set, every list call fails with this error (e.g. etcd3's ClientClosedError). */
   listError: Error | undefined;
+  /** While set, `get` calls hang until their deadline (a read lost on the way), whatever {@link network} says. */
+  silentReads = false;
   /** The next this-many Watch stream opens fail. */
   failOpens = 0;
   /** Old revisions a new watch re-sends before its start revision (a buggy server). */
@@ -485,14 +487,14 @@ export class FakeEtcdStore {
   }
 
   /** Runs `fn` as a unary call subject to the network and the call's deadline. */
-  private call<T>(options: CallOpts, fn: () => T): Promise<T> {
+  private call<T>(options: CallOpts, fn: () => T, network = this.network): Promise<T> {
     if (this.clientClosed) {
       return Promise.reject(new ClientClosedError('Lease'));
     }
-    if (this.network === 'refused') {
+    if (network === 'refused') {
       return Promise.reject(new GRPCUnavailableError('14 UNAVAILABLE: connect ECONNREFUSED'));
     }
-    if (this.network === 'silent') {
+    if (network === 'silent') {
       return new Promise((_, reject) =>
         setTimeout(() => reject(deadlineExceeded()), waitFor(options)),
       );
@@ -697,14 +699,23 @@ export class FakeEtcdStore {
         };
         return builder;
       },
-      get: (key: string) => ({
-        txnOp: (): TxnOp => ({ type: 'range', key }),
-        exec: () =>
-          this.call(undefined, () => {
-            this.rangeCalls++;
-            return { header: { revision: String(this.revision) }, kvs: this.kvsOf(key) };
-          }),
-      }),
+      get: (key: string) => {
+        let opts: CallOpts;
+        const builder = {
+          txnOp: (): TxnOp => ({ type: 'range', key }),
+          options: (o: CallOpts) => ((opts = o), builder),
+          exec: () =>
+            this.call(
+              opts,
+              () => {
+                this.rangeCalls++;
+                return { header: { revision: String(this.revision) }, kvs: this.kvsOf(key) };
+              },
+              this.silentReads ? 'silent' : this.network,
+            ),
+        };
+        return builder;
+      },
     };
   }
 }

@@ -83,6 +83,27 @@ describe('key guard on the watch hub', () => {
     expect(etcd.rangeCalls).toBeGreaterThan(reads); // re-read, since the history is gone
   });
 
+  it('a first read that never answers delays the watch by the call timeout only', async () => {
+    etcd.silentReads = true; // the guard's read of its key is lost on the way
+    const r = register(etcd.client, {
+      service: 'orders',
+      addr: '10.0.0.5:8080',
+      id: 'i1',
+      ttlSeconds: 3,
+      lease: { callTimeoutMs: 2000 },
+    });
+    regs.push(r);
+    await tick(50);
+    expect(etcd.kv.has('orders/i1')).toBe(true);
+    expect(etcd.watcherCount).toBe(0); // still reading
+    await tick(2100);
+    expect(etcd.watcherCount).toBe(1); // the read timed out; watching from now
+    etcd.silentReads = false;
+    etcd.delete('orders/i1');
+    await tick(50);
+    expect(etcd.kv.get('orders/i1')?.value).toBe(record('10.0.0.5:8080'));
+  });
+
   it('close() detaches the watch; the last one closes the stream', async () => {
     const r = reg();
     await tick(50);
