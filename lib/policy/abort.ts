@@ -12,9 +12,10 @@ import { InvalidOptionError } from '../errors';
 declare module '@grpc/grpc-js/build/src/client' {
   interface CallOptions {
     /**
-     * etcd3-resilient: aborting this signal rejects the call at once with an
-     * `AbortError` and cancels its gRPC request. An already-aborted signal sends
-     * nothing. Never passed to grpc-js.
+     * etcd3-resilient, etcd calls only (`client.get('k').options({ signal })`, put, txn,
+     * lease grant, lock, campaign, watch creation): aborting it rejects the call at once
+     * with an `AbortError` and cancels its gRPC request; an already-aborted signal sends
+     * nothing. grpc-js itself ignores this field (use `call.cancel()` there).
      */
     signal?: AbortSignal;
   }
