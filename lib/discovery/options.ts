@@ -3,6 +3,7 @@
  */
 import { readKnownOptions, readMember } from '../policy/read-options';
 import { numberOption } from '../validate';
+import { DEFAULT_WATCH_TIMING } from '../watch/stall-detector';
 import { InvalidOptionError } from '../errors';
 import { isLogger, noopLogger, type Logger } from '../logger';
 import {
@@ -64,8 +65,8 @@ export interface ResolvedDiscoveryOptions {
 
 /** Defaults of {@link DiscoveryOptions}. */
 export const DISCOVERY_DEFAULTS = {
-  stallTimeoutMs: 30_000,
-  progressTimeoutMs: 5_000,
+  stallTimeoutMs: DEFAULT_WATCH_TIMING.stallTimeoutMs,
+  progressTimeoutMs: DEFAULT_WATCH_TIMING.progressTimeoutMs,
   requireLeader: true,
   pageSize: 5_000,
   retryInitialDelayMs: 100,
