@@ -17,6 +17,7 @@ import {
 } from '@grpc/grpc-js';
 import { isBrokenCircuitError, type IPolicy } from 'cockatiel';
 import { deadlineMs } from '../policy/deadline';
+import { streamStarted } from '../policy/stream-started';
 import {
   AttemptFailedError,
   attemptNeverSent,
@@ -183,8 +184,10 @@ class ResilientUnaryCall implements CallInterface {
                   this.options.method_definition.path,
                   this.idempotent,
                   this.deadlineMs,
-                  // Response headers came from a server: sent, whatever the status says.
-                  attemptNeverSent(status, headers !== undefined),
+                  // Response headers came from a server, or a stream was started on a
+                  // connection (a trailers-only answer may carry no metadata at all):
+                  // sent, whatever the status says.
+                  attemptNeverSent(status, headers !== undefined || startedOn(call)),
                 ),
               ),
       });
@@ -282,5 +285,14 @@ class TrackedCall implements CallInterface {
 
   getAuthContext(): ReturnType<CallInterface['getAuthContext']> {
     return this.inner?.getAuthContext() ?? null;
+  }
+}
+
+/** True if `call` started a stream on a connection ({@link streamStarted}); never throws. */
+function startedOn(call: { getPeer(): string }): boolean {
+  try {
+    return streamStarted(call.getPeer());
+  } catch {
+    return false;
   }
 }
