@@ -27,11 +27,16 @@ export function abortableLock<L extends Lock>(lock: L): L {
     }
     const acquiring = acquire.call(lock);
     return raceSignal(acquiring, signal, () => {
-      // release() and revoke() would reuse the aborted signal and send nothing.
-      l.callOptions = takeSignal(l.callOptions).rest;
+      // Once acquire() settles (its later requests carry the aborted signal, so they are
+      // not sent), undo what got through. Without the signal: release() would reuse it.
+      const undo = (acquired: boolean) => {
+        l.callOptions = takeSignal(l.callOptions).rest;
+        const done = acquired ? lock.release() : l.lease?.revoke?.();
+        done?.catch(() => undefined);
+      };
       void acquiring.then(
-        () => lock.release().catch(() => undefined),
-        () => l.lease?.revoke?.().catch(() => undefined),
+        () => undo(true),
+        () => undo(false),
       );
       return abortError(signal, 'lock acquire');
     });
