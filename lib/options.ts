@@ -21,10 +21,15 @@ export interface KeepaliveOptions {
    * answers a ping more often than every 5 s with a strike and, after a few,
    * closes the connection (`too_many_pings`), and grpc-js then doubles the
    * interval for good. Must be >= 5000. Defaults to 6000 (6 s): with the timeout, a
-   * dead connection under a watch or lease stream is found within about 10 s.
+   * dead connection under a watch or lease stream is found within about 11 s.
    */
   timeMs?: number;
-  /** How long a ping may go unanswered before the connection is closed. Defaults to 4000 (4 s). */
+  /**
+   * How long a ping may go unanswered before the connection is closed. It must be
+   * longer than the link's round trip, or a slow link is cut off as if dead. Defaults
+   * to `callTimeoutMs` (5000, 5 s): a link whose round trip is longer than a call's
+   * deadline could not serve a call anyway.
+   */
   timeoutMs?: number;
   /**
    * Ping with no open call. etcd's server rejects those (`PermitWithoutStream: false`),
@@ -74,14 +79,20 @@ export interface ResilientEtcdOptions extends Partial<IOptions> {
    */
   callTimeoutMs?: number;
   /**
-   * How long one attempt of a read may wait for its endpoint before it is counted as
-   * a failure of that endpoint and tried on the next one. Writes are never cut short
-   * this way (a write that was sent may have been applied). Defaults to 1000 (1 s).
+   * How long a call may go unanswered on an endpoint before the pool checks that
+   * endpoint (a status call on the same and on a fresh connection) and, for a read,
+   * also sends it to the next endpoint even when the hedge budget is spent. On a slow
+   * link it stretches to three recent round trips. No attempt is cut off at this
+   * point: with one endpoint, or when every endpoint is slow, an attempt runs until
+   * the call's deadline. (Reads are hedged much earlier, after the 95th percentile of
+   * the endpoint's recent round trips, at least 20 ms.) Defaults to 1000 (1 s).
    */
   attemptTimeoutMs?: number;
   /**
    * How long a channel may stay CONNECTING before it is rebuilt, and the longest a
-   * call waits for a connection. etcd3's `dialTimeout`, if set, is used as this.
+   * write waits for a connection. It stretches to two recent round trips on a slow
+   * link, and doubles after each connect timeout in a row (at most 4x), so a handshake
+   * slower than this still completes. etcd3's `dialTimeout`, if set, is used as this.
    * Defaults to 2000 (2 s).
    */
   connectTimeoutMs?: number;
@@ -245,7 +256,9 @@ export function resolveOptions(options: ResilientEtcdOptions = {}): ResolvedOpti
     ),
     keepalive: {
       timeMs: numberOption('keepalive.timeMs', keepalive.timeMs, 6000, { min: 5000 }),
-      timeoutMs: numberOption('keepalive.timeoutMs', keepalive.timeoutMs, 4000, { min: 1 }),
+      timeoutMs: numberOption('keepalive.timeoutMs', keepalive.timeoutMs, callTimeoutMs, {
+        min: 1,
+      }),
       permitWithoutCalls: booleanOption(
         'keepalive.permitWithoutCalls',
         keepalive.permitWithoutCalls,

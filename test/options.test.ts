@@ -23,7 +23,7 @@ describe('resolveOptions defaults', () => {
     expect(r.callTimeoutMs).toBe(5000);
     expect(r.attemptTimeoutMs).toBe(1000);
     expect(r.connectTimeoutMs).toBe(2000);
-    expect(r.keepalive).toEqual({ timeMs: 6000, timeoutMs: 4000, permitWithoutCalls: false });
+    expect(r.keepalive).toEqual({ timeMs: 6000, timeoutMs: 5000, permitWithoutCalls: false });
     expect(r.retry).toEqual({ maxAttempts: 4, initialDelayMs: 50, maxDelayMs: 1000 });
     expect(r.breaker).toEqual({ consecutiveFailures: 3, halfOpenAfterMs: 2000 });
     expect(r.rebuild).toEqual({
@@ -48,7 +48,9 @@ describe('resolveOptions defaults', () => {
       retry: { maxAttempts: 0 },
       breaker: { halfOpenAfterMs: 10 },
     });
-    expect(r.keepalive).toEqual({ timeMs: 30_000, timeoutMs: 4000, permitWithoutCalls: false });
+    expect(r.keepalive).toEqual({ timeMs: 30_000, timeoutMs: 5000, permitWithoutCalls: false });
+    // The keepalive timeout follows the call deadline: a round trip longer than it serves no call.
+    expect(resolveOptions({ callTimeoutMs: 8000 }).keepalive.timeoutMs).toBe(8000);
     expect(r.retry).toEqual({ maxAttempts: 0, initialDelayMs: 50, maxDelayMs: 1000 });
     expect(r.breaker).toEqual({ consecutiveFailures: 3, halfOpenAfterMs: 10 });
   });

@@ -32,6 +32,8 @@ import type { Logger } from '../logger';
 import type { ResolvedOptions } from '../options';
 import { describeError, isEndpointFailure, neverSent } from './classify';
 import { connectFailure } from './connect-failure';
+import { freshConnectionAnswers } from './fresh-probe';
+import { LatencyTracker } from './latency';
 
 export type ServiceName = keyof typeof Services;
 
@@ -98,12 +100,14 @@ export class Endpoint {
   /** `Date.now()` of the last successful unary call or probe on this endpoint. */
   public lastAnswerAt = 0;
   /**
-   * Round-trip estimate in ms: the fastest HTTP/2 handshake seen on this endpoint (a
-   * minimum filter, so a handshake that waited on a frozen peer does not count). 0 until
-   * measured. Stretches attempt and probe timeouts on slow links.
+   * Recent round trips on this endpoint: answered unary calls, status probes and HTTP/2
+   * handshakes. Hedge delays, probe patience and the connect limit are read from it, so
+   * they follow the link as it is now (a link that turns slow stretches them).
    */
-  public latencyMs = 0;
+  public readonly latency = new LatencyTracker();
   private connectingAt = 0;
+  /** Connect timeouts in a row since the last READY; each doubles the next limit (at most 4x). */
+  private connectTimeouts = 0;
 
   private host: Host;
   /** `Date.now()` when the breaker last opened. */
@@ -113,8 +117,8 @@ export class Endpoint {
   /** Watches of the current generation's channels, with the client each belongs to. */
   private readonly watches = new Map<ServiceName, ChannelWatch & { client: Client }>();
   private readonly streams = new Set<Cancellable>();
-  /** Unary calls in flight on the current generation; cancelled with it. */
-  private calls = new Set<Cancellable>();
+  /** Unary calls in flight on the current generation, with `Date.now()` of their start; cancelled with it. */
+  private calls = new Map<Cancellable, number>();
   private readonly rebuildBackoffFactory: ExponentialBackoff<unknown>;
   private rebuildBackoff?: IBackoff<unknown>;
   private lastRebuildAt = 0;
@@ -264,6 +268,7 @@ export class Endpoint {
               this.url,
               'connection failed (TRANSIENT_FAILURE)',
               this.connectError ?? this.lastError,
+              true,
             ),
           );
         }
@@ -298,7 +303,41 @@ export class Endpoint {
 
   /** Tracks a unary call until `untrackCall`, so that a rebuild or close cancels it. */
   trackCall(call: Cancellable): void {
-    this.calls.add(call);
+    this.calls.set(call, Date.now());
+  }
+
+  /**
+   * How long the oldest unary call in flight here has gone unanswered, in ms (0: none).
+   * A member that froze silently shows here first: its calls pile up unanswered.
+   */
+  oldestCallAgeMs(now = Date.now()): number {
+    for (const startedAt of this.calls.values()) {
+      return now - startedAt; // a Map iterates in insertion order: the first is the oldest
+    }
+    return 0;
+  }
+
+  /**
+   * The longest a connection attempt may stay CONNECTING before the channel is rebuilt:
+   * `connectTimeoutMs`, or two recent round trips if that is longer (an HTTP/2 handshake
+   * takes at least one), doubled for each connect timeout in a row (at most 4x), so a
+   * link slower than the limit still gets a connection up on the second or third try.
+   */
+  connectLimitMs(): number {
+    const rtt = this.latency.quantile(0.99) ?? 0;
+    return (
+      Math.max(this.options.connectTimeoutMs, 2 * rtt) * 2 ** Math.min(this.connectTimeouts, 2)
+    );
+  }
+
+  /**
+   * True if a fresh, throwaway connection to this endpoint answers a status call within
+   * `timeoutMs` (see `fresh-probe.ts`). Never rejects.
+   */
+  freshConnectionAnswers(timeoutMs: number): Promise<boolean> {
+    return this.closed
+      ? Promise.resolve(false)
+      : freshConnectionAnswers(this.address, this.credentials, this.channelOptions, timeoutMs);
   }
 
   untrackCall(call: Cancellable): void {
@@ -381,8 +420,8 @@ export class Endpoint {
   private closeGeneration(host: Host): void {
     const watches = [...this.watches.values()];
     const streams = [...this.streams];
-    const calls = this.calls;
-    this.calls = new Set();
+    const calls = [...this.calls.keys()];
+    this.calls = new Map();
     this.watches.clear();
     this.streams.clear();
     for (const w of watches) {
@@ -407,7 +446,7 @@ export class Endpoint {
     const generation = this.generation;
     const watch = watchChannel(client.getChannel(), {
       log: this.log,
-      connectTimeoutMs: this.options.connectTimeoutMs,
+      connectTimeoutMs: this.connectLimitMs(),
       transientFailureMs: this.options.rebuild.transientFailureMs,
       onStateChange: (from, to) => {
         if (to === 'TRANSIENT_FAILURE') {
@@ -423,15 +462,19 @@ export class Endpoint {
           this.connectingAt = Date.now();
         }
         if (service === 'KV' && to === 'READY' && from === 'CONNECTING' && this.connectingAt > 0) {
-          // The TCP and HTTP/2 handshakes take about a round trip or two.
-          const ms = Date.now() - this.connectingAt;
-          this.latencyMs = this.latencyMs === 0 ? ms : Math.min(this.latencyMs, ms);
+          // The TCP and HTTP/2 handshakes take about a round trip.
+          this.latency.record(Date.now() - this.connectingAt);
         }
         if (to === 'READY') {
           this.connectError = undefined;
+          this.connectTimeouts = 0;
           // A connection came up: the next rebuild, if any, starts from the first delay.
           this.rebuildBackoff = undefined;
-          this.suspect = false;
+          if (service === 'KV') {
+            // A fresh handshake on the calls' channel. (Another service's channel turns
+            // READY at once on the shared connection, even to a frozen member: no news.)
+            this.suspect = false;
+          }
           if (generation === this.generation) {
             // Healthy again: a rebuild asked for during the outage is moot.
             clearTimeout(this.rebuildTimer);
@@ -455,6 +498,9 @@ export class Endpoint {
       },
       onUnhealthy: (reason, state) => {
         if (generation === this.generation) {
+          if (reason === 'connect-timeout') {
+            this.connectTimeouts++;
+          }
           this.recordFailure(
             new NotConnectedError(
               this.url,
@@ -476,10 +522,15 @@ export class Endpoint {
  */
 export class NotConnectedError extends Error {
   public readonly neverSent = true;
+  /**
+   * @param connectFailed the endpoint's last connection attempt failed outright (refused,
+   *   TLS...): a definite answer, unlike a connection that is merely not up yet
+   */
   constructor(
     public readonly endpoint: string,
     reason: string,
     lastError?: string,
+    public readonly connectFailed = false,
   ) {
     // Only a transport error is worth quoting; not an earlier NotConnectedError.
     const cause =

@@ -1,62 +1,109 @@
 /**
- * The hang probe: after a call on an endpoint timed out, checks whether the
- * endpoint's connection still answers at all, with a tiny `Maintenance.status` call on
- * the same TCP connection. If that goes unanswered too, the connection is dead (a
- * frozen peer or a silent network path) and `onDead` is told (the pool counts it
- * against the breaker and rebuilds the channels); if it answers, the call was just slow
- * or waiting on the cluster.
+ * The hang probe: after a call on an endpoint went unanswered for longer than usual,
+ * finds out whether the endpoint is alive (see `diagnose.ts`): a tiny
+ * `Maintenance.status` call on the same connection, and, if that is slow too, one on a
+ * fresh connection. The endpoint is marked `suspect` meanwhile (writes avoid it).
+ *
+ * - Answered on the same connection, however late: alive, just slow (or waiting on
+ *   the cluster). Its round trip is recorded; nothing is rebuilt, so calls still
+ *   waiting on a slow link are not cut off.
+ * - The old connection silent while a fresh one answers: the connection is dead (a
+ *   NAT or load-balancer flush); `onDead` rebuilds it at once.
+ * - Nothing answers within the patience (a call's deadline): the member is frozen or
+ *   unreachable; `onDead` counts it against the breaker and rebuilds.
  */
 import { Metadata, status as Status } from '@grpc/grpc-js';
 import type { Logger } from '../logger';
-import { describeError } from '../policy/describe-error';
+import { diagnose } from './diagnose';
 import { NotConnectedError, type Endpoint } from './endpoint';
+
+/** How long the probe of one endpoint waits; see {@link HangProbe}. */
+export interface ProbeTiming {
+  /** After this long without an answer, a fresh connection is tried too. */
+  readonly freshAfterMs: number;
+  /** The longest wait for an answer on the current connection. */
+  readonly patienceMs: number;
+}
 
 export class HangProbe {
   /** Endpoints with a probe in flight (one at a time per endpoint). */
   private readonly probing = new Set<Endpoint>();
+  private closed = false;
 
   /**
-   * @param attemptTimeoutMs the pool's attempt timeout; a probe waits half of it, or
-   *   three measured round trips on a slow link, whichever is longer
-   * @param onDead called when the probe goes unanswered, with the failure to record
+   * @param timing the probe's timing for an endpoint, read when the probe starts
+   * @param onDead called when the endpoint's connection is dead or the member does
+   *   not answer, with the failure to record
    */
   constructor(
-    private readonly attemptTimeoutMs: number,
+    private readonly timing: (ep: Endpoint) => ProbeTiming,
     private readonly log: Logger,
     private readonly onDead: (ep: Endpoint, failure: NotConnectedError) => void,
   ) {}
 
+  /** True while a probe of `ep` is in flight. */
+  isProbing(ep: Endpoint): boolean {
+    return this.probing.has(ep);
+  }
+
   /** Probes `ep` unless a probe of it is already in flight; marks it suspect meanwhile. */
   run(ep: Endpoint): void {
-    if (this.probing.has(ep)) {
+    if (this.probing.has(ep) || this.closed) {
       return;
     }
     this.probing.add(ep);
     ep.suspect = true;
-    const client = ep.client('Maintenance') as any;
-    // A live connection answers a status call within a round trip; allow for slow links.
-    const timeoutMs = Math.max(this.attemptTimeoutMs / 2, 3 * ep.latencyMs);
-    client.status(
-      {},
-      new Metadata(),
-      { deadline: Date.now() + timeoutMs },
-      (err: { code?: number } | null) => {
-        this.probing.delete(ep);
-        if (!err || (err.code !== Status.DEADLINE_EXCEEDED && err.code !== Status.UNAVAILABLE)) {
-          ep.suspect = false; // it answered: the call was just slow, or waiting on the cluster
-          ep.lastAnswerAt = Date.now();
-          return;
-        }
-        // The member itself does not answer: that is a hang, and counts against its breaker.
-        this.log.warn(
-          { endpoint: ep.url, err: describeError(err) },
-          'endpoint does not answer; rebuilding its channels',
-        );
-        this.onDead(
-          ep,
-          new NotConnectedError(ep.url, `no answer to a status probe within ${timeoutMs} ms`),
-        );
-      },
-    );
+    const { freshAfterMs, patienceMs } = this.timing(ep);
+    void diagnose({
+      statusOnCurrent: timeoutMs => statusAnswered(ep, timeoutMs),
+      statusOnFresh: timeoutMs => ep.freshConnectionAnswers(timeoutMs),
+      freshAfterMs,
+      patienceMs,
+    }).then(d => {
+      this.probing.delete(ep);
+      if (this.closed) {
+        return;
+      }
+      if (d.kind === 'alive') {
+        ep.suspect = false; // it answered: the call was just slow, or waiting on the cluster
+        ep.lastAnswerAt = Date.now();
+        ep.latency.record(d.rttMs);
+        return;
+      }
+      const reason =
+        d.kind === 'dead-connection'
+          ? `its connection is silent while a fresh one answers (after ${d.afterMs} ms)`
+          : `no answer to a status probe within ${d.afterMs} ms`;
+      this.log.warn(
+        { endpoint: ep.url, reason },
+        'endpoint does not answer; rebuilding its channels',
+      );
+      this.onDead(ep, new NotConnectedError(ep.url, reason));
+    });
   }
+
+  /** Stops reporting: probes in flight end without effect. */
+  close(): void {
+    this.closed = true;
+  }
+}
+
+/** A status call on `ep`'s current connection: true if the member answered in time. */
+function statusAnswered(ep: Endpoint, timeoutMs: number): Promise<boolean> {
+  return new Promise(resolve => {
+    try {
+      (ep.client('Maintenance') as any).status(
+        {},
+        new Metadata(),
+        { deadline: Date.now() + timeoutMs },
+        (err: { code?: number } | null) =>
+          // Any answer but "no answer in time" or "no connection" shows the member is alive.
+          resolve(
+            !err || (err.code !== Status.DEADLINE_EXCEEDED && err.code !== Status.UNAVAILABLE),
+          ),
+      );
+    } catch {
+      resolve(false); // closed under us
+    }
+  });
 }

@@ -40,8 +40,17 @@ import {
 } from './classify';
 import { syncEndpoints } from './auto-sync';
 import { HangProbe } from './hang-probe';
+import { HedgeBudget } from './hedge-budget';
+import { hedgedRace } from './hedged-race';
+import { delayFrom, type DelayPolicy } from './latency';
 import { rankEndpoints } from './ranking';
-import { Endpoint, type BreakerState, type RebuildEvent, type ServiceName } from './endpoint';
+import {
+  Endpoint,
+  NotConnectedError,
+  type BreakerState,
+  type RebuildEvent,
+  type ServiceName,
+} from './endpoint';
 import type { ChannelState } from '../channel/state';
 import { guardStaleToken } from './stale-token-guard';
 import { CallAbort } from '../cancel/call-abort';
@@ -98,6 +107,22 @@ interface CallState {
   endpoint?: Endpoint;
 }
 
+/** Lets a hedged round cancel an attempt that lost. */
+interface AttemptHandle {
+  cancelled: boolean;
+  /** The gRPC call, once sent. */
+  pending?: { cancel(): void };
+}
+
+/** Hedge delay: p95 of recent round trips, at least 20 ms; 100 ms before enough samples. */
+const HEDGE_DELAY: DelayPolicy = { quantile: 0.95, floorMs: 20, fallbackMs: 100 };
+/** etcd's answer to a `hasleader` request while its member has no leader. */
+const NO_LEADER = /etcdserver: no leader/;
+/** How often a write asks again while no member has a leader (an election). */
+const LEADER_POLL_MS = 50;
+/** How often calls in flight are checked for hangs. */
+const SWEEP_MS = 100;
+
 const CALL = Symbol('call');
 const callOf = (err: unknown): CallState | undefined =>
   typeof err === 'object' && err !== null ? (err as any)[CALL] : undefined;
@@ -116,6 +141,10 @@ export class ResilientPool implements ICallable<Endpoint> {
   private mockImpl: ICallable<unknown> | null = null;
   private lastCause: unknown;
   private readonly hangProbe: HangProbe;
+  /** Runs while unary calls are in flight; see `startSweep()`. */
+  private sweepTimer?: NodeJS.Timeout;
+  /** Caps hedged attempts at 10 % of calls (plus 5 per 10 s), as gRPC's retry throttling. */
+  private readonly hedgeBudget = new HedgeBudget();
   private readonly retryPolicy: RetryPolicy;
   /** The user's `faultHandling.global`, around each whole call (all its rounds). */
   private readonly globalPolicy?: IPolicy;
@@ -170,11 +199,19 @@ export class ResilientPool implements ICallable<Endpoint> {
       emitter.setLogger(this.log);
     }
     this.endpoints = options.hosts.map(url => this.adopt(url));
-    this.hangProbe = new HangProbe(options.attemptTimeoutMs, this.log, (ep, failure) => {
-      this.noteFailure(ep, failure);
-      ep.countFailure(failure);
-      ep.requestRebuild('hang');
-    });
+    this.hangProbe = new HangProbe(
+      ep => ({
+        freshAfterMs: this.forceDelayMs(ep),
+        // A member that cannot answer a status within a whole call deadline serves no call.
+        patienceMs: Math.max(this.forceDelayMs(ep), this.options.callTimeoutMs),
+      }),
+      this.log,
+      (ep, failure) => {
+        this.noteFailure(ep, failure);
+        ep.countFailure(failure);
+        ep.requestRebuild('hang');
+      },
+    );
     const authOptions = options.etcd3.auth?.callOptions as
       CallOptions | CallOptionsFactory | undefined;
     this.auth = new Authenticator(options.etcd3.auth, (name, password) => {
@@ -248,6 +285,7 @@ export class ResilientPool implements ICallable<Endpoint> {
     const { signal, rest } = takeSignal(callOptions);
     const abort = new CallAbort(signal, `${service}.${method}`, safe);
     abort.check(); // an aborted signal sends nothing
+    this.hedgeBudget.deposit();
     const call: CallState = {
       service,
       method,
@@ -409,6 +447,8 @@ export class ResilientPool implements ICallable<Endpoint> {
 
   close(): void {
     this.closed = true;
+    this.hangProbe.close();
+    clearInterval(this.sweepTimer);
     for (const ep of this.endpoints) {
       ep.close();
     }
@@ -416,50 +456,55 @@ export class ResilientPool implements ICallable<Endpoint> {
 
   /**
    * Endpoints, best first; rotated so that load spreads over equally good ones. For a
-   * write (`forWrite`), an endpoint that has not answered anything for a while ranks
-   * after one that just did: a write sent to a member that froze silently cannot be
-   * taken back, while a read there only costs one attempt timeout and reveals it.
+   * write (`forWrite`), an endpoint with calls unanswered for longer than its round
+   * trips explain, or that has not answered anything for a while, ranks after one that
+   * just did: a write sent to a member that froze silently cannot be taken back, while
+   * a read there is hedged and reveals it.
    */
   order(forWrite = false): Endpoint[] {
     const eps = this.endpoints;
     if (eps.length === 1) {
       return eps;
     }
+    const now = Date.now();
     return rankEndpoints(
       eps,
       this.rr++,
-      Date.now(),
+      now,
       {
         recentFailureMs: this.options.breaker.halfOpenAfterMs,
         freshAnswerMs: this.options.attemptTimeoutMs,
+        stalled: ep => ep.oldestCallAgeMs(now) > 2 * this.hedgeDelayMs(ep),
       },
       forWrite,
     );
   }
 
+  /**
+   * When a read on `ep` that has not answered is also sent to the next endpoint (if the
+   * hedge budget allows): the 95th percentile of `ep`'s recent round trips, at least
+   * 20 ms; 100 ms until enough round trips were measured.
+   */
+  private hedgeDelayMs(ep: Endpoint): number {
+    return delayFrom(ep.latency, HEDGE_DELAY);
+  }
+
+  /**
+   * When a call on `ep` that has not answered makes the pool probe `ep`, and a read is
+   * sent to the next endpoint even without hedge budget: `attemptTimeoutMs`, or three
+   * of `ep`'s recent 99th-percentile round trips on a slow link. Nothing is cut off at
+   * this point: the attempt itself runs until the call's deadline.
+   */
+  private forceDelayMs(ep: Endpoint): number {
+    return Math.max(this.options.attemptTimeoutMs, 3 * (ep.latency.quantile(0.99) ?? 0));
+  }
+
   private async round<T>(call: CallState): Promise<T> {
-    let lastErr: unknown;
-    let tried = 0;
     const candidates = this.order(!call.safe).filter(ep => ep.available);
     if (call.trace.recording && candidates.length < this.endpoints.length) {
       this.endpoints.filter(ep => !ep.available).forEach(ep => call.trace.breakerRejected(ep.url));
     }
-    for (const ep of candidates) {
-      tried++;
-      // Only the last candidate waits out a failed connection; the others give way at once.
-      const failFast = tried < candidates.length;
-      try {
-        return await this.onHost(ep, () =>
-          ep.breaker.execute(() => this.attempt<T>(ep, call, failFast)),
-        );
-      } catch (err) {
-        lastErr = withCall(err, call);
-        if (!this.worthAnotherTry(call, err)) {
-          throw lastErr;
-        }
-      }
-    }
-    if (tried === 0) {
+    if (candidates.length === 0) {
       throw withCall(
         new NoEndpointAvailableError(
           `Every etcd endpoint's circuit breaker is open (${this.endpoints.length} endpoints); last error: ${describeError(this.lastCause)}`,
@@ -468,10 +513,97 @@ export class ResilientPool implements ICallable<Endpoint> {
         call,
       );
     }
-    throw lastErr;
+    const failures: unknown[] = [];
+    const attemptOn = (ep: Endpoint, handle: AttemptHandle): Promise<T> =>
+      this.onHost(ep, () => ep.breaker.execute(() => this.attempt<T>(ep, call, handle))).catch(
+        err => {
+          failures.push(err);
+          throw withCall(err, call);
+        },
+      );
+    try {
+      if (call.safe && candidates.length > 1) {
+        return await hedgedRace<Endpoint, T>({
+          candidates,
+          attempt: ep => {
+            const handle: AttemptHandle = { cancelled: false };
+            return {
+              promise: attemptOn(ep, handle),
+              cancel: () => {
+                handle.cancelled = true;
+                handle.pending?.cancel();
+              },
+            };
+          },
+          hedgeDelayMs: ep => this.hedgeDelayMs(ep),
+          forceDelayMs: ep => this.forceDelayMs(ep),
+          tryHedge: () => this.hedgeBudget.tryWithdraw(),
+          worthAnotherTry: err => this.worthAnotherTry(call, err),
+          onHedge: (from, to, forced) => {
+            this.log.debug({ from: from.url, to: to.url, forced }, 'hedging a slow read');
+            call.trace.hedge(to.url);
+            this.probe(from);
+          },
+          onWin: (ep, ms) => {
+            call.endpoint = ep; // the one that answered
+            ep.latency.record(ms);
+          },
+          onLose: (ep, ms) => ep.latency.recordAtLeast(ms),
+        });
+      }
+      for (;;) {
+        let lastErr: unknown;
+        let noLeader = 0;
+        for (const ep of candidates) {
+          try {
+            const start = Date.now();
+            const result = await attemptOn(ep, { cancelled: false });
+            ep.latency.record(Date.now() - start);
+            return result;
+          } catch (err) {
+            lastErr = err;
+            noLeader += NO_LEADER.test((err as Error)?.message ?? '') ? 1 : 0;
+            if (!this.worthAnotherTry(call, err)) {
+              throw err;
+            }
+          }
+        }
+        // An election is under way and no member has a leader yet: none applied the
+        // write. Ask again shortly, within the deadline, without spending a retry round:
+        // the write goes through as soon as a leader exists.
+        const waitMs = Math.min(LEADER_POLL_MS, call.deadline - Date.now() - LEADER_POLL_MS);
+        if (noLeader === candidates.length && waitMs > 0 && !this.closed && !call.abort.aborted) {
+          await new Promise(resolve => setTimeout(resolve, waitMs));
+          failures.length = 0;
+          continue;
+        }
+        throw lastErr;
+      }
+    } catch (err) {
+      if (
+        failures.length === candidates.length &&
+        failures.every(f => f instanceof NotConnectedError && f.connectFailed)
+      ) {
+        // Every endpoint refused its connection (or failed its TLS handshake): definite,
+        // and known at once. Fail now rather than retry against the same refusals.
+        throw withCall(
+          new NoEndpointAvailableError(
+            `${call.service}.${call.method}: every etcd endpoint refused the connection (${candidates.length} tried); last error: ${describeError(err)}`,
+            err,
+          ),
+          call,
+        );
+      }
+      throw err;
+    }
   }
 
-  private attempt<T>(ep: Endpoint, call: CallState, failFast = false): Promise<T> {
+  /**
+   * One attempt on `ep`. It is not cut short: it runs until the call's deadline (a slow
+   * link is not a dead one); hedging and the hang probe deal with members that stop
+   * answering. `handle` lets a hedged round cancel it.
+   */
+  private attempt<T>(ep: Endpoint, call: CallState, handle: AttemptHandle): Promise<T> {
     call.endpoint = ep;
     const now = Date.now();
     if (now >= call.deadline) {
@@ -479,20 +611,27 @@ export class ResilientPool implements ICallable<Endpoint> {
         new DeadlineExceededError(call.method, call.timeoutMs, false, this.lastCause),
       );
     }
-    // A slow link (measured round trips) stretches the attempt timeout: a read must not
-    // time out on every member of a healthy but distant cluster.
-    const attemptMs = Math.max(this.options.attemptTimeoutMs, 3 * ep.latencyMs);
-    const attemptEnd = call.safe ? Math.min(call.deadline, now + attemptMs) : call.deadline;
+    const attemptEnd = call.deadline;
     const connectBy = call.safe
       ? attemptEnd
       : Math.min(call.deadline, now + this.options.connectTimeoutMs);
-    return ep.waitReady(call.service, connectBy - now, failFast).then(
+    // A refused connection is definite: every candidate gives way at once (failFast).
+    return ep.waitReady(call.service, connectBy - now, true).then(
       async client => {
         const metadata =
           call.method === 'authenticate' ? new Metadata() : await this.auth.metadata(call.deadline);
+        if (!call.safe) {
+          // etcd rejects a request carrying this while its member has no leader, before
+          // doing anything with it ("etcdserver: no leader"): such a write was not applied.
+          metadata.set('hasleader', 'true');
+        }
         const generation = ep.generation;
         call.abort.check();
+        if (handle.cancelled) {
+          throw new NotConnectedError(ep.url, 'hedged attempt no longer needed');
+        }
         call.trace.attempt(ep.url);
+        this.startSweep();
         return new Promise<T>((resolve, reject) => {
           const pending = (client as any)[call.method](
             call.payload,
@@ -509,6 +648,7 @@ export class ResilientPool implements ICallable<Endpoint> {
               }
             },
           );
+          handle.pending = pending;
           ep.trackCall(pending);
           const untrack = call.abort.track(pending); // cancelled if the signal aborts
         });
@@ -518,6 +658,32 @@ export class ResilientPool implements ICallable<Endpoint> {
         throw err;
       },
     );
+  }
+
+  /**
+   * Probes every endpoint with a call unanswered for longer than its force delay, while
+   * any call is in flight (a call alone on one endpoint has no hedge to reveal a hang).
+   */
+  private startSweep(): void {
+    if (this.sweepTimer || this.closed) {
+      return;
+    }
+    this.sweepTimer = setInterval(() => {
+      const now = Date.now();
+      let busy = false;
+      for (const ep of this.endpoints) {
+        const age = ep.oldestCallAgeMs(now);
+        busy ||= age > 0;
+        if (age > this.forceDelayMs(ep)) {
+          this.probe(ep);
+        }
+      }
+      if (!busy) {
+        clearInterval(this.sweepTimer);
+        this.sweepTimer = undefined;
+      }
+    }, SWEEP_MS);
+    this.sweepTimer.unref();
   }
 
   private attemptError(
@@ -540,7 +706,9 @@ export class ResilientPool implements ICallable<Endpoint> {
     }
     // We cancelled it ourselves when its channels were rebuilt: a read is worth resending.
     const rebuilt = rebuiltSince && raw.code === Status.CANCELLED;
-    const sent = !rawNeverSent(raw) && !authRejected;
+    // With `hasleader` (set on writes), etcd answers "no leader" before doing anything.
+    const noLeader = !call.safe && NO_LEADER.test(raw.details ?? '');
+    const sent = !rawNeverSent(raw) && !authRejected && !noLeader;
     const marks = { sent, hang, grpcCode: raw.code, rebuilt };
     mark(err, marks);
     if (isTransient(err) && !rebuilt) {

@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
 import { resolveOptions } from '../../lib/options';
 import type { Endpoint } from '../../lib/pool/endpoint';
+import { LatencyTracker } from '../../lib/pool/latency';
 import { ResilientPool } from '../../lib/pool/resilient-pool';
 
 interface Stub {
@@ -10,6 +11,8 @@ interface Stub {
   suspect: boolean;
   lastFailureAt: number;
   lastAnswerAt: number;
+  /** ms the oldest call in flight there has waited (0: none). */
+  stalledMs?: number;
   close(): void;
 }
 
@@ -27,6 +30,8 @@ const stub = (url: string, over: Partial<Stub> = {}): Stub => ({
   close: () => undefined,
   ...events,
   ...over,
+  latency: new LatencyTracker(),
+  oldestCallAgeMs: () => over.stalledMs ?? 0,
 });
 
 function poolOf(stubs: Stub[]): ResilientPool {
@@ -83,6 +88,19 @@ describe('ResilientPool.order', () => {
     }
     const readFirsts = Array.from({ length: 4 }, () => urls(p.order(false))[0]);
     expect(new Set(readFirsts)).toEqual(new Set(['silent:1', 'fresh:1']));
+  });
+
+  test('a write avoids an endpoint whose calls have gone unanswered for longer than usual', () => {
+    // No round trips measured: the hedge delay is its 100 ms fallback, "stalled" is > 200 ms.
+    const p = poolOf([
+      stub('stalled:1', { lastAnswerAt: 100_000 - 10, stalledMs: 250 }),
+      stub('busy:1', { lastAnswerAt: 100_000 - 10, stalledMs: 150 }),
+    ]);
+    for (let i = 0; i < 4; i++) {
+      expect(urls(p.order(true))).toEqual(['busy:1', 'stalled:1']);
+    }
+    const readFirsts = Array.from({ length: 4 }, () => urls(p.order(false))[0]);
+    expect(new Set(readFirsts)).toEqual(new Set(['stalled:1', 'busy:1']));
   });
 
   test('a single endpoint is returned as is', () => {

@@ -80,7 +80,9 @@ describe('deadlines', () => {
     );
     expect(ms).toBeGreaterThanOrEqual(680);
     expect(ms).toBeLessThan(700 + SLACK);
-    expect(a.count('KV.range') + b.count('KV.range')).toBeGreaterThanOrEqual(3); // it did fail over and retry
+    // Hedged to the other endpoint; neither attempt is cut short before the deadline.
+    expect(a.count('KV.range')).toBe(1);
+    expect(b.count('KV.range')).toBe(1);
   });
 
   test("a call's own deadline option wins over callTimeoutMs", async () => {

@@ -23,22 +23,38 @@ const found = (value: string) => ({
 });
 
 describe('reads', () => {
-  test('a read that hangs past attemptTimeoutMs is answered by the next endpoint, in the same round', async () => {
+  test('a read that hangs is hedged to the next endpoint long before attemptTimeoutMs, in the same round', async () => {
     const [a, b] = await fakes(2);
     a.on('KV.range', () => HANG);
     b.on('KV.range', () => found('from-b'));
-    const p = pool([a.url, b.url]);
+    const hedges: Array<{ forced: boolean }> = [];
+    const debug = (o: { forced?: boolean }, msg?: string) =>
+      msg === 'hedging a slow read' && hedges.push({ forced: o.forced === true });
+    const logger: any = {
+      level: 'debug',
+      debug,
+      info() {},
+      warn() {},
+      error() {},
+      fatal() {},
+      trace() {},
+      silent() {},
+    };
+    logger.child = () => logger;
+    const p = pool([a.url, b.url], { logger });
     const retries: unknown[] = [];
     p.onRetry(e => retries.push(e));
     await allReady(p);
-    const { value, error, ms } = await timed(() => p.exec<any>('KV', 'range', rangeReq()));
+    const { value, error } = await timed(() => p.exec<any>('KV', 'range', rangeReq()));
     expect(error).toBeUndefined();
     expect(value.kvs[0].value.toString()).toBe('from-b');
     expect([a.count('KV.range'), b.count('KV.range')]).toEqual([1, 1]);
-    expect(ms).toBeGreaterThanOrEqual(190);
-    expect(ms).toBeLessThan(200 + 800);
-    expect(retries).toEqual([]); // failing over within a round is not a retry round
-    expect(p.endpoints[0].lastError).toMatch(/DEADLINE|Deadline/);
+    // Hedged after the hedge delay (100 ms until round trips were measured), within the
+    // budget: not forced at attemptTimeoutMs (200 ms here).
+    expect(hedges).toEqual([{ forced: false }]);
+    expect(retries).toEqual([]); // hedging within a round is not a retry round
+    // The hedged endpoint is probed (and found alive: the fake answers status calls).
+    await waitUntil(() => a.count('Maintenance.status') === 1, 'the slow endpoint was probed');
   });
 
   test('after a hang the endpoint is probed; it answers, so its channels are kept', async () => {
