@@ -8,7 +8,7 @@ import type { Namespace } from 'etcd3';
 import { InvalidOptionError } from '../errors';
 import { namespacePrefixOf } from '../internals/etcd3';
 
-// client identity (its connection pool, shared by its namespaces) -> full key -> owner.
+// client identity (its connection pool, shared by its namespaces) -> full etcd key -> owner.
 const owners = new WeakMap<object, Map<string, object>>();
 
 function scope(client: Namespace): { byKey: Map<string, object>; full: (key: string) => string } {
@@ -18,8 +18,10 @@ function scope(client: Namespace): { byKey: Map<string, object>; full: (key: str
     byKey = new Map();
     owners.set(identity, byKey);
   }
-  const prefix = namespacePrefixOf(client).toString('latin1');
-  return { byKey, full: key => `${prefix}\u0000${key}` };
+  const prefix = namespacePrefixOf(client);
+  // The full etcd key, byte for byte: `prefix: 'a/'` on the client and no prefix on
+  // `client.namespace('a/')` are one key, and must be one claim.
+  return { byKey, full: key => Buffer.concat([prefix, Buffer.from(key)]).toString('latin1') };
 }
 
 /**
