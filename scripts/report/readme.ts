@@ -108,7 +108,7 @@ export function writeReadme(file: string, input: ReportInput): void {
     '## Method',
     '',
     '- Each fault gets a fresh local etcd cluster (1 member, or 3 for leader loss) on 127.0.0.1.',
-    `- Two clients run side by side against it: **${CLIENT_LABELS.ours}** (\`createClient({ hosts })\`, all defaults: 5 s call deadline, 1 s read attempt timeout, keepalive 6 s/4 s, connect timeout 2 s) and **${CLIENT_LABELS.raw}** (\`new Etcd3({ hosts })\`, defaults). Raw etcd3 gets no extra deadline: how it behaves on its own is the point.`,
+    `- Two clients run side by side against it: **${CLIENT_LABELS.ours}** (\`createClient({ hosts })\`, all defaults: 5 s call deadline, reads hedged to another member after the p95 of recent round trips (at least 20 ms, at most 10 % extra requests), no attempt cut short before the deadline, keepalive 6 s/5 s, connect timeout 2 s stretched to the measured round trip) and **${CLIENT_LABELS.raw}** (\`new Etcd3({ hosts })\`, defaults). Raw etcd3 gets no extra deadline: how it behaves on its own is the point.`,
     '- Where the fault is in the network, each client talks to etcd through its own fault proxy (lib/testing `startProxy`), so both get the same fault at the same moment.',
     '- Load: each client issues one call every 100 ms, alternating `get` of one key and `put` of a new key, without waiting for earlier calls (as a busy service does). Every call is recorded with its start, end and outcome.',
     `- Watch: a healthy writer straight to etcd writes a new key every ${WRITE_INTERVAL_MS} ms; each client watches that prefix. Afterwards the events each delivered are compared with the keys etcd holds: **lost** = applied but never delivered, **duplicated** = delivered more than once.`,
