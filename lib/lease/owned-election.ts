@@ -17,6 +17,12 @@ export interface CampaignOptions {
    * instead of emitting etcd3's `error`. Defaults to false (etcd3's behaviour).
    */
   readonly recampaign?: boolean;
+  /**
+   * Ends the campaign if it aborts before this candidate is elected: it resigns and
+   * emits `error` with an `AbortError`; an already-aborted signal sends nothing. Once
+   * elected it no longer matters. Handled by the client (lib/cancel/election.ts).
+   */
+  readonly signal?: AbortSignal;
 }
 
 /** First pause before campaigning again, ms; doubles up to {@link RECAMPAIGN_MAX_MS}. */
