@@ -16,6 +16,7 @@ import { Etcd3 } from '../../lib/client';
 import { discover } from '../../lib/discovery/discovery';
 import { InvalidOptionError } from '../../lib/errors';
 import { isEtcdResolverRegistered, registerEtcdResolver } from '../../lib/grpc/resolver';
+import { main as cliMain } from '../../lib/cli/main';
 import { instrument } from '../../lib/metrics';
 import { register } from '../../lib/registry/register';
 import { EtcdNotFoundError, EtcdStartError, startEtcd, startProxy } from '../../lib/testing';
@@ -305,6 +306,65 @@ describe('lib/testing: startEtcd(options), startProxy(options)', () => {
       }
       expect(result.e, String(result.e?.stack)).toBeInstanceOf(InvalidOptionError);
       (seen.startProxy ??= { ok: 0, invalid: 0 }).invalid++;
+    }
+  });
+});
+
+describe('CLI main(argv)', () => {
+  // Endpoints are always loopback (refused) or unparsable: nothing is dialled off the
+  // machine and no name is looked up. --watch and --keepalive (long-running) are left out.
+  const endpoint = fc.constantFrom(
+    '127.0.0.1:1',
+    'http://127.0.0.1:1',
+    'http://user:secretpw@127.0.0.1:1',
+    '\u001b[2J127.0.0.1:1',
+    'http://127.0.0.1:0',
+    '127.0.0.1:99999',
+    '[::1',
+    '',
+  );
+  const hostileText = fc.oneof(
+    fc.string({ unit: 'binary', maxLength: 30 }),
+    fc.constantFrom('\u0000', '\u001b]0;pwned\u0007', 'x'.repeat(100_000), 'NaN', '-1', '1e400'),
+  );
+  const flag = fc.oneof(
+    endpoint.map(e => ['--endpoints', e]),
+    fc
+      .oneof(hostileText, fc.constantFrom('1', '200', '99999999999', 'Infinity'))
+      .map(t => ['--timeout', t]),
+    hostileText.map(t => ['--prefix', t]),
+    hostileText.map(t => ['--user', t]),
+    hostileText.map(t => ['--password-env', t]),
+    hostileText.map(t => ['--cacert', t]),
+    hostileText.map(t => ['--keepalive-time-ms', t]),
+    fc.constantFrom(['--json'], ['--help'], ['-h'], ['--version'], ['--bogus'], ['-z']),
+  );
+  const argv = fc
+    .tuple(
+      fc.oneof(fc.constantFrom('doctor', 'services', 'help', 'bogus'), hostileText),
+      fc.array(flag, { maxLength: 4 }),
+      fc.option(hostileText, { nil: undefined }),
+    )
+    .map(([cmd, flags, positional]) => {
+      const a = [cmd, ...flags.flat()];
+      if (positional !== undefined) a.push(positional);
+      // Bound every run: a short timeout unless the flags set one.
+      return a.includes('--timeout') ? a : [...a, '--timeout', '300'];
+    });
+
+  test('always an exit code 0/1/2, never a throw; output escaped and free of passwords', async () => {
+    const samples = fc.sample(argv, { numRuns: 120, seed: 12 });
+    for (const args of samples) {
+      let out = '';
+      const io = { out: (t: string) => (out += t), err: (t: string) => (out += t) };
+      const code = await cliMain(args, io as never);
+      expect([0, 1, 2], JSON.stringify(args).slice(0, 300)).toContain(code);
+      // No raw control character other than newline and tab reaches the terminal.
+      expect(/[\u0000-\u0008\u000b-\u001f\u007f\u0080-\u009f]/.test(out), out.slice(0, 300)).toBe(
+        false,
+      );
+      expect(out).not.toContain('secretpw');
+      (seen.cli ??= { ok: 0, invalid: 0 })[code === 2 ? 'invalid' : 'ok']++;
     }
   });
 });
