@@ -8,7 +8,9 @@
  * budget needed: it adds no concurrent load), one that fails otherwise ends the round.
  *
  * No attempt is cut short here: with one endpoint, or when every endpoint is slow, the
- * attempt runs until the call's own deadline. If the budget is spent, a slow attempt
+ * attempt runs until the call's own deadline. Only when every other endpoint has failed
+ * and the attempts still running were all hedged away from (found slow) does the round
+ * end early, cancelling them, so the next round can try again. If the budget is spent, a slow attempt
  * still gets a second one after `forceDelayMs` (the old attempt timeout, stretched by
  * measured round trips), so a frozen member never costs more than that.
  */
@@ -125,7 +127,14 @@ export function hedgedRace<E, T>(options: RaceOptions<E, T>): Promise<T> {
             r.handedOver = true;
             launch();
           }
-          if (running.size === 0 && !launch()) {
+          // Nothing left to try and every attempt still running was already found slow
+          // (hedged away from): end the round rather than wait on them until the deadline,
+          // so that the next round (after a short backoff) can try the others again.
+          if (
+            next >= candidates.length &&
+            [...running].every(other => other.handedOver) &&
+            !launch()
+          ) {
             finish(undefined);
             reject(lastErr);
           }

@@ -515,12 +515,7 @@ export class ResilientPool implements ICallable<Endpoint> {
     }
     const failures: unknown[] = [];
     const attemptOn = (ep: Endpoint, handle: AttemptHandle): Promise<T> =>
-      this.onHost(ep, () => ep.breaker.execute(() => this.attempt<T>(ep, call, handle))).catch(
-        err => {
-          failures.push(err);
-          throw withCall(err, call);
-        },
-      );
+      this.onHost(ep, () => ep.breaker.execute(() => this.attempt<T>(ep, call, handle)));
     try {
       if (call.safe && candidates.length > 1) {
         return await hedgedRace<Endpoint, T>({
@@ -528,7 +523,10 @@ export class ResilientPool implements ICallable<Endpoint> {
           attempt: ep => {
             const handle: AttemptHandle = { cancelled: false };
             return {
-              promise: attemptOn(ep, handle),
+              promise: attemptOn(ep, handle).catch(err => {
+                failures.push(err);
+                throw withCall(err, call);
+              }),
               cancel: () => {
                 handle.cancelled = true;
                 handle.pending?.cancel();
@@ -561,7 +559,8 @@ export class ResilientPool implements ICallable<Endpoint> {
             ep.latency.record(Date.now() - start);
             return result;
           } catch (err) {
-            lastErr = err;
+            lastErr = withCall(err, call);
+            failures.push(err);
             noLeader += NO_LEADER.test((err as Error)?.message ?? '') ? 1 : 0;
             if (!this.worthAnotherTry(call, err)) {
               throw err;

@@ -135,6 +135,16 @@ describe('hedgedRace', () => {
     expect(h.cancelled).toEqual(['c']);
   });
 
+  test('every other endpoint failed while the first is still hung: the round ends, the hung attempt is cancelled', async () => {
+    // A frozen leader (never answers) hedged to a follower that then answers
+    // "leader changed": waiting on the frozen one until the deadline would help nobody.
+    const h = harness({ a: {}, b: { ms: 10, error: new Error('leader changed') } });
+    const out = await settle(h.run(), 5000);
+    expect((out.error as Error).message).toBe('leader changed');
+    expect(out.at).toBe(30);
+    expect(h.cancelled).toEqual(['a']);
+  });
+
   test('hedges chain when each endpoint in turn is slow, one per budget token', async () => {
     const h = harness({ a: {}, b: {}, c: { ms: 1 } }, { budget: 2 });
     const out = await settle(h.run(), 200);
