@@ -41,6 +41,7 @@ import {
 } from './client-options';
 import { resilientInterceptor, type CallHost, type Cancellable } from './resilient-call';
 import { tracedInterceptors } from '../tracing/grpc-interceptor';
+import { abortInterceptor } from '../cancel/grpc-abort';
 import { isEtcdResolverRegistered } from './resolver';
 import { InvalidOptionError } from '../errors';
 
@@ -183,11 +184,10 @@ export function createGrpcClient<T extends Client>(
   }
   const client = new Resilient(target, opts.credentials, {
     channelOverride: keeper.channel,
-    interceptors: tracedInterceptors(
-      options.tracerProvider,
-      resilientInterceptor(host),
-      opts.interceptors,
-    ),
+    interceptors: [
+      abortInterceptor(), // `signal` in call options
+      ...tracedInterceptors(options.tracerProvider, resilientInterceptor(host), opts.interceptors),
+    ],
   });
   return client as unknown as ResilientGrpcClient<T>;
 }

@@ -15,7 +15,8 @@ declare module '@grpc/grpc-js/build/src/client' {
      * etcd3-resilient, etcd calls only (`client.get('k').options({ signal })`, put, txn,
      * lease grant, lock, campaign, watch creation): aborting it rejects the call at once
      * with an `AbortError` and cancels its gRPC request; an already-aborted signal sends
-     * nothing. grpc-js itself ignores this field (use `call.cancel()` there).
+     * nothing. Clients made by `createGrpcClient` honour it too (the call fails with
+     * CANCELLED); grpc-js's own clients ignore it (use `call.cancel()` there).
      */
     signal?: AbortSignal;
   }
