@@ -240,7 +240,8 @@ export function isEtcdResolverRegistered(scheme = 'etcd'): boolean {
  * removes this registration: channels it serves get an UNAVAILABLE resolution and
  * their discoveries are closed.
  *
- * Throws `InvalidOptionError`, before registering anything, for a bad scheme (or one of
+ * Throws `InvalidOptionError`, before registering anything, for a `client` that is not
+ * an etcd3 client, an unknown option key, a getter that throws, a bad scheme (or one of
  * grpc-js's built-in schemes) or a bad discovery option.
  *
  * @example

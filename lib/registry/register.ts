@@ -82,7 +82,10 @@ export interface HealedEvent {
  *
  * Returns at once; the first write happens in the background (see `ready()`).
  *
- * @throws InvalidOptionError for bad options, before anything is written.
+ * @throws InvalidOptionError for bad options, before anything is written: a bad value,
+ *   an unknown key (with a "did you mean"), a getter or Proxy trap that throws, a client
+ *   that is not an etcd3 client, or a key another live registration on this client
+ *   owns (whatever prefix/namespace spells it).
  * @example
  * const reg = register(client, { service: 'orders', addr: '10.0.0.5:8080', metadata: { zone: 'a' } });
  * reg.onLost(e => log.warn(e, 'registration lost, re-registering'));
