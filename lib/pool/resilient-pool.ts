@@ -13,7 +13,13 @@
  */
 import { Metadata, status as Status, type CallOptions, type Client } from '@grpc/grpc-js';
 import { ExponentialBackoff, handleWhen, retry, type IPolicy, type RetryPolicy } from 'cockatiel';
-import { ClientClosedError, EtcdInvalidAuthTokenError, castGrpcError, type ICallable } from 'etcd3';
+import {
+  ClientClosedError,
+  EtcdInvalidAuthTokenError,
+  GRPCDeadlineExceededError,
+  castGrpcError,
+  type ICallable,
+} from 'etcd3';
 import { resolveCallOptions, type CallOptionsFactory } from '../internals/etcd3';
 import {
   DeadlineExceededError,
@@ -537,6 +543,13 @@ export class ResilientPool implements ICallable<Endpoint> {
           forceDelayMs: ep => this.forceDelayMs(ep),
           tryHedge: () => this.hedgeBudget.tryWithdraw(),
           worthAnotherTry: err => this.worthAnotherTry(call, err),
+          allSlowError: () =>
+            mark(
+              new GRPCDeadlineExceededError(
+                `${call.service}.${call.method}: no answer from any of ${candidates.length} endpoints within their force delay; asking again`,
+              ),
+              { sent: true, hang: true, grpcCode: Status.DEADLINE_EXCEEDED },
+            ),
           onHedge: (from, to, forced) => {
             this.log.debug({ from: from.url, to: to.url, forced }, 'hedging a slow read');
             call.trace.hedge(to.url);
@@ -696,7 +709,9 @@ export class ResilientPool implements ICallable<Endpoint> {
     const err = castGrpcError(raw);
     call.trace.attemptFailed(ep.url, err, raw.code);
     if (call.abort.aborted && raw.code === Status.CANCELLED) {
-      return err; // we cancelled it for the caller's signal: not the endpoint's fault
+      // We cancelled it for the caller's signal: not the endpoint's fault (marked
+      // CANCELLED, the breaker around the attempt does not count it).
+      return mark(err, { sent: true, grpcCode: raw.code });
     }
     // An invalid (expired) token is rejected before anything is applied: refresh and resend.
     const authRejected = err instanceof EtcdInvalidAuthTokenError;

@@ -106,6 +106,27 @@ describe('signal in call options', () => {
     expect(a.count('KV.range')).toBe(seen);
   });
 
+  test('aborted calls never count against the endpoint: its breaker stays closed', async () => {
+    const [a] = await fakes(1);
+    let hang = true;
+    a.on('KV.range', () => (hang ? HANG : { ok: { header: {}, kvs: [], count: '0' } }));
+    a.on('KV.put', () => (hang ? HANG : { ok: { header: {} } }));
+    const p = pool([a.url], { breaker: { consecutiveFailures: 2, halfOpenAfterMs: 60_000 } });
+    await allReady(p);
+    for (let i = 0; i < 6; i++) {
+      const ac = new AbortController();
+      const [method, req] = i % 2 ? ['put', putReq()] : ['range', rangeReq()];
+      const call = timed(() => p.exec('KV', method, req, { signal: ac.signal }));
+      await waitUntil(() => a.pending === 1, 'the call reached the server');
+      ac.abort();
+      expect((await call).error?.name).toBe('AbortError');
+      await waitUntil(() => a.pending === 0, 'the server saw the cancellation');
+    }
+    expect(p.endpoints[0].health().breakerState).toBe('closed');
+    hang = false;
+    await expect(p.exec('KV', 'range', rangeReq())).resolves.toBeTruthy();
+  });
+
   test('a signal that never aborts changes nothing, and leaves no listener behind', async () => {
     const [a] = await fakes(1);
     const p = pool([a.url]);
