@@ -13,13 +13,7 @@
  */
 import { Metadata, status as Status, type CallOptions, type Client } from '@grpc/grpc-js';
 import { ExponentialBackoff, handleWhen, retry, type IPolicy, type RetryPolicy } from 'cockatiel';
-import {
-  ClientClosedError,
-  EtcdInvalidAuthTokenError,
-  GRPCDeadlineExceededError,
-  castGrpcError,
-  type ICallable,
-} from 'etcd3';
+import { ClientClosedError, EtcdInvalidAuthTokenError, castGrpcError, type ICallable } from 'etcd3';
 import { resolveCallOptions, type CallOptionsFactory } from '../internals/etcd3';
 import {
   DeadlineExceededError,
@@ -543,13 +537,6 @@ export class ResilientPool implements ICallable<Endpoint> {
           forceDelayMs: ep => this.forceDelayMs(ep),
           tryHedge: () => this.hedgeBudget.tryWithdraw(),
           worthAnotherTry: err => this.worthAnotherTry(call, err),
-          allSlowError: () =>
-            mark(
-              new GRPCDeadlineExceededError(
-                `${call.service}.${call.method}: no answer from any of ${candidates.length} endpoints within their force delay; asking again`,
-              ),
-              { sent: true, hang: true, grpcCode: Status.DEADLINE_EXCEEDED },
-            ),
           onHedge: (from, to, forced) => {
             this.log.debug({ from: from.url, to: to.url, forced }, 'hedging a slow read');
             call.trace.hedge(to.url);
