@@ -59,6 +59,26 @@ describe('createGrpcClient: signal in call options', () => {
     expect(s.calls.Echo).toBe(1);
   });
 
+  it('aborted calls do not open the breaker', async () => {
+    const s = await server();
+    const c = createGrpcClient(EchoClient, s.addr, {
+      callTimeoutMs: 60_000,
+      breaker: { consecutiveFailures: 1, halfOpenAfterMs: 60_000 },
+    });
+    cleanups.push(() => c.close());
+    for (let i = 0; i < 3; i++) {
+      const ac = new AbortController();
+      const call = echo(c as any, { message: `slow${i}`, delayMs: 60_000 }, { signal: ac.signal });
+      for (let j = 0; j < 200 && s.calls.Echo === i; j++) {
+        await new Promise(r => setTimeout(r, 5));
+      }
+      ac.abort();
+      await expect(call).rejects.toMatchObject({ code: grpc.status.CANCELLED });
+    }
+    expect(c.resilience.health().breakerState).toBe('closed');
+    await expect(echo(c as any, { message: 'hi' })).resolves.toMatchObject({ message: 'hi' });
+  });
+
   it('a signal that never aborts changes nothing', async () => {
     const s = await server();
     const c = createGrpcClient(EchoClient, s.addr);
