@@ -7,18 +7,11 @@
 import { Metadata, status as Status } from '@grpc/grpc-js';
 import { GRPCDeadlineExceededError } from 'etcd3';
 import { describe, expect, test } from 'vitest';
-import { Etcd3, createClient } from '../../lib/client';
-import type { ResilientEtcdOptions } from '../../lib/options';
 import { FakeEtcd } from '../fakes/fake-etcd';
-import { timed, withCleanup } from '../fakes/pool-harness';
+import { withClients } from '../fakes/client-harness';
+import { timed } from '../fakes/pool-harness';
 
-const { cleanup, fakes } = withCleanup();
-
-function client(options: ResilientEtcdOptions): Etcd3 {
-  const c = createClient({ callTimeoutMs: 3000, attemptTimeoutMs: 300, ...options });
-  cleanup.push(() => c.close());
-  return c;
-}
+const { fakes, client } = withClients();
 
 /** A fake that issues token `t<n>` per authentication and rejects any other token. */
 function withTokens(fake: FakeEtcd): FakeEtcd {

@@ -7,25 +7,13 @@ import { ClientClosedError, Etcd3 as BaseEtcd3, GRPCUnavailableError } from 'etc
 import { describe, expect, test } from 'vitest';
 import { Etcd3, createClient } from '../../lib/client';
 import { InvalidOptionError } from '../../lib/errors';
-import type { ResilientEtcdOptions } from '../../lib/options';
 import { retryWrites } from '../../lib/pool/call-kind';
 import { unavailable } from '../fakes/fake-etcd';
-import { timed, waitUntil, withCleanup } from '../fakes/pool-harness';
+import { ready, withClients } from '../fakes/client-harness';
+import { timed, waitUntil } from '../fakes/pool-harness';
 import { startSilentServer } from '../fakes/silent-server';
 
-const { cleanup, fakes } = withCleanup();
-
-function client(options: ResilientEtcdOptions): Etcd3 {
-  const c = createClient({ callTimeoutMs: 3000, attemptTimeoutMs: 300, ...options });
-  cleanup.push(() => c.close());
-  return c;
-}
-
-const ready = (c: Etcd3) =>
-  waitUntil(
-    () => c.health().endpoints.every(e => e.channelState === 'READY'),
-    'every endpoint is READY',
-  );
+const { cleanup, fakes, client } = withClients();
 
 describe('createClient', () => {
   test("is an etcd3 Etcd3, running etcd3's builders through our pool", async () => {

@@ -6,19 +6,12 @@
  */
 import { status as Status } from '@grpc/grpc-js';
 import { GRPCUnavailableError } from 'etcd3';
-import { afterEach, beforeEach, describe, expect, test } from 'vitest';
-import { Etcd3, createClient } from '../../lib/client';
-import type { ResilientEtcdOptions } from '../../lib/options';
+import { describe, expect, test } from 'vitest';
 import { unavailable } from '../fakes/fake-etcd';
-import { timed, waitUntil, withCleanup } from '../fakes/pool-harness';
+import { collectUncaught, withClients } from '../fakes/client-harness';
+import { timed, waitUntil } from '../fakes/pool-harness';
 
-const { cleanup, fakes } = withCleanup();
-
-function client(options: ResilientEtcdOptions): Etcd3 {
-  const c = createClient({ callTimeoutMs: 3000, attemptTimeoutMs: 300, ...options });
-  cleanup.push(() => c.close());
-  return c;
-}
+const { fakes, client } = withClients();
 
 const boom = () => {
   throw new Error('listener bug');
@@ -27,15 +20,7 @@ const boom = () => {
 /** Lets grpc-js callbacks, immediates and short timers run. */
 const settle = () => new Promise(r => setTimeout(r, 50));
 
-let uncaught: unknown[];
-const onUncaught = (err: unknown) => uncaught.push(err);
-beforeEach(() => {
-  uncaught = [];
-  process.on('uncaughtException', onUncaught);
-});
-afterEach(() => {
-  process.off('uncaughtException', onUncaught);
-});
+const uncaught = collectUncaught();
 
 describe('a throwing listener', () => {
   test('onCall: a successful put still resolves, and the other listeners still run', async () => {

@@ -4,29 +4,15 @@
  * naming the field, before anything is sent; it never reaches grpc-js (which throws
  * it uncaught from deep inside a call). Real grpc-js servers serving etcd's proto.
  */
-import { afterEach, beforeEach, describe, expect, test } from 'vitest';
-import { Etcd3, createClient } from '../../lib/client';
+import { describe, expect, test } from 'vitest';
+import { createClient } from '../../lib/client';
 import { InvalidOptionError } from '../../lib/errors';
-import type { ResilientEtcdOptions } from '../../lib/options';
-import { timed, waitUntil, withCleanup } from '../fakes/pool-harness';
+import { collectUncaught, withClients } from '../fakes/client-harness';
+import { timed, waitUntil } from '../fakes/pool-harness';
 
-const { cleanup, fakes } = withCleanup();
+const { fakes, client } = withClients();
 
-function client(options: ResilientEtcdOptions): Etcd3 {
-  const c = createClient({ callTimeoutMs: 3000, attemptTimeoutMs: 300, ...options });
-  cleanup.push(() => c.close());
-  return c;
-}
-
-let uncaught: unknown[];
-const onUncaught = (err: unknown) => uncaught.push(err);
-beforeEach(() => {
-  uncaught = [];
-  process.on('uncaughtException', onUncaught);
-});
-afterEach(() => {
-  process.off('uncaughtException', onUncaught);
-});
+const uncaught = collectUncaught();
 
 const BAD: Array<[string, unknown]> = [
   ['a string', 'soon'],

@@ -16,24 +16,11 @@ import {
   type IPolicy,
 } from 'cockatiel';
 import { describe, expect, test } from 'vitest';
-import { Etcd3, createClient } from '../../lib/client';
-import type { ResilientEtcdOptions } from '../../lib/options';
 import { HANG } from '../fakes/fake-etcd';
-import { timed, waitUntil, withCleanup } from '../fakes/pool-harness';
+import { ready, withClients } from '../fakes/client-harness';
+import { timed, waitUntil } from '../fakes/pool-harness';
 
-const { cleanup, fakes } = withCleanup();
-
-function client(options: ResilientEtcdOptions): Etcd3 {
-  const c = createClient({ callTimeoutMs: 3000, attemptTimeoutMs: 1000, ...options });
-  cleanup.push(() => c.close());
-  return c;
-}
-
-const ready = (c: Etcd3) =>
-  waitUntil(
-    () => c.health().endpoints.every(e => e.channelState === 'READY'),
-    'every endpoint is READY',
-  );
+const { fakes, client } = withClients({ attemptTimeoutMs: 1000 });
 
 describe('faultHandling.global', () => {
   test('a bulkhead around each whole call limits concurrent calls', async () => {

@@ -7,26 +7,13 @@ import { Metadata, status as Status } from '@grpc/grpc-js';
 import { BrokenCircuitError } from 'cockatiel';
 import { GRPCUnavailableError } from 'etcd3';
 import { describe, expect, test } from 'vitest';
-import { Etcd3, createClient } from '../../lib/client';
-import type { ResilientEtcdOptions } from '../../lib/options';
 import { neverSent, rawNeverSent } from '../../lib/pool/classify';
 import { NotConnectedError } from '../../lib/pool/endpoint';
 import { unavailable } from '../fakes/fake-etcd';
-import { timed, waitUntil, withCleanup } from '../fakes/pool-harness';
+import { ready, withClients } from '../fakes/client-harness';
+import { timed } from '../fakes/pool-harness';
 
-const { cleanup, fakes } = withCleanup();
-
-function client(options: ResilientEtcdOptions): Etcd3 {
-  const c = createClient({ callTimeoutMs: 3000, attemptTimeoutMs: 300, ...options });
-  cleanup.push(() => c.close());
-  return c;
-}
-
-const ready = (c: Etcd3) =>
-  waitUntil(
-    () => c.health().endpoints.every(e => e.channelState === 'READY'),
-    'every endpoint is READY',
-  );
+const { fakes, client } = withClients();
 
 /** Details a server application or gateway may well answer with after doing the work. */
 const MISLEADING = ['connect ECONNREFUSED 10.0.0.9:5672', 'circuit breaker for x is open'];

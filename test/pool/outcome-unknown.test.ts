@@ -12,29 +12,16 @@ import {
   isRecoverableError,
 } from 'etcd3';
 import { describe, expect, test } from 'vitest';
-import { Etcd3, createClient } from '../../lib/client';
 import {
   ResilientEtcdError,
   WriteOutcomeUnknownError,
   isWriteOutcomeUnknown,
 } from '../../lib/errors';
-import type { ResilientEtcdOptions } from '../../lib/options';
 import { HANG, unavailable } from '../fakes/fake-etcd';
-import { timed, waitUntil, withCleanup } from '../fakes/pool-harness';
+import { ready, withClients } from '../fakes/client-harness';
+import { timed, waitUntil } from '../fakes/pool-harness';
 
-const { cleanup, fakes } = withCleanup();
-
-function client(options: ResilientEtcdOptions): Etcd3 {
-  const c = createClient({ callTimeoutMs: 3000, attemptTimeoutMs: 300, ...options });
-  cleanup.push(() => c.close());
-  return c;
-}
-
-const ready = (c: Etcd3) =>
-  waitUntil(
-    () => c.health().endpoints.every(e => e.channelState === 'READY'),
-    'every endpoint is READY',
-  );
+const { fakes, client } = withClients();
 
 function expectOutcomeUnknown(error: any): void {
   expect(error).toBeInstanceOf(WriteOutcomeUnknownError);
