@@ -3,12 +3,15 @@
  * when it is lost it is granted again and every key attached to it is written
  * again, with jittered backoff and no retry limit until `close()`.
  */
+import { assertEtcdClient } from '../policy/etcd-client';
+import { readKnownOptions } from '../policy/read-options';
 import { retryWrites } from '../policy/retry-writes';
 import { ClientClosedError, EtcdLeaseInvalidError, type Namespace } from 'etcd3';
 import { isBrokenCircuitError } from 'cockatiel';
 import { Emitter, type Event, type IDisposable } from '../events';
 import { NoEndpointAvailableError } from '../errors';
-import { noopLogger, type Logger } from '../logger';
+import { isLogger, noopLogger, type Logger } from '../logger';
+import { InvalidOptionError } from '../errors';
 import { LeasedKeys, type KeyHealCause, type LeasedKeyState } from './leased-keys';
 import {
   resolveLeaseOptions,
@@ -146,6 +149,28 @@ export class DurableLease {
     private readonly client: Namespace,
     options: DurableLeaseOptions,
   ) {
+    assertEtcdClient(client);
+    // Read once into a plain object: getters and Proxy traps cannot throw later, typos fail.
+    options = readKnownOptions(
+      options,
+      DURABLE_LEASE_KEYS,
+      'options',
+      '',
+    ) as unknown as DurableLeaseOptions;
+    if (options.backoff !== undefined) {
+      options = {
+        ...options,
+        backoff: readKnownOptions(
+          options.backoff,
+          ['initialDelayMs', 'maxDelayMs'],
+          'backoff',
+          'backoff.',
+        ),
+      };
+    }
+    if (options.logger !== undefined && !isLogger(options.logger)) {
+      throw new InvalidOptionError('logger', 'must be a pino-compatible logger');
+    }
     this.opts = resolveLeaseOptions(options);
     this.ttlMs = this.opts.ttlSeconds * 1000;
     this.log = (options.logger ?? noopLogger).child({
@@ -510,3 +535,15 @@ export class DurableLease {
     }
   }
 }
+
+/** Every key of {@link DurableLeaseOptions}. */
+const DURABLE_LEASE_KEYS = [
+  'ttlSeconds',
+  'keepaliveIntervalMs',
+  'keepaliveTimeoutMs',
+  'callTimeoutMs',
+  'closeTimeoutMs',
+  'backoff',
+  'writeConcurrency',
+  'logger',
+] as const;

@@ -3,6 +3,7 @@
  * things in order (registrations first, then the client), within a deadline,
  * then exit. Never installed implicitly.
  */
+import { readKnownOptions, readMember } from '../policy/read-options';
 import { InvalidOptionError } from '../errors';
 import { isLogger, noopLogger, type Logger } from '../logger';
 import { describeError } from '../policy/describe-error';
@@ -60,6 +61,14 @@ export function installShutdownHandlers(
   closables: readonly Closable[],
   options: ShutdownOptions = {},
 ): ShutdownHandle {
+  // Read once into plain copies: getters and Proxy traps cannot throw later, typos fail.
+  options = readKnownOptions(
+    options,
+    ['signals', 'timeoutMs', 'exit', 'logger'],
+    'options',
+    '',
+  ) as ShutdownOptions;
+  closables = readClosables(closables);
   const signals = options.signals ?? ['SIGTERM', 'SIGINT'];
   const timeoutMs = options.timeoutMs ?? 5000;
   const exitOpt = options.exit ?? true;
@@ -69,7 +78,7 @@ export function installShutdownHandlers(
   if (
     !Array.isArray(signals) ||
     signals.length === 0 ||
-    signals.some(s => typeof s !== 'string' || !/^SIG[A-Z0-9]+$/.test(s))
+    [...signals].some(s => typeof s !== 'string' || !/^SIG[A-Z0-9]+$/.test(s))
   ) {
     throw new InvalidOptionError(
       'signals',
@@ -171,4 +180,18 @@ async function closeAll(
   const result = { failed, timedOut, durationMs: Date.now() - start };
   log.info(result, 'shutdown finished');
   return result;
+}
+
+/** A plain copy of `value` if it is an array of objects with a `close()` (each read once). */
+function readClosables(value: unknown): Closable[] {
+  const bad = () =>
+    new InvalidOptionError('closables', 'must be an array of objects with a close() method');
+  if (!Array.isArray(value)) throw bad();
+  const copy = [...(value as unknown[])];
+  for (const c of copy) {
+    if (!c || typeof c !== 'object' || typeof readMember(c, 'close', 'closables') !== 'function') {
+      throw bad();
+    }
+  }
+  return copy as Closable[];
 }

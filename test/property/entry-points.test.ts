@@ -18,7 +18,9 @@ import { InvalidOptionError } from '../../lib/errors';
 import { isEtcdResolverRegistered, registerEtcdResolver } from '../../lib/grpc/resolver';
 import { main as cliMain } from '../../lib/cli/main';
 import { instrument } from '../../lib/metrics';
+import { DurableLease } from '../../lib/registry/durable-lease';
 import { register } from '../../lib/registry/register';
+import { installShutdownHandlers } from '../../lib/registry/shutdown';
 import { EtcdNotFoundError, EtcdStartError, startEtcd, startProxy } from '../../lib/testing';
 import { hostileScalars, hostileShape, throwingProxy, withHostileField } from './arbitraries';
 
@@ -307,6 +309,71 @@ describe('lib/testing: startEtcd(options), startProxy(options)', () => {
       expect(result.e, String(result.e?.stack)).toBeInstanceOf(InvalidOptionError);
       (seen.startProxy ??= { ok: 0, invalid: 0 }).invalid++;
     }
+  });
+});
+
+describe('new DurableLease(client, options), installShutdownHandlers(closables, options)', () => {
+  const leaseFields = [
+    'ttlSeconds',
+    'keepaliveIntervalMs',
+    'keepaliveTimeoutMs',
+    'callTimeoutMs',
+    'closeTimeoutMs',
+    'backoff',
+    'writeConcurrency',
+    'logger',
+  ];
+  test('DurableLease: hostile client or options give InvalidOptionError', async () => {
+    const handles: { close(): Promise<void> }[] = [];
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          { weight: 3, arbitrary: fc.constant(undefined) },
+          { weight: 1, arbitrary: hostileShape(['put', 'leaseClient']) },
+        ),
+        fc.oneof(
+          hostileShape(leaseFields),
+          withHostileField({ ttlSeconds: 5 }, leaseFields),
+          fc.constant({ ttlSeconds: 5 }),
+        ),
+        (badClient, options) => {
+          const lease = okOrTyped(
+            'DurableLease',
+            () => new DurableLease((badClient ?? client) as never, options as never),
+          );
+          if (lease) handles.push(lease);
+        },
+      ),
+      { numRuns: 150 },
+    );
+    await Promise.all(handles.map(h => h.close().catch(() => undefined)));
+  });
+
+  test('installShutdownHandlers: hostile closables or options give InvalidOptionError, no handler left', () => {
+    const before = process.listenerCount('SIGTERM');
+    const closable = { close: async () => undefined };
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          { weight: 3, arbitrary: fc.constant([closable]) },
+          { weight: 1, arbitrary: hostileShape(['close', 'length']) },
+          { weight: 1, arbitrary: hostileShape(['close']).map(c => [c]) },
+        ),
+        fc.oneof(
+          hostileShape(['signals', 'timeoutMs', 'exit', 'logger']),
+          withHostileField({ exit: false }, ['signals', 'timeoutMs', 'exit', 'logger']),
+          fc.constant({ exit: false }),
+        ),
+        (closables, options) => {
+          const handle = okOrTyped('installShutdownHandlers', () =>
+            installShutdownHandlers(closables as never, withField(options, 'exit', false) as never),
+          );
+          handle?.dispose();
+          expect(process.listenerCount('SIGTERM')).toBe(before);
+        },
+      ),
+      { numRuns: 150 },
+    );
   });
 });
 
