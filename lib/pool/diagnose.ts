@@ -2,12 +2,14 @@
  * What is wrong with an endpoint whose call went unanswered for longer than usual:
  * nothing (the link is slow, and a status call on the same connection is answered in
  * the end), its connection (a fresh connection answers while the old one stays
- * silent), or the member itself (nothing answers within the patience: frozen, or a
- * link too slow to serve any call within a deadline).
+ * silent), the path to it (a fresh connection is refused while the old one stays
+ * silent: the member is down or cut off), or the member itself (nothing answers within
+ * the patience: frozen, or a link too slow to serve any call within a deadline).
  *
- * Only `dead-connection` and `unresponsive` justify a rebuild; `alive` must not lead
- * to one, or the calls still waiting on a slow link would be cut off.
+ * `dead-connection`, `unreachable` and `unresponsive` justify a rebuild; `alive` must
+ * not lead to one, or the calls still waiting on a slow link would be cut off.
  */
+import type { FreshAnswer } from './fresh-probe';
 
 /** The verdict of {@link diagnose}. */
 export type Diagnosis =
@@ -15,6 +17,12 @@ export type Diagnosis =
   | { readonly kind: 'alive'; readonly rttMs: number }
   /** The current connection stayed silent while a fresh one answered: rebuild it. */
   | { readonly kind: 'dead-connection'; readonly afterMs: number }
+  /**
+   * The current connection stayed silent and a fresh one was refused: rebuild it now,
+   * so calls fail fast instead of hanging on it, and the new channel re-dials until the
+   * member accepts connections again.
+   */
+  | { readonly kind: 'unreachable'; readonly afterMs: number }
   /** Nothing answered within the patience. */
   | { readonly kind: 'unresponsive'; readonly afterMs: number };
 
@@ -25,8 +33,8 @@ export interface DiagnoseOptions {
    * answered within `timeoutMs`, false otherwise. Must not reject.
    */
   statusOnCurrent(timeoutMs: number): Promise<boolean>;
-  /** Same on a fresh, throwaway connection. Must not reject. */
-  statusOnFresh(timeoutMs: number): Promise<boolean>;
+  /** Same on a fresh, throwaway connection; says whether it answered, was refused, or stayed silent. Must not reject. */
+  statusOnFresh(timeoutMs: number): Promise<FreshAnswer>;
   /** After this long without an answer, a fresh connection is tried too. */
   readonly freshAfterMs: number;
   /** The longest wait for an answer on the current connection (a call's deadline). */
@@ -62,9 +70,11 @@ export function diagnose(options: DiagnoseOptions): Promise<Diagnosis> {
           return;
         }
         options.statusOnFresh(options.patienceMs - options.freshAfterMs).then(
-          answered => {
-            if (answered) {
+          answer => {
+            if (answer === 'answered') {
               settle({ kind: 'dead-connection', afterMs: elapsed() });
+            } else if (answer === 'refused') {
+              settle({ kind: 'unreachable', afterMs: elapsed() });
             }
           },
           () => undefined,

@@ -32,7 +32,7 @@ import type { Logger } from '../logger';
 import type { ResolvedOptions } from '../options';
 import { describeError, isEndpointFailure, neverSent } from './classify';
 import { connectFailure } from './connect-failure';
-import { freshConnectionAnswers } from './fresh-probe';
+import { freshConnection, type FreshAnswer } from './fresh-probe';
 import { LatencyTracker } from './latency';
 
 export type ServiceName = keyof typeof Services;
@@ -331,13 +331,13 @@ export class Endpoint {
   }
 
   /**
-   * True if a fresh, throwaway connection to this endpoint answers a status call within
-   * `timeoutMs` (see `fresh-probe.ts`). Never rejects.
+   * Whether a fresh, throwaway connection to this endpoint answers a status call within
+   * `timeoutMs`, is refused, or stays silent (see `fresh-probe.ts`). Never rejects.
    */
-  freshConnectionAnswers(timeoutMs: number): Promise<boolean> {
+  freshConnection(timeoutMs: number): Promise<FreshAnswer> {
     return this.closed
-      ? Promise.resolve(false)
-      : freshConnectionAnswers(this.address, this.credentials, this.channelOptions, timeoutMs);
+      ? Promise.resolve('silent')
+      : freshConnection(this.address, this.credentials, this.channelOptions, timeoutMs);
   }
 
   untrackCall(call: Cancellable): void {

@@ -10,8 +10,16 @@
  * is dead and rebuilding it loses nothing. If the fresh one does not answer either, the
  * member is slow or frozen, and rebuilding would only cut off calls that may still be
  * answered (on a slow link, the rebuild's own handshake would take a round trip too).
+ * If the fresh one is refused, the member cannot be reached at all (down, or the path
+ * rejects connections): the old connection is as good as dead, and only a channel that
+ * re-dials (with grpc-js's reconnect backoff) notices when the member is back.
  */
-import { Metadata, type ChannelCredentials, type ChannelOptions } from '@grpc/grpc-js';
+import {
+  Metadata,
+  status as Status,
+  type ChannelCredentials,
+  type ChannelOptions,
+} from '@grpc/grpc-js';
 import { Host } from '../internals/etcd3';
 import { fromServer, type StatusLike } from '../policy/never-sent';
 
@@ -20,25 +28,34 @@ const PROBE_OPTION = 'etcd3-resilient.fresh-probe';
 let probes = 0;
 
 /**
- * Dials `address` on a new connection and sends `Maintenance.status`; resolves true if it
- * is answered (with any status from the server) within `timeoutMs`, false otherwise.
- * Never rejects; the connection is closed before it resolves.
+ * What a fresh connection did:
+ * - `answered`: a server spoke (success, or an error that came with its metadata);
+ * - `refused`: the connection failed outright (refused, reset, TLS) with no word from a
+ *   server; known at once, long before the timeout;
+ * - `silent`: no answer within the timeout (a frozen member, or a link too slow).
  */
-export function freshConnectionAnswers(
+export type FreshAnswer = 'answered' | 'refused' | 'silent';
+
+/**
+ * Dials `address` on a new connection and sends `Maintenance.status` with a deadline
+ * `timeoutMs` away; resolves with what happened (see {@link FreshAnswer}). Never
+ * rejects; the connection is closed before it resolves.
+ */
+export function freshConnection(
   address: string,
   credentials: ChannelCredentials,
   channelOptions: ChannelOptions,
   timeoutMs: number,
-): Promise<boolean> {
+): Promise<FreshAnswer> {
   return new Promise(resolve => {
     let host: Host | undefined;
-    const done = (answered: boolean) => {
+    const done = (answer: FreshAnswer) => {
       try {
         host?.close();
       } catch {
         // Closing a channel that failed to open: nothing to free.
       }
-      resolve(answered);
+      resolve(answer);
     };
     try {
       host = new Host(address, credentials, { ...channelOptions, [PROBE_OPTION]: ++probes });
@@ -51,11 +68,16 @@ export function freshConnectionAnswers(
         ): void;
       };
       client.status({}, new Metadata(), { deadline: Date.now() + timeoutMs }, err => {
-        // Answered means a server spoke: success, or an error that came with its metadata.
-        done(!err || fromServer(err));
+        if (!err || fromServer(err)) {
+          done('answered');
+        } else {
+          // grpc-js fails a call at once, before its deadline, when the connection
+          // attempt failed (a call waits for its deadline only while CONNECTING).
+          done(err.code === Status.UNAVAILABLE ? 'refused' : 'silent');
+        }
       });
     } catch {
-      done(false);
+      done('silent');
     }
   });
 }

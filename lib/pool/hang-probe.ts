@@ -9,6 +9,9 @@
  *   waiting on a slow link are not cut off.
  * - The old connection silent while a fresh one answers: the connection is dead (a
  *   NAT or load-balancer flush); `onDead` rebuilds it at once.
+ * - The old connection silent while a fresh one is refused: the member is down or cut
+ *   off; `onDead` rebuilds at once, so calls fail fast (refused) instead of hanging on
+ *   the dead connection, and the new channel re-dials until the member is back.
  * - Nothing answers within the patience (a call's deadline): the member is frozen or
  *   unreachable; `onDead` counts it against the breaker and rebuilds.
  */
@@ -56,7 +59,7 @@ export class HangProbe {
     const { freshAfterMs, patienceMs } = this.timing(ep);
     void diagnose({
       statusOnCurrent: timeoutMs => statusAnswered(ep, timeoutMs),
-      statusOnFresh: timeoutMs => ep.freshConnectionAnswers(timeoutMs),
+      statusOnFresh: timeoutMs => ep.freshConnection(timeoutMs),
       freshAfterMs,
       patienceMs,
     }).then(d => {
@@ -73,7 +76,9 @@ export class HangProbe {
       const reason =
         d.kind === 'dead-connection'
           ? `its connection is silent while a fresh one answers (after ${d.afterMs} ms)`
-          : `no answer to a status probe within ${d.afterMs} ms`;
+          : d.kind === 'unreachable'
+            ? `its connection is silent and a fresh one is refused (after ${d.afterMs} ms)`
+            : `no answer to a status probe within ${d.afterMs} ms`;
       this.log.warn(
         { endpoint: ep.url, reason },
         'endpoint does not answer; rebuilding its channels',

@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
 import { diagnose, type Diagnosis } from '../../lib/pool/diagnose';
+import type { FreshAnswer } from '../../lib/pool/fresh-probe';
 
 /** A probe that answers after `ms` (or never, if undefined), within its timeout. */
 const after =
@@ -12,12 +13,24 @@ const after =
     });
   };
 
-async function run(current: number | undefined, fresh: number | undefined) {
+/** A fresh connection: answers after `ms`, is refused after `ms` ('refused'), or stays silent. */
+const fresh =
+  (ms: number | undefined | 'refused', calls: number[] = []) =>
+  (timeoutMs: number) => {
+    calls.push(timeoutMs);
+    return new Promise<FreshAnswer>(resolve => {
+      if (ms === 'refused') setTimeout(() => resolve('refused'), 2);
+      else if (ms !== undefined && ms <= timeoutMs) setTimeout(() => resolve('answered'), ms);
+      else setTimeout(() => resolve('silent'), timeoutMs);
+    });
+  };
+
+async function run(current: number | undefined, freshMs: number | undefined | 'refused') {
   const freshCalls: number[] = [];
   let out: Diagnosis | undefined;
   void diagnose({
     statusOnCurrent: after(current),
-    statusOnFresh: after(fresh, freshCalls),
+    statusOnFresh: fresh(freshMs, freshCalls),
     freshAfterMs: 1000,
     patienceMs: 5000,
   }).then(d => (out = d));
@@ -45,6 +58,19 @@ describe('diagnose', () => {
   test('a silently dead connection (half-open): found as soon as a fresh one answers', async () => {
     const { out } = await run(undefined, 5);
     expect(out).toEqual({ kind: 'dead-connection', afterMs: 1005 });
+  });
+
+  test('a silent connection while new ones are refused (member down, path cut): unreachable at the refusal', async () => {
+    // Waiting out the patience would leave the dead connection READY, so calls keep
+    // going to it and hang instead of failing fast, and nothing re-dials when the
+    // path heals: the connection must be rebuilt now.
+    const { out } = await run(undefined, 'refused');
+    expect(out).toEqual({ kind: 'unreachable', afterMs: 1002 });
+  });
+
+  test('a slow link whose fresh connection is refused still answers on the current one first', async () => {
+    const { out } = await run(500, 'refused');
+    expect(out).toEqual({ kind: 'alive', rttMs: 500 });
   });
 
   test('a frozen member: unresponsive after the whole patience', async () => {

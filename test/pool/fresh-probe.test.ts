@@ -1,7 +1,7 @@
 import * as net from 'node:net';
 import { credentials } from '@grpc/grpc-js';
 import { afterEach, describe, expect, test } from 'vitest';
-import { freshConnectionAnswers } from '../../lib/pool/fresh-probe';
+import { freshConnection } from '../../lib/pool/fresh-probe';
 
 /** A TCP server that accepts connections and never says a word (a frozen peer). */
 async function silentServer() {
@@ -21,25 +21,26 @@ async function silentServer() {
   };
 }
 
-describe('freshConnectionAnswers', () => {
+describe('freshConnection', () => {
   const cleanups: Array<() => Promise<void>> = [];
   afterEach(async () => {
     for (const c of cleanups.splice(0)) await c();
   });
 
-  test('false when the peer accepts but never answers (frozen or too slow)', async () => {
+  test("'silent' when the peer accepts but never answers (frozen or too slow)", async () => {
     const s = await silentServer();
     cleanups.push(s.close);
-    expect(await freshConnectionAnswers(s.address, credentials.createInsecure(), {}, 150)).toBe(
-      false,
-    );
+    expect(await freshConnection(s.address, credentials.createInsecure(), {}, 150)).toBe('silent');
   });
 
-  test('false, not a throw, when nothing listens', async () => {
+  test("'refused', not a throw nor a wait for the timeout, when nothing listens", async () => {
     const s = await silentServer();
     await s.close();
-    expect(await freshConnectionAnswers(s.address, credentials.createInsecure(), {}, 150)).toBe(
-      false,
+    const start = performance.now();
+    expect(await freshConnection(s.address, credentials.createInsecure(), {}, 5000)).toBe(
+      'refused',
     );
+    // Known at once: not after the 5 s timeout (a bound, not a timing measurement).
+    expect(performance.now() - start).toBeLessThan(4000);
   });
 });
