@@ -2,7 +2,9 @@
 import { createClient, type Etcd3 } from '../../lib';
 import { startEtcd, startProxy, type EtcdCluster, type FaultProxy } from '../../lib/testing';
 
-export const sleep = (ms: number) => new Promise<void>(r => setTimeout(r, ms));
+import { sleep, waitFor as pollUntil } from '../shared';
+
+export { sleep };
 
 /** Runs `fn`, returning its outcome and how long it took; never throws. */
 export async function timed<T>(
@@ -18,20 +20,11 @@ export async function timed<T>(
 }
 
 /** Retries `fn` every `everyMs` until it resolves truthy, at most `timeoutMs`. */
-export async function waitFor(
+export const waitFor = (
   fn: () => Promise<boolean> | boolean,
   timeoutMs: number,
   everyMs = 50,
-): Promise<number> {
-  const start = Date.now();
-  for (let i = 0; Date.now() - start < timeoutMs && i < 100_000; i++) {
-    if (await fn()) {
-      return Date.now() - start;
-    }
-    await sleep(everyMs);
-  }
-  throw new Error(`condition not met within ${timeoutMs} ms`);
-}
+): Promise<number> => pollUntil(fn, timeoutMs, everyMs);
 
 /** Races `p` against a timer; resolves 'pending' if `p` has not settled by then. */
 export function settledWithin<T>(p: Promise<T>, ms: number): Promise<'settled' | 'pending'> {

@@ -10,13 +10,8 @@ import { Etcd3 as RawEtcd3, EtcdPermissionDeniedError } from 'etcd3';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { Etcd3 } from '../../lib/client';
 import { register } from '../../lib/registry/register';
-import {
-  etcdctl,
-  startEtcd,
-  startProxy,
-  type EtcdCluster,
-  type FaultProxy,
-} from '../../lib/testing';
+import { startEtcd, startProxy, type EtcdCluster, type FaultProxy } from '../../lib/testing';
+import { enableAuth } from '../shared';
 import { sleep } from './helpers';
 
 const password = `pw-${randomBytes(8).toString('hex')}`;
@@ -35,17 +30,12 @@ describe('finding 8: permanent refusals', () => {
   test('a read-only user: ready() rejects with EtcdPermissionDeniedError and onFailed fires', async () => {
     const auth = await startEtcd();
     closers.push(() => auth.stop());
-    for (const args of [
-      ['user', 'add', `root:${password}`, '--interactive=false'],
+    await enableAuth(auth.endpoints, password, [
       ['user', 'add', `reader:${password}`, '--interactive=false'],
       ['role', 'add', 'ro'],
       ['role', 'grant-permission', 'ro', '--prefix=true', 'read', ''],
       ['user', 'grant-role', 'reader', 'ro'],
-      ['auth', 'enable'],
-    ]) {
-      const r = await etcdctl(auth.endpoints, args);
-      expect(r.code, r.stderr).toBe(0);
-    }
+    ]);
     const client = new Etcd3({
       hosts: auth.endpoints,
       auth: { username: 'reader', password },

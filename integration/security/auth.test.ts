@@ -9,20 +9,14 @@ import { randomBytes } from 'node:crypto';
 import { EtcdAuthenticationFailedError } from 'etcd3';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { Etcd3 } from '../../lib/client';
-import {
-  etcdctl,
-  startEtcd,
-  startProxy,
-  type EtcdCluster,
-  type FaultProxy,
-} from '../../lib/testing';
+import { startEtcd, startProxy, type EtcdCluster, type FaultProxy } from '../../lib/testing';
+import { enableAuth, etcdctlAll, sleep } from '../shared';
 import { outcome } from './helpers';
 import { captureTokens, leaked, memoryLogger, reachableText } from './secrets';
 
 const TOKEN_TTL_S = 2;
 /** Idle long enough for a simple token to expire (TTL plus etcd's 1 s sweep). */
 const IDLE_MS = TOKEN_TTL_S * 1000 + 1500;
-const sleep = (ms: number) => new Promise(resolve => setTimeout(resolve, ms));
 
 const password = `pw-${randomBytes(12).toString('hex')}`;
 const wrongPassword = `wrong-${randomBytes(12).toString('hex')}`;
@@ -53,23 +47,15 @@ function authClient(
 }
 
 /** etcdctl as root, straight to etcd (not through the proxy). */
-async function ctl(args: string[]): Promise<void> {
-  const r = await etcdctl(cluster.endpoints, [`--user=root:${password}`, ...args]);
-  expect(r.code, r.stderr).toBe(0);
-}
+const ctl = (args: string[]): Promise<void> =>
+  etcdctlAll(cluster.endpoints, [[`--user=root:${password}`, ...args]]);
 
 beforeAll(async () => {
   capture = captureTokens();
   cluster = await startEtcd({
     extraArgs: ['--auth-token=simple', `--auth-token-ttl=${TOKEN_TTL_S}`],
   });
-  for (const args of [
-    ['user', 'add', `root:${password}`, '--interactive=false'],
-    ['auth', 'enable'],
-  ]) {
-    const r = await etcdctl(cluster.endpoints, args);
-    expect(r.code, r.stderr).toBe(0);
-  }
+  await enableAuth(cluster.endpoints, password);
   proxy = await startProxy({ target: cluster.endpoints[0]! });
 });
 
