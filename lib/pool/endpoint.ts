@@ -119,6 +119,8 @@ export class Endpoint {
   private readonly streams = new Set<Cancellable>();
   /** Unary calls in flight on the current generation, with `Date.now()` of their start; cancelled with it. */
   private calls = new Map<Cancellable, number>();
+  /** Of `calls`, those a rebuild leaves running (sent writes); see `trackCall`. */
+  private readonly keptOnRebuild = new Set<Cancellable>();
   private readonly rebuildBackoffFactory: ExponentialBackoff<unknown>;
   private rebuildBackoff?: IBackoff<unknown>;
   private lastRebuildAt = 0;
@@ -301,9 +303,17 @@ export class Endpoint {
       .catch(() => undefined);
   }
 
-  /** Tracks a unary call until `untrackCall`, so that a rebuild or close cancels it. */
-  trackCall(call: Cancellable): void {
+  /**
+   * Tracks a unary call until `untrackCall`, so that a rebuild or close cancels it.
+   * With `keepOnRebuild` (a write that was sent) a rebuild leaves it running on the old
+   * connection until its own deadline: cancelling it would not take it back, only lose
+   * its answer if the member answers after all. `close()` still cancels it.
+   */
+  trackCall(call: Cancellable, keepOnRebuild = false): void {
     this.calls.set(call, Date.now());
+    if (keepOnRebuild) {
+      this.keptOnRebuild.add(call);
+    }
   }
 
   /**
@@ -342,6 +352,7 @@ export class Endpoint {
 
   untrackCall(call: Cancellable): void {
     this.calls.delete(call);
+    this.keptOnRebuild.delete(call);
   }
 
   /** Records a failure seen on this endpoint (already counted by the breaker if it ran under it). */
@@ -420,8 +431,10 @@ export class Endpoint {
   private closeGeneration(host: Host): void {
     const watches = [...this.watches.values()];
     const streams = [...this.streams];
-    const calls = [...this.calls.keys()];
-    this.calls = new Map();
+    const kept = [...this.calls].filter(([c]) => !this.closed && this.keptOnRebuild.has(c));
+    const calls = [...this.calls.keys()].filter(c => this.closed || !this.keptOnRebuild.has(c));
+    // Kept writes stay tracked, so that close() still cancels them.
+    this.calls = new Map(kept);
     this.watches.clear();
     this.streams.clear();
     for (const w of watches) {

@@ -36,6 +36,13 @@ export interface RaceOptions<E, T> {
   tryHedge(): boolean;
   /** After a failed attempt: may the round go on to the next endpoint? */
   worthAnotherTry(err: unknown): boolean;
+  /**
+   * If given: when every endpoint has been tried and every attempt is past its force
+   * delay (all found slow, e.g. a frozen leader and followers stuck waiting for it), the
+   * round ends with this error (cancelling the attempts) so that a new round sends fresh
+   * requests. Without it, the round waits for the first answer.
+   */
+  allSlowError?(): unknown;
   /** An attempt on `from` is being hedged to `to` (`forced`: without budget). */
   onHedge?(from: E, to: E, forced: boolean): void;
   /** An attempt on `ep` answered first, after `ms`. */
@@ -101,6 +108,19 @@ export function hedgedRace<E, T>(options: RaceOptions<E, T>): Promise<T> {
       if (next < candidates.length) {
         r.hedgeTimer = setTimeout(() => hedge(r, false), options.hedgeDelayMs(ep));
         r.forceTimer = setTimeout(() => hedge(r, true), options.forceDelayMs(ep));
+      } else if (options.allSlowError && candidates.length > 1) {
+        r.forceTimer = setTimeout(() => {
+          r.handedOver = true; // found slow too
+          if (!done && [...running].every(other => other.handedOver)) {
+            // Each attempt has taken at least this long: the next round waits longer.
+            const now = Date.now();
+            for (const other of running) {
+              options.onLose?.(other.ep, now - other.startedAt);
+            }
+            finish(undefined);
+            reject(options.allSlowError!());
+          }
+        }, options.forceDelayMs(ep));
       }
       r.attempt.promise.then(
         value => {

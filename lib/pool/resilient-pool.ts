@@ -13,8 +13,15 @@
  */
 import { Metadata, status as Status, type CallOptions, type Client } from '@grpc/grpc-js';
 import { ExponentialBackoff, handleWhen, retry, type IPolicy, type RetryPolicy } from 'cockatiel';
-import { ClientClosedError, EtcdInvalidAuthTokenError, castGrpcError, type ICallable } from 'etcd3';
+import {
+  ClientClosedError,
+  EtcdInvalidAuthTokenError,
+  GRPCDeadlineExceededError,
+  castGrpcError,
+  type ICallable,
+} from 'etcd3';
 import { resolveCallOptions, type CallOptionsFactory } from '../internals/etcd3';
+import { callStartedStream } from '../policy/stream-started';
 import {
   DeadlineExceededError,
   NoEndpointAvailableError,
@@ -537,6 +544,13 @@ export class ResilientPool implements ICallable<Endpoint> {
           forceDelayMs: ep => this.forceDelayMs(ep),
           tryHedge: () => this.hedgeBudget.tryWithdraw(),
           worthAnotherTry: err => this.worthAnotherTry(call, err),
+          allSlowError: () =>
+            mark(
+              new GRPCDeadlineExceededError(
+                `${call.service}.${call.method}: no answer from any of ${candidates.length} endpoints within their force delay; asking again`,
+              ),
+              { sent: true, hang: true, grpcCode: Status.DEADLINE_EXCEEDED },
+            ),
           onHedge: (from, to, forced) => {
             this.log.debug({ from: from.url, to: to.url, forced }, 'hedging a slow read');
             call.trace.hedge(to.url);
@@ -593,7 +607,7 @@ export class ResilientPool implements ICallable<Endpoint> {
           call,
         );
       }
-      throw err;
+      throw withCall(err, call);
     }
   }
 
@@ -640,7 +654,11 @@ export class ResilientPool implements ICallable<Endpoint> {
               ep.untrackCall(pending);
               untrack();
               if (err) {
-                reject(this.attemptError(ep, call, err, attemptEnd, generation !== ep.generation));
+                // Read now: a stream started on a connection means the request was sent,
+                // even when a trailers-only answer leaves the status without metadata.
+                const started = callStartedStream(pending);
+                const rebuilt = generation !== ep.generation;
+                reject(this.attemptError(ep, call, err, attemptEnd, rebuilt, started));
               } else {
                 ep.lastAnswerAt = Date.now();
                 resolve(res);
@@ -648,7 +666,7 @@ export class ResilientPool implements ICallable<Endpoint> {
             },
           );
           handle.pending = pending;
-          ep.trackCall(pending);
+          ep.trackCall(pending, !call.safe);
           const untrack = call.abort.track(pending); // cancelled if the signal aborts
         });
       },
@@ -691,6 +709,7 @@ export class ResilientPool implements ICallable<Endpoint> {
     raw: RawGrpcError,
     attemptEnd: number,
     rebuiltSince: boolean,
+    streamStarted = false,
   ): Error {
     const hang = raw.code === Status.DEADLINE_EXCEEDED && attemptEnd < call.deadline;
     const err = castGrpcError(raw);
@@ -709,7 +728,7 @@ export class ResilientPool implements ICallable<Endpoint> {
     const rebuilt = rebuiltSince && raw.code === Status.CANCELLED;
     // With `hasleader` (set on writes), etcd answers "no leader" before doing anything.
     const noLeader = !call.safe && NO_LEADER.test(raw.details ?? '');
-    const sent = !rawNeverSent(raw) && !authRejected && !noLeader;
+    const sent = !rawNeverSent(raw, streamStarted) && !authRejected && !noLeader;
     const marks = { sent, hang, grpcCode: raw.code, rebuilt };
     mark(err, marks);
     if (isTransient(err) && !rebuilt) {

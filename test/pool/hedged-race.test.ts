@@ -145,6 +145,30 @@ describe('hedgedRace', () => {
     expect(h.cancelled).toEqual(['a']);
   });
 
+  test('with allSlowError: every endpoint hung past its force delay ends the round for a fresh one', async () => {
+    const started: string[] = [];
+    const cancelled: string[] = [];
+    const hang = (ep: string): RaceAttempt<string> => (
+      started.push(ep),
+      { promise: new Promise(() => undefined), cancel: () => cancelled.push(ep) }
+    );
+    let out: unknown;
+    hedgedRace<string, string>({
+      candidates: ['a', 'b'],
+      attempt: hang,
+      hedgeDelayMs: () => 20,
+      forceDelayMs: () => 1000,
+      tryHedge: () => true,
+      worthAnotherTry: () => true,
+      allSlowError: () => new Error('all slow'),
+    }).catch(err => (out = err));
+    await vi.advanceTimersByTimeAsync(1019);
+    expect(out).toBeUndefined(); // b has run 999 ms: not yet past its force delay
+    await vi.advanceTimersByTimeAsync(1);
+    expect((out as Error).message).toBe('all slow');
+    expect(cancelled.sort()).toEqual(['a', 'b']);
+  });
+
   test('hedges chain when each endpoint in turn is slow, one per budget token', async () => {
     const h = harness({ a: {}, b: {}, c: { ms: 1 } }, { budget: 2 });
     const out = await settle(h.run(), 200);

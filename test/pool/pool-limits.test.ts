@@ -80,9 +80,11 @@ describe('deadlines', () => {
     );
     expect(ms).toBeGreaterThanOrEqual(680);
     expect(ms).toBeLessThan(700 + SLACK);
-    // Hedged to the other endpoint; neither attempt is cut short before the deadline.
-    expect(a.count('KV.range')).toBe(1);
-    expect(b.count('KV.range')).toBe(1);
+    // Hedged to the other endpoint; when both hang past their force delay, a fresh round
+    // asks again (each round waits longer: the hung attempts count as slow round trips).
+    expect(a.count('KV.range')).toBeGreaterThanOrEqual(1);
+    expect(b.count('KV.range')).toBeGreaterThanOrEqual(1);
+    expect(a.count('KV.range') + b.count('KV.range')).toBeGreaterThanOrEqual(3);
   });
 
   test("a call's own deadline option wins over callTimeoutMs", async () => {
