@@ -34,7 +34,7 @@ import { assertEtcdClient } from '../policy/etcd-client';
 import { readKnownOptions, readMember } from '../policy/read-options';
 
 /** Every key of {@link RegisterOptions} (typos are rejected with a "did you mean"). */
-const REGISTER_KEYS = [
+export const REGISTER_KEYS = [
   'service',
   'addr',
   'id',

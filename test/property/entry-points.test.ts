@@ -14,12 +14,14 @@ import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { Etcd3 } from '../../lib/client';
 import { discover } from '../../lib/discovery/discovery';
+import { DISCOVERY_KEYS } from '../../lib/discovery/options';
 import { InvalidOptionError } from '../../lib/errors';
 import { isEtcdResolverRegistered, registerEtcdResolver } from '../../lib/grpc/resolver';
 import { main as cliMain } from '../../lib/cli/main';
 import { instrument } from '../../lib/metrics';
 import { DurableLease } from '../../lib/registry/durable-lease';
 import { register } from '../../lib/registry/register';
+import { REGISTER_KEYS } from '../../lib/registry/register-options';
 import { installShutdownHandlers } from '../../lib/registry/shutdown';
 import { EtcdNotFoundError, EtcdStartError, startEtcd, startProxy } from '../../lib/testing';
 import { hostileScalars, hostileShape, throwingProxy, withHostileField } from './arbitraries';
@@ -79,20 +81,7 @@ function withField(options: unknown, key: string, value: unknown): unknown {
 }
 
 const validRegister = { service: 'orders', addr: '127.0.0.1:8080' };
-const registerFields = [
-  'service',
-  'addr',
-  'id',
-  'metadata',
-  'ttlSeconds',
-  'prefix',
-  'codec',
-  'healthCheck',
-  'selfHeal',
-  'sharedLease',
-  'lease',
-  'logger',
-];
+const registerFields = [...REGISTER_KEYS];
 
 describe('register(client, options)', () => {
   test('hostile options: a registration or InvalidOptionError, synchronously', async () => {
@@ -140,17 +129,7 @@ describe('register(client, options)', () => {
   });
 });
 
-const discoverFields = [
-  'prefix',
-  'codec',
-  'logger',
-  'stallTimeoutMs',
-  'progressTimeoutMs',
-  'requireLeader',
-  'pageSize',
-  'retryInitialDelayMs',
-  'retryMaxDelayMs',
-];
+const discoverFields = [...DISCOVERY_KEYS];
 
 describe('discover(client, service, options)', () => {
   test('hostile service or options: a discovery or InvalidOptionError, synchronously', async () => {
