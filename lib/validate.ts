@@ -75,6 +75,21 @@ export function booleanOption(name: string, value: unknown, def: boolean): boole
 }
 
 /**
+ * `value`'s own enumerable string keys. A Proxy whose `ownKeys` trap throws becomes an
+ * {@link InvalidOptionError} naming the object (`path` without its trailing dot, or
+ * `'options'`).
+ *
+ * @param path prefix of reported names, e.g. `''` or `'retry.'`
+ */
+export function optionKeys(value: object, path: string): string[] {
+  try {
+    return Object.keys(value);
+  } catch {
+    throw new InvalidOptionError(path.replace(/\.$/, '') || 'options', 'keys cannot be read');
+  }
+}
+
+/**
  * A plain copy of `value`'s own enumerable string-keyed properties, each read exactly
  * once. A getter or Proxy trap that throws becomes an {@link InvalidOptionError} naming
  * the field (`${path}${key}`), instead of escaping as the caller's own error later.
@@ -83,13 +98,7 @@ export function booleanOption(name: string, value: unknown, def: boolean): boole
  */
 export function readOptionObject(value: object, path: string): Record<string, unknown> {
   const copy: Record<string, unknown> = {};
-  let keys: string[];
-  try {
-    keys = Object.keys(value);
-  } catch {
-    throw new InvalidOptionError(path.replace(/\.$/, '') || 'options', 'keys cannot be read');
-  }
-  for (const key of keys) {
+  for (const key of optionKeys(value, path)) {
     try {
       copy[key] = (value as Record<string, unknown>)[key];
     } catch {

@@ -4,6 +4,7 @@
  * Every options object the library accepts is checked here, before any I/O.
  */
 import { InvalidOptionError } from '../errors';
+import { optionKeys } from '../validate';
 
 /**
  * Throws `InvalidOptionError(`${path}${key}`, 'unknown option; did you mean "x"?')`
@@ -18,14 +19,7 @@ import { InvalidOptionError } from '../errors';
  * @example rejectUnknownKeys(options.retry, ['maxAttempts', 'backoff'], 'retry.');
  */
 export function rejectUnknownKeys(value: object, allowed: readonly string[], path: string): void {
-  let keys: string[];
-  try {
-    keys = Object.keys(value);
-  } catch {
-    // A Proxy whose ownKeys trap throws.
-    throw new InvalidOptionError(path.replace(/\.$/, '') || 'options', 'keys cannot be read');
-  }
-  for (const key of keys) {
+  for (const key of optionKeys(value, path)) {
     if (allowed.includes(key)) {
       continue;
     }
