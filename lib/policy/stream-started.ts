@@ -21,3 +21,16 @@ const ADDRESS = /^(\d{1,3}(\.\d{1,3}){3}:\d{1,5}|\[[0-9A-Fa-f:.]+(%[^\]]*)?\]:\d
 export function streamStarted(peer: unknown): boolean {
   return typeof peer === 'string' && ADDRESS.test(peer);
 }
+
+/**
+ * {@link streamStarted} read from a grpc-js call object (`call.getPeer()`), when its
+ * status arrives; false if there is no call or reading its peer throws. Never throws.
+ */
+export function callStartedStream(call: unknown): boolean {
+  try {
+    const getPeer = (call as { getPeer?: unknown } | null | undefined)?.getPeer;
+    return typeof getPeer === 'function' && streamStarted(getPeer.call(call));
+  } catch {
+    return false;
+  }
+}

@@ -49,10 +49,13 @@ export const marksOf = (err: unknown): AttemptMarks | undefined =>
 /**
  * True if the raw gRPC error proves the request never left this process: a status
  * grpc-js made up itself (no response metadata) of a kind it only gives before a
- * request is sent. See `lib/policy/never-sent.ts`.
+ * request is sent. `streamStarted` is true when the attempt's call started a stream on
+ * a connection (`streamStarted(call.getPeer())`, `lib/policy/stream-started.ts`): then
+ * it was sent, even if a trailers-only answer left the status without metadata. See
+ * `lib/policy/never-sent.ts`.
  */
-export function rawNeverSent(err: RawGrpcError): boolean {
-  return statusNeverSent(err);
+export function rawNeverSent(err: RawGrpcError, streamStarted = false): boolean {
+  return statusNeverSent(err, streamStarted);
 }
 
 /** True if the call provably never reached a server. */
