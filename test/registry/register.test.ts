@@ -1,36 +1,12 @@
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { register, type Registration } from '../../lib/registry/register';
-import { FakeEtcdStore } from '../fakes/fake-etcd-store';
+import { describe, expect, it, vi } from 'vitest';
+import { tick, withRegistrations } from '../fakes/registry-harness';
 
-const tick = (ms: number) => vi.advanceTimersByTimeAsync(ms);
 const record = (addr: string, metadata: unknown = null) =>
   JSON.stringify({ Op: 0, Addr: addr, Metadata: metadata });
 
 describe('register()', () => {
-  let etcd: FakeEtcdStore;
-  const regs: Registration[] = [];
-  const reg = (opts: Partial<Parameters<typeof register>[1]> = {}) => {
-    const r = register(etcd.client, {
-      service: 'orders',
-      addr: '10.0.0.5:8080',
-      id: 'i1',
-      ttlSeconds: 3,
-      ...opts,
-    });
-    regs.push(r);
-    return r;
-  };
-
-  beforeEach(() => {
-    vi.useFakeTimers();
-    vi.spyOn(Math, 'random').mockReturnValue(0.5);
-    etcd = new FakeEtcdStore();
-  });
-  afterEach(async () => {
-    await Promise.all([Promise.all(regs.splice(0).map(r => r.close())), tick(2000)]);
-    vi.useRealTimers();
-    vi.restoreAllMocks();
-  });
+  const fx = withRegistrations();
+  const { reg } = fx;
 
   it('publishes the Go naming record under <prefix><service>/<id> and ready() resolves', async () => {
     const r = reg({ prefix: 'svc/', metadata: { zone: 'a' } });
@@ -39,7 +15,7 @@ describe('register()', () => {
     await Promise.all([r.ready(), tick(20)]);
     expect(r.key).toBe('svc/orders/i1');
     expect(r.state).toBe('published');
-    expect(etcd.kv.get('svc/orders/i1')?.value).toBe(record('10.0.0.5:8080', { zone: 'a' }));
+    expect(fx.etcd.kv.get('svc/orders/i1')?.value).toBe(record('10.0.0.5:8080', { zone: 'a' }));
     expect(published).toHaveBeenCalledWith({
       key: 'svc/orders/i1',
       leaseId: r.leaseId,
@@ -52,12 +28,12 @@ describe('register()', () => {
     await tick(20);
     const healed = vi.fn();
     r.onHealed(healed);
-    etcd.delete('orders/i1');
+    fx.etcd.delete('orders/i1');
     await tick(20);
-    expect(etcd.kv.get('orders/i1')?.value).toBe(record('10.0.0.5:8080'));
-    etcd.put('orders/i1', 'junk');
+    expect(fx.etcd.kv.get('orders/i1')?.value).toBe(record('10.0.0.5:8080'));
+    fx.etcd.put('orders/i1', 'junk');
     await tick(20);
-    expect(etcd.kv.get('orders/i1')).toMatchObject({
+    expect(fx.etcd.kv.get('orders/i1')).toMatchObject({
       value: record('10.0.0.5:8080'),
       lease: r.leaseId,
     });
@@ -71,9 +47,9 @@ describe('register()', () => {
     // Another writer overwrites the key every time it comes back, for 5 s.
     const stop = Date.now() + 5000;
     const timer = setInterval(() => {
-      if (Date.now() < stop && etcd.kv.get('orders/i1')?.lease !== '0') {
+      if (Date.now() < stop && fx.etcd.kv.get('orders/i1')?.lease !== '0') {
         fights++;
-        etcd.put('orders/i1', 'other');
+        fx.etcd.put('orders/i1', 'other');
       }
     }, 5);
     await tick(5000);
@@ -86,11 +62,11 @@ describe('register()', () => {
   it('re-creates a failed watch and re-reads the key', async () => {
     reg();
     await tick(20);
-    etcd.failWatchers();
-    etcd.delete('orders/i1'); // while no watch is running
+    fx.etcd.failWatchers();
+    fx.etcd.delete('orders/i1'); // while no watch is running
     await tick(1000);
-    expect(etcd.kv.get('orders/i1')?.value).toBe(record('10.0.0.5:8080'));
-    expect(etcd.watcherCount).toBe(1);
+    expect(fx.etcd.kv.get('orders/i1')?.value).toBe(record('10.0.0.5:8080'));
+    expect(fx.etcd.watcherCount).toBe(1);
   });
 
   it('reports lost and restored with the outage, under the same key', async () => {
@@ -100,12 +76,12 @@ describe('register()', () => {
     const events: string[] = [];
     r.onLost(e => events.push(`lost:${e.reason}`));
     r.onRestored(e => events.push(`restored:${e.leaseId !== first}:${e.outageMs < 100}`));
-    etcd.dropLease(first);
+    fx.etcd.dropLease(first);
     await tick(1200);
     // The watch on the key sees etcd delete it first; the re-put reports the lease gone.
     expect(events).toEqual(['lost:not-found', 'restored:true:true']);
     expect(r.state).toBe('published');
-    expect(etcd.kv.get('orders/i1')?.lease).toBe(r.leaseId);
+    expect(fx.etcd.kv.get('orders/i1')?.lease).toBe(r.leaseId);
   });
 
   it('follows the health check: withdrawn within two intervals of failing, back within two of passing', async () => {
@@ -116,10 +92,10 @@ describe('register()', () => {
     r.onWithdrawn(withdrawn);
     r.onPublished(published);
     await tick(20);
-    expect(etcd.kv.has('orders/i1')).toBe(true);
+    expect(fx.etcd.kv.has('orders/i1')).toBe(true);
     healthy = false;
     await tick(1000);
-    expect(etcd.kv.has('orders/i1')).toBe(false);
+    expect(fx.etcd.kv.has('orders/i1')).toBe(false);
     expect(r.state).toBe('withdrawn');
     expect(withdrawn).toHaveBeenCalledWith({
       key: 'orders/i1',
@@ -128,26 +104,26 @@ describe('register()', () => {
     });
     healthy = true;
     await tick(1000);
-    expect(etcd.kv.has('orders/i1')).toBe(true);
+    expect(fx.etcd.kv.has('orders/i1')).toBe(true);
     expect(published.mock.calls.map(c => c[0].reason)).toEqual(['initial', 'healthy']);
   });
 
   it('does not publish before the first health check passes', async () => {
     const r = reg({ healthCheck: { fn: () => false, intervalMs: 500 } });
     await tick(2000);
-    expect(etcd.kv.has('orders/i1')).toBe(false);
+    expect(fx.etcd.kv.has('orders/i1')).toBe(false);
     expect(r.state).toBe('withdrawn');
-    expect(etcd.grants).toBe(1); // the lease is held, ready for when it passes
+    expect(fx.etcd.grants).toBe(1); // the lease is held, ready for when it passes
   });
 
   it('pause() withdraws and resume() publishes again', async () => {
     const r = reg();
     await tick(20);
     await Promise.all([r.pause(), tick(20)]);
-    expect(etcd.kv.has('orders/i1')).toBe(false);
+    expect(fx.etcd.kv.has('orders/i1')).toBe(false);
     r.resume();
     await tick(20);
-    expect(etcd.kv.has('orders/i1')).toBe(true);
+    expect(fx.etcd.kv.has('orders/i1')).toBe(true);
   });
 
   it('registrations on one client and TTL share one lease and one keepalive stream', async () => {
@@ -157,23 +133,23 @@ describe('register()', () => {
     await tick(20);
     expect(a.leaseId).toBe(b.leaseId);
     expect(c.leaseId).not.toBe(a.leaseId);
-    expect(etcd.grants).toBe(2);
+    expect(fx.etcd.grants).toBe(2);
     await tick(3000);
-    expect(etcd.keepaliveStreams).toBe(2);
+    expect(fx.etcd.keepaliveStreams).toBe(2);
     // Closing one of two holders deletes only its key; the last one revokes the lease.
     await Promise.all([a.close(), tick(20)]);
-    expect(etcd.kv.has('orders/a')).toBe(false);
-    expect(etcd.kv.has('orders/b')).toBe(true);
-    expect(etcd.leases.has(b.leaseId!)).toBe(true);
+    expect(fx.etcd.kv.has('orders/a')).toBe(false);
+    expect(fx.etcd.kv.has('orders/b')).toBe(true);
+    expect(fx.etcd.leases.has(b.leaseId!)).toBe(true);
     const id = b.leaseId!;
     await Promise.all([b.close(), tick(20)]);
-    expect(etcd.leases.has(id)).toBe(false);
+    expect(fx.etcd.leases.has(id)).toBe(false);
   });
 
   it('close() is idempotent, bounded when etcd is unreachable, and ready() then rejects', async () => {
     const r = reg();
     await tick(20);
-    etcd.network = 'silent';
+    fx.etcd.network = 'silent';
     const p = r.close();
     expect(r.close()).toBe(p);
     let done = false;
@@ -186,21 +162,21 @@ describe('register()', () => {
   it('stops (and closes) when the etcd client is closed under it, instead of retrying forever', async () => {
     const r = reg();
     await tick(20);
-    etcd.clientClosed = true;
-    etcd.network = 'silent'; // keepalives go unanswered too, as with a closed client
+    fx.etcd.clientClosed = true;
+    fx.etcd.network = 'silent'; // keepalives go unanswered too, as with a closed client
     await tick(5000);
     expect(r.state).toBe('closed');
-    const grants = etcd.grants;
+    const grants = fx.etcd.grants;
     await tick(10_000);
-    expect(etcd.grants).toBe(grants);
+    expect(fx.etcd.grants).toBe(grants);
     expect(vi.getTimerCount()).toBeLessThan(5); // nothing left polling
   });
 
   it('also stops when the client is found closed while re-granting', async () => {
     const r = reg({ selfHeal: false }); // so that only the re-grant can notice
     await tick(20);
-    etcd.clientClosed = true;
-    etcd.dropLease(r.leaseId!); // the next keepalive reply says TTL 0: lost, then re-grant fails
+    fx.etcd.clientClosed = true;
+    fx.etcd.dropLease(r.leaseId!); // the next keepalive reply says TTL 0: lost, then re-grant fails
     await tick(1500);
     expect(r.state).toBe('closed');
   });

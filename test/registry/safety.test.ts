@@ -11,78 +11,53 @@ import {
   EtcdPermissionDeniedError,
   GRPCInvalidArgumentError,
 } from 'etcd3';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { InvalidOptionError } from '../../lib/errors';
-import { register, type Registration } from '../../lib/registry/register';
-import { FakeEtcdStore } from '../fakes/fake-etcd-store';
-
-const tick = (ms: number) => vi.advanceTimersByTimeAsync(ms);
+import { tick, withRegistrations } from '../fakes/registry-harness';
 
 describe('registry safety', () => {
-  let etcd: FakeEtcdStore;
-  const regs: Registration[] = [];
-  const reg = (opts: Partial<Parameters<typeof register>[1]> = {}) => {
-    const r = register(etcd.client, {
-      service: 'orders',
-      addr: '10.0.0.5:8080',
-      id: 'i1',
-      ttlSeconds: 3,
-      ...opts,
-    });
-    regs.push(r);
-    return r;
-  };
-
-  beforeEach(() => {
-    vi.useFakeTimers();
-    vi.spyOn(Math, 'random').mockReturnValue(0.5);
-    etcd = new FakeEtcdStore();
-  });
-  afterEach(async () => {
-    await Promise.all([Promise.all(regs.splice(0).map(r => r.close())), tick(2000)]);
-    vi.useRealTimers();
-    vi.restoreAllMocks();
-  });
+  const fx = withRegistrations();
+  const { reg } = fx;
 
   it('finding 1: a put that lands late, after pause(), does not resurrect the record', async () => {
-    etcd.holdTxns = true; // the first put goes to a "slow member": applied later
+    fx.etcd.holdTxns = true; // the first put goes to a "slow member": applied later
     const r = reg({ lease: { callTimeoutMs: 500 } });
     await tick(600); // the put timed out (outcome unknown)
-    etcd.holdTxns = false;
+    fx.etcd.holdTxns = false;
     await Promise.all([r.ready(), tick(1000)]);
-    expect(etcd.kv.has('orders/i1')).toBe(true);
+    expect(fx.etcd.kv.has('orders/i1')).toBe(true);
     await Promise.all([r.pause(), tick(50)]);
-    expect(etcd.kv.has('orders/i1')).toBe(false);
-    etcd.releaseHeld(); // the late copy lands now
-    expect(etcd.kv.has('orders/i1')).toBe(true);
+    expect(fx.etcd.kv.has('orders/i1')).toBe(false);
+    fx.etcd.releaseHeld(); // the late copy lands now
+    expect(fx.etcd.kv.has('orders/i1')).toBe(true);
     await tick(100);
-    expect(etcd.kv.has('orders/i1'), 'late copy deleted again').toBe(false);
+    expect(fx.etcd.kv.has('orders/i1'), 'late copy deleted again').toBe(false);
     await tick(5000);
-    expect(etcd.kv.has('orders/i1')).toBe(false);
+    expect(fx.etcd.kv.has('orders/i1')).toBe(false);
     expect(r.state).toBe('withdrawn');
   });
 
   it('finding 1: a late copy after close() of a registration sharing a lease is deleted too', async () => {
     const other = reg({ id: 'keeps-lease-alive' });
     await Promise.all([other.ready(), tick(50)]);
-    etcd.holdTxns = true;
+    fx.etcd.holdTxns = true;
     const r = reg({ lease: { callTimeoutMs: 500 } });
     await tick(600);
-    etcd.holdTxns = false;
+    fx.etcd.holdTxns = false;
     await Promise.all([r.ready(), tick(3000)]);
     await Promise.all([r.close(), tick(50)]);
-    expect(etcd.kv.has('orders/i1')).toBe(false);
-    etcd.releaseHeld();
+    expect(fx.etcd.kv.has('orders/i1')).toBe(false);
+    fx.etcd.releaseHeld();
     await tick(100);
-    expect(etcd.kv.has('orders/i1')).toBe(false);
-    expect(etcd.kv.has('orders/keeps-lease-alive')).toBe(true);
+    expect(fx.etcd.kv.has('orders/i1')).toBe(false);
+    expect(fx.etcd.kv.has('orders/keeps-lease-alive')).toBe(true);
   });
 
   it('finding 1: registry writes are never marked retryWrites (never cut short and resent)', async () => {
     const r = reg();
     await Promise.all([r.ready(), tick(50)]);
-    expect(etcd.txns).toBeGreaterThan(0);
-    const syms = Object.getOwnPropertySymbols(etcd.lastTxnOptions ?? {});
+    expect(fx.etcd.txns).toBeGreaterThan(0);
+    const syms = Object.getOwnPropertySymbols(fx.etcd.lastTxnOptions ?? {});
     expect(syms.map(s => s.description)).not.toContain('etcd3-resilient.retryWrites');
   });
 
@@ -95,10 +70,10 @@ describe('registry safety', () => {
     const closing = old.close();
     const renewed = reg({ metadata: { v: 2 } });
     await Promise.all([closing, renewed.ready(), tick(200)]);
-    expect(etcd.kv.get('orders/i1')?.value).toContain('"v":2');
+    expect(fx.etcd.kv.get('orders/i1')?.value).toContain('"v":2');
     await tick(5000);
     expect(
-      etcd.kv.get('orders/i1')?.value,
+      fx.etcd.kv.get('orders/i1')?.value,
       'the old close did not delete the new record',
     ).toContain('"v":2');
   });
@@ -108,7 +83,7 @@ describe('registry safety', () => {
     ['invalid argument', new GRPCInvalidArgumentError('3 INVALID_ARGUMENT: bad')],
   ] as const) {
     it(`finding 8: a write refused with ${name} rejects ready() and fires onFailed`, async () => {
-      etcd.writeError = error;
+      fx.etcd.writeError = error;
       const r = reg();
       const failed = vi.fn();
       r.onFailed(failed);
@@ -120,33 +95,33 @@ describe('registry safety', () => {
       expect(await ready).toBe(error);
       expect(failed).toHaveBeenCalledWith(expect.objectContaining({ key: 'orders/i1', error }));
       expect(r.state).toBe('failed');
-      const txns = etcd.txns;
+      const txns = fx.etcd.txns;
       await tick(5000);
-      expect(etcd.txns, 'no more retries').toBe(txns);
+      expect(fx.etcd.txns, 'no more retries').toBe(txns);
       await expect(r.ready()).rejects.toBe(error);
     });
   }
 
   it('finding 8: a lease grant refused with authentication failed rejects ready()', async () => {
-    etcd.grantError = new EtcdAuthenticationFailedError('etcdserver: authentication failed');
+    fx.etcd.grantError = new EtcdAuthenticationFailedError('etcdserver: authentication failed');
     const r = reg();
     const ready = r.ready().then(
       () => 'resolved',
       (err: unknown) => err,
     );
     await tick(200);
-    expect(await ready).toBe(etcd.grantError);
+    expect(await ready).toBe(fx.etcd.grantError);
     expect(r.state).toBe('failed');
   });
 
   it('finding 8: transient failures are still retried forever', async () => {
-    etcd.network = 'refused';
+    fx.etcd.network = 'refused';
     const r = reg();
     const failed = vi.fn();
     r.onFailed(failed);
     await tick(10_000);
     expect(failed).not.toHaveBeenCalled();
-    etcd.network = 'ok';
+    fx.etcd.network = 'ok';
     await Promise.all([r.ready(), tick(1000)]);
     expect(r.state).toBe('published');
   });
