@@ -21,6 +21,7 @@ import {
   type ICallable,
 } from 'etcd3';
 import { resolveCallOptions, type CallOptionsFactory } from '../internals/etcd3';
+import { readCallOptions } from '../policy/call-options';
 import { callStartedStream } from '../policy/stream-started';
 import {
   DeadlineExceededError,
@@ -399,8 +400,10 @@ export class ResilientPool implements ICallable<Endpoint> {
   }
 
   /**
-   * The call's options merged with `defaultCallOptions` (as etcd3 does), with the
-   * deadline checked. Throws `InvalidOptionError` naming `callOptions.deadline` or
+   * The call's options (read once, see `readCallOptions`) merged with
+   * `defaultCallOptions` (as etcd3 does), with the deadline checked. Throws
+   * `InvalidOptionError` for options that cannot be read or a `signal` that is not an
+   * `AbortSignal`, and naming `callOptions.deadline` or
    * `defaultCallOptions.deadline` for a deadline that is not a valid time. `deadlineAt`
    * is the deadline in epoch ms: `undefined` when none is set (the pool's
    * `callTimeoutMs` applies), `Infinity` when the caller asked for none.
@@ -409,10 +412,11 @@ export class ResilientPool implements ICallable<Endpoint> {
     options: CallOptions | undefined,
     context: { service: string; method: string; params?: unknown; isStream: boolean },
   ): { callOptions: CallOptions; deadlineAt?: number } {
+    const own = readCallOptions(options, 'callOptions'); // read once; hostile shapes throw typed
     const callOptions: CallOptions =
-      resolveCallOptions(options, this.callOptionsFactory, context as any) ?? {};
+      resolveCallOptions(own, this.callOptionsFactory, context as any) ?? {};
     const field =
-      options?.deadline !== undefined ? 'callOptions.deadline' : 'defaultCallOptions.deadline';
+      own?.deadline !== undefined ? 'callOptions.deadline' : 'defaultCallOptions.deadline';
     const ms = deadlineMs(callOptions.deadline, field);
     return {
       callOptions,
