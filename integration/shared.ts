@@ -1,9 +1,11 @@
 /**
  * Helpers shared by every integration folder (each folder's `helpers.ts` re-exports
- * what it uses): bounded waits, and etcdctl setup steps that must succeed.
+ * what it uses): bounded waits, etcdctl setup steps that must succeed, and a one-member
+ * etcd with a client for a whole `describe`.
  */
-import { expect } from 'vitest';
-import { etcdctl } from '../lib/testing';
+import { afterAll, beforeAll, expect } from 'vitest';
+import { createClient, type Etcd3 } from '../lib/client';
+import { etcdctl, startEtcd, type EtcdCluster } from '../lib/testing';
 
 export const sleep = (ms: number) => new Promise<void>(r => setTimeout(r, ms));
 
@@ -48,4 +50,35 @@ export function enableAuth(
     ...setup,
     ['auth', 'enable'],
   ]);
+}
+
+/**
+ * Registers `beforeAll`/`afterAll` hooks (call it inside a `describe`) that start a
+ * one-member etcd and our client on it, closed after the block; returns both.
+ */
+export function withEtcdClient(): { readonly cluster: EtcdCluster; readonly client: Etcd3 } {
+  let cluster: EtcdCluster | undefined;
+  let client: Etcd3 | undefined;
+  beforeAll(async () => {
+    cluster = await startEtcd({ members: 1 });
+    client = createClient({ hosts: cluster.endpoints });
+  });
+  afterAll(async () => {
+    await client?.close();
+    await cluster?.stop();
+  });
+  const started = <T>(value: T | undefined): T => {
+    if (value === undefined) {
+      throw new Error('withEtcdClient(): etcd is only there inside the describe block');
+    }
+    return value;
+  };
+  return {
+    get cluster() {
+      return started(cluster);
+    },
+    get client() {
+      return started(client);
+    },
+  };
 }

@@ -3,9 +3,8 @@
  * second; 1,000 discoveries from one process share one Watch stream (etcd's own
  * /metrics count it). Numbers are printed as `[discovery scale]`.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createClient, type Etcd3 } from '../../lib/client';
-import { startEtcd, type EtcdCluster } from '../../lib/testing';
+import { describe, expect, it } from 'vitest';
+import { withEtcdClient } from '../shared';
 import {
   measureLargeService,
   measureManyServices,
@@ -13,22 +12,12 @@ import {
 } from '../../scripts/discovery-scale';
 
 describe('discovery at scale', () => {
-  let cluster: EtcdCluster;
-  let client: Etcd3;
-
-  beforeAll(async () => {
-    cluster = await startEtcd({ members: 1 });
-    client = createClient({ hosts: cluster.endpoints });
-  });
-  afterAll(async () => {
-    await client?.close();
-    await cluster?.stop();
-  });
+  const fx = withEtcdClient();
 
   it('loads a service of 10,000 instances in under 1 s, within a 32 MiB heap budget', async () => {
-    await writeInstances(client, 'big', 10_000, { zone: 'a', weight: 1 });
+    await writeInstances(fx.client, 'big', 10_000, { zone: 'a', weight: 1 });
     const runs = [];
-    for (let i = 0; i < 3; i++) runs.push(await measureLargeService(client, 'big'));
+    for (let i = 0; i < 3; i++) runs.push(await measureLargeService(fx.client, 'big'));
     const median = [...runs].sort((a, b) => a.readyMs - b.readyMs)[1]!;
     console.log(
       `[discovery scale] 10,000 instances: ready in ${runs.map(r => r.readyMs.toFixed(0)).join(' / ')} ms, ` +
@@ -41,7 +30,7 @@ describe('discovery at scale', () => {
   });
 
   it('1,000 discoveries from one process share one watch stream', async () => {
-    const m = await measureManyServices(client, cluster.endpoints[0]!, 1000);
+    const m = await measureManyServices(fx.client, fx.cluster.endpoints[0]!, 1000);
     console.log(
       `[discovery scale] 1,000 services: ${m.streams} Watch stream open in etcd (${m.streamsOpened} opened), ` +
         `${m.watchers} watchers; listed in ${m.readyMs.toFixed(0)} ms, watching in ${m.allWatchingMs.toFixed(0)} ms; ` +
