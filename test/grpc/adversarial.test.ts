@@ -7,6 +7,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { InvalidOptionError } from '../../lib/errors';
 import { createGrpcClient } from '../../lib/grpc/create-client';
 import type { GrpcClientOptions } from '../../lib/grpc/client-options';
+import { countingResolver } from '../fakes/counting-resolver';
 import { EchoClient, echo, startEchoServer } from './echo-service';
 
 const json = {
@@ -129,23 +130,11 @@ describe('createGrpcClient: a throwing listener', () => {
 });
 
 describe('createGrpcClient: bad input is a typed error, before any channel exists', () => {
-  /** Counts channels made for `count:` targets (grpc-js makes the resolver with the channel). */
-  let channelsMade = 0;
-  class CountingResolver {
-    constructor() {
-      channelsMade++;
-    }
-    updateResolution() {}
-    destroy() {}
-    static getDefaultAuthority() {
-      return 'count';
-    }
-  }
-  grpc.experimental.registerResolver('count', CountingResolver as any);
-  const target = 'count:///svc';
+  /** Counts channels made for `count:` targets. */
+  const { target, made: channelsMade } = countingResolver('count');
 
   function rejected(f: () => unknown): InvalidOptionError {
-    const before = channelsMade;
+    const before = channelsMade();
     let err: unknown;
     try {
       const c = f() as { close?: () => unknown };
@@ -154,14 +143,14 @@ describe('createGrpcClient: bad input is a typed error, before any channel exist
       err = e;
     }
     expect(err).toBeInstanceOf(InvalidOptionError);
-    expect(channelsMade).toBe(before);
+    expect(channelsMade()).toBe(before);
     return err as InvalidOptionError;
   }
 
   it('a valid client makes its channel (the counter works)', async () => {
-    const before = channelsMade;
+    const before = channelsMade();
     const c = createGrpcClient(PaymentsClient, target);
-    expect(channelsMade).toBe(before + 1);
+    expect(channelsMade()).toBe(before + 1);
     await c.close();
   });
 

@@ -2,27 +2,16 @@
  * Property: createGrpcClient with hostile arguments either returns a client or throws
  * InvalidOptionError, and when it throws, no channel was created.
  */
-import * as grpc from '@grpc/grpc-js';
 import fc from 'fast-check';
 import { afterAll, describe, expect, test } from 'vitest';
 import { InvalidOptionError } from '../../lib/errors';
 import { createGrpcClient } from '../../lib/grpc/create-client';
 import { hostile, printerKillers } from '../property/arbitraries';
+import { countingResolver } from '../fakes/counting-resolver';
 import { EchoClient } from './echo-service';
 
-/** Counts channels made for `hostile:` targets (grpc-js makes the resolver with the channel). */
-let channelsMade = 0;
-class CountingResolver {
-  constructor() {
-    channelsMade++;
-  }
-  updateResolution() {}
-  destroy() {}
-  static getDefaultAuthority() {
-    return 'hostile';
-  }
-}
-grpc.experimental.registerResolver('hostile', CountingResolver as any);
+/** Counts channels made for `hostile:` targets. */
+const { made: channelsMade } = countingResolver('hostile');
 
 const seen = { ok: 0, invalid: 0 };
 afterAll(() => {
@@ -33,7 +22,7 @@ afterAll(() => {
 
 /** Runs createGrpcClient; only InvalidOptionError may escape, and only before a channel exists. */
 function check(ServiceClient: unknown, target: unknown, options: unknown): void {
-  const before = channelsMade;
+  const before = channelsMade();
   let client: { close(): Promise<void> } | undefined;
   try {
     client = createGrpcClient(ServiceClient as any, target as any, options as any) as any;
@@ -41,7 +30,7 @@ function check(ServiceClient: unknown, target: unknown, options: unknown): void 
     if (!(err instanceof InvalidOptionError)) {
       throw err;
     }
-    expect(channelsMade).toBe(before);
+    expect(channelsMade()).toBe(before);
     seen.invalid++;
     return;
   }
