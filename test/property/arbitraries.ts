@@ -3,6 +3,7 @@
  * JavaScript shape, and option objects that mix valid fields with hostile ones.
  */
 import fc from 'fast-check';
+import { noopLogger } from '../../lib/logger';
 import { resolveOptions } from '../../lib/options';
 import { TEST_CA_PEM, TEST_CLIENT_CERT_PEM, TEST_CLIENT_KEY_PEM } from './pem-fixtures';
 
@@ -109,16 +110,6 @@ const anyHosts = fc.oneof(
 );
 
 const buffer = fc.uint8Array({ maxLength: 8 }).map(a => Buffer.from(a));
-const noopLogger = {
-  error() {},
-  warn() {},
-  info() {},
-  debug() {},
-  trace() {},
-  child() {
-    return noopLogger;
-  },
-};
 
 /** Per field: a valid value and an edge/hostile one. */
 function fields(

@@ -12,6 +12,7 @@ import { Etcd3 } from '../../lib/client';
 import { discover } from '../../lib/discovery/discovery';
 import { DISCOVERY_KEYS } from '../../lib/discovery/options';
 import { InvalidOptionError } from '../../lib/errors';
+import { noopLogger } from '../../lib/logger';
 import { register } from '../../lib/registry/register';
 import { REGISTER_KEYS } from '../../lib/registry/register-options';
 import { address, hostile, instanceId, prefix, serviceName } from './arbitraries';
@@ -52,16 +53,6 @@ const bad = () => hostile();
 /** Valid value with weight 6, else hostile. */
 const field = <T>(valid: fc.Arbitrary<T>) =>
   fc.oneof({ weight: 6, arbitrary: valid }, { weight: 1, arbitrary: bad() });
-const noopLogger = {
-  error() {},
-  warn() {},
-  info() {},
-  debug() {},
-  trace() {},
-  child() {
-    return noopLogger;
-  },
-};
 
 const registerOptions = fc.record(
   {
