@@ -16,6 +16,8 @@
 import { GRPCDeadlineExceededError, GRPCUnavailableError } from 'etcd3';
 
 const brand = Symbol.for('etcd3-resilient.error');
+/** Names of our classes an error inheriting from another (built-in) class also is. */
+const standsFor = Symbol.for('etcd3-resilient.error.standsFor');
 
 /**
  * `instanceof` for branded classes: true if `value` carries the brand and has a class
@@ -26,6 +28,9 @@ function brandedInstanceOf(cls: Function, value: unknown): boolean {
     return false;
   }
   if (cls === ResilientEtcdError) {
+    return true;
+  }
+  if ((value as any)[standsFor]?.includes?.(cls.name)) {
     return true;
   }
   for (let p = Object.getPrototypeOf(value); p; p = Object.getPrototypeOf(p)) {
@@ -67,6 +72,33 @@ export class InvalidOptionError extends ResilientEtcdError {
     message: string,
   ) {
     super(`Invalid option "${option}": ${message}`);
+  }
+}
+
+/**
+ * A lease TTL that is not a number of seconds in [1, 9,000,000,000] (etcd's maximum):
+ * an {@link InvalidOptionError} (`instanceof` works, `code` `ERESILIENT_INVALID_OPTION`,
+ * `option` names the field) that is also a `RangeError`, the class etcd3 throws for a
+ * TTL below 1 second, so `catch` blocks written for etcd3 keep working.
+ */
+export class InvalidTtlError extends RangeError {
+  /** `ERESILIENT_INVALID_OPTION`, as every {@link InvalidOptionError}. */
+  public readonly code: string = 'ERESILIENT_INVALID_OPTION';
+  /** @internal */
+  public readonly [brand] = true;
+  /** @internal */
+  public readonly [standsFor] = ['InvalidOptionError'];
+  constructor(
+    /** The offending option, e.g. `ttl`. */
+    public readonly option: string,
+    message: string,
+  ) {
+    super(`Invalid option "${option}": ${message}`);
+    this.name = new.target.name;
+  }
+
+  static [Symbol.hasInstance](value: unknown): boolean {
+    return brandedInstanceOf(this, value);
   }
 }
 

@@ -31,6 +31,7 @@ export {
   DeadlineExceededError,
   InvalidOptionError,
   InvalidRecordError,
+  InvalidTtlError,
   NoEndpointAvailableError,
   ResilientEtcdError,
   ShutdownTimeoutError,

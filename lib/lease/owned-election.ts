@@ -6,6 +6,7 @@ import { Campaign, Election, type Namespace } from 'etcd3';
 import type { Event } from '../events';
 import type { Logger } from '../logger';
 import { namespaceParts } from './etcd3-lease-hooks';
+import { keyArgument, leaseTtl } from './lease-args';
 import { OwnedLease } from './owned-lease';
 import type { LeaseFactory } from './owned-namespace';
 import { Ownership } from './ownership';
@@ -167,7 +168,7 @@ export class OwnedElection extends Election {
     newLease: LeaseFactory = (pool, ns, ttl, options) =>
       new OwnedLease(pool, ns, ttl, options, log),
   ) {
-    super(parent, name, electionTtl);
+    super(parent, keyArgument(name, 'name'), leaseTtl(electionTtl, 'ttl')); // before any I/O
     const ns = (this as unknown as { namespace: Namespace }).namespace;
     const { pool, nsApplicator } = namespaceParts(ns);
     ns.lease = (ttl, options) => newLease(pool, nsApplicator, ttl, options);

@@ -6,6 +6,7 @@ import { Lease, type ILeaseKeepAliveResponse, type ILeaseOptions } from 'etcd3';
 import type { Event } from '../events';
 import type { Logger } from '../logger';
 import { leaseHooks } from './etcd3-lease-hooks';
+import { leaseOptions, leaseTtl } from './lease-args';
 import { monotonicNow, safetyMarginMs } from './expiry-bound';
 import { KeepaliveLoop } from './keepalive-loop';
 import type { StreamPool } from './open-keepalive-stream';
@@ -45,7 +46,8 @@ export class OwnedLease extends Lease {
     log?: Logger,
   ) {
     const sentAt = monotonicNow();
-    super(pool as any, namespace as any, ttl, options);
+    // Checked before etcd3's constructor grants the lease (nothing is sent for bad input).
+    super(pool as any, namespace as any, leaseTtl(ttl, 'ttl'), leaseOptions(options));
     this.ownership = new Ownership('lease', log);
     const self = this as unknown as { lastKeepAlive: number };
     const host = {

@@ -13,6 +13,7 @@ import {
 import type { Event } from '../events';
 import type { Logger } from '../logger';
 import { describeError } from '../policy/describe-error';
+import { keyArgument } from './lease-args';
 import { OwnedLease } from './owned-lease';
 import type { LeaseFactory } from './owned-namespace';
 import { Ownership } from './ownership';
@@ -58,7 +59,7 @@ export class OwnedLock extends Lock {
     private readonly newLease: LeaseFactory = (pool, ns, ttl, options) =>
       new OwnedLease(pool, ns, ttl, options, log),
   ) {
-    super(lockPool, lockNamespace, lockKey);
+    super(lockPool, lockNamespace, keyArgument(lockKey, 'key')); // before any I/O
     this.ownership = new Ownership('lock', log);
   }
 
