@@ -3,6 +3,7 @@
  * discovery of a client and of its namespaces shares one Watch stream.
  */
 import { WatchHub, type WatchHubOptions, type WatchHubStats } from './watch-hub';
+import { zeroWatchHubStats } from './watch-types';
 
 const hubs = new WeakMap<object, Map<boolean, WatchHub>>();
 
@@ -23,14 +24,7 @@ export function watchHubFor(pool: object, options: WatchHubOptions): WatchHub {
 
 /** Counters of the hubs of `pool`, summed; zeros if it has none. */
 export function watchHubStats(pool: object): WatchHubStats {
-  const total: WatchHubStats = {
-    streamsOpened: 0,
-    streamsOpen: 0,
-    watches: 0,
-    progressRequests: 0,
-    stalls: 0,
-    failures: 0,
-  };
+  const total = zeroWatchHubStats();
   for (const hub of hubs.get(pool)?.values() ?? []) {
     const s = hub.stats();
     for (const k of Object.keys(total) as Array<keyof WatchHubStats>) {

@@ -24,7 +24,13 @@ import type { Logger } from '../logger';
 import { Backoff } from '../policy/backoff';
 import { openWatchStream, type OpenedWatchStream } from '../internals/etcd3';
 import { DEFAULT_WATCH_TIMING, StallDetector, type WatchTiming } from './stall-detector';
-import type { HubWatch, WatchHubOptions, WatchHubStats, WatchTarget } from './watch-types';
+import {
+  zeroWatchHubStats,
+  type HubWatch,
+  type WatchHubOptions,
+  type WatchHubStats,
+  type WatchTarget,
+} from './watch-types';
 
 export { DEFAULT_WATCH_TIMING, type WatchTiming } from './stall-detector';
 export type { HubWatch, WatchHubOptions, WatchHubStats, WatchTarget } from './watch-types';
@@ -64,14 +70,7 @@ export class WatchHub {
   private reconnectTimer: NodeJS.Timeout | undefined;
   private readonly stall: StallDetector;
   private readonly log: Logger;
-  private readonly counters: WatchHubStats = {
-    streamsOpened: 0,
-    streamsOpen: 0,
-    watches: 0,
-    progressRequests: 0,
-    stalls: 0,
-    failures: 0,
-  };
+  private readonly counters: WatchHubStats = zeroWatchHubStats();
 
   constructor(
     private readonly pool: object,

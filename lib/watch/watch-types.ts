@@ -32,6 +32,18 @@ export interface WatchHubStats {
   failures: number;
 }
 
+/** A {@link WatchHubStats} with every counter at zero (a fresh object each call). */
+export function zeroWatchHubStats(): WatchHubStats {
+  return {
+    streamsOpened: 0,
+    streamsOpen: 0,
+    watches: 0,
+    progressRequests: 0,
+    stalls: 0,
+    failures: 0,
+  };
+}
+
 /** Options of a hub; fixed by the first user (discovery or key guard) of the pool. */
 export interface WatchHubOptions {
   readonly requireLeader: boolean;
