@@ -68,8 +68,13 @@ function safeIo(io: Io): Io {
  * 0 ok, 1 unhealthy or failed, 2 bad usage (usage on stderr). Help and version
  * touch no network. Never throws.
  */
-export async function main(argv: readonly string[], rawIo: Io = processIo): Promise<number> {
+export async function main(rawArgv: readonly string[], rawIo: Io = processIo): Promise<number> {
   const io = safeIo(rawIo);
+  const argv = readArgv(rawArgv);
+  if (!argv) {
+    io.err(`error: argv must be an array of strings\n\n${USAGE}\n`);
+    return 2;
+  }
   const commandAt = argv.findIndex(a => !a.startsWith('-'));
   const command = commandAt === -1 ? undefined : argv[commandAt];
   try {
@@ -109,6 +114,19 @@ export async function main(argv: readonly string[], rawIo: Io = processIo): Prom
     }
     io.err(`error: ${describeError(err)}\n`);
     return 1;
+  }
+}
+
+/** A copy of `argv` if it is an array of strings, read once; else undefined. Never throws. */
+function readArgv(argv: unknown): string[] | undefined {
+  try {
+    if (!Array.isArray(argv)) {
+      return undefined;
+    }
+    const copy: unknown[] = [...argv];
+    return copy.every(a => typeof a === 'string') ? (copy as string[]) : undefined;
+  } catch {
+    return undefined;
   }
 }
 
