@@ -66,7 +66,8 @@ export interface EtcdCluster {
 /** Attempts when a randomly picked port was taken between picking and binding. */
 const BIND_ATTEMPTS = 3;
 
-const START_ETCD_KEYS = [
+/** Every key of {@link StartEtcdOptions} (others are rejected with a "did you mean"). */
+export const START_ETCD_KEYS = [
   'members',
   'etcdBin',
   'startTimeoutMs',

@@ -24,6 +24,7 @@ import { register } from '../../lib/registry/register';
 import { REGISTER_KEYS } from '../../lib/registry/register-options';
 import { installShutdownHandlers } from '../../lib/registry/shutdown';
 import { EtcdNotFoundError, EtcdStartError, startEtcd, startProxy } from '../../lib/testing';
+import { START_ETCD_KEYS } from '../../lib/testing/etcd-cluster';
 import { hostileScalars, hostileShape, throwingProxy, withHostileField } from './arbitraries';
 
 let client: Etcd3;
@@ -230,17 +231,8 @@ describe('instrument(client, options)', () => {
 });
 
 describe('lib/testing: startEtcd(options), startProxy(options)', () => {
-  const etcdFields = [
-    'members',
-    'startTimeoutMs',
-    'extraArgs',
-    'scheme',
-    'tls',
-    'healthCheck',
-    'logLevel',
-    'clientPorts',
-    'peerPorts',
-  ];
+  // Every option but etcdBin, which the test pins to /bin/false.
+  const etcdFields = START_ETCD_KEYS.filter(k => k !== 'etcdBin');
   test('startEtcd: hostile options reject with InvalidOptionError or a start error, nothing spawned', async () => {
     // etcdBin is /bin/false, so options that pass validation fail at the binary check:
     // no etcd is ever started here.
