@@ -740,7 +740,10 @@ export class ResilientPool implements ICallable<Endpoint> {
       // also count against the breaker (the breaker.execute around the attempt does that).
       this.noteFailure(ep, err);
     }
-    if (suggestsBrokenConnection(raw)) {
+    if (rebuiltSince) {
+      // A call of an earlier generation (a sent write left running by a rebuild): its
+      // failure says nothing about the connection the endpoint has now.
+    } else if (suggestsBrokenConnection(raw)) {
       ep.requestRebuild('call unavailable');
     } else if (raw.code === Status.DEADLINE_EXCEEDED) {
       this.probe(ep);
