@@ -16,18 +16,9 @@ import { conclusiveHoldMs } from '../../lib/cli/keepalive-check';
 import { main } from '../../lib/cli/main';
 import { hostPort } from '../../lib/cli/probes';
 import { isHealthy, renderText, type EndpointReport } from '../../lib/cli/report';
+import { capture } from './capture';
 
 const p = (argv: string[]) => parseCommand(argv, DOCTOR_OPTIONS, 0);
-
-const capture = () => {
-  let out = '';
-  let err = '';
-  return {
-    io: { out: (t: string) => void (out += t), err: (t: string) => void (err += t) },
-    out: () => out,
-    err: () => err,
-  };
-};
 
 describe('parseCommand', () => {
   it('reads --flag value, --flag=value, booleans and positionals', () => {

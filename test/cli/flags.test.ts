@@ -7,18 +7,9 @@ import * as net from 'node:net';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { parseCommand, SERVICES_OPTIONS, DOCTOR_OPTIONS } from '../../lib/cli/args';
 import { main } from '../../lib/cli/main';
+import { capture } from './capture';
 
 const pkg = require('../../package.json') as { version: string };
-
-const capture = () => {
-  let out = '';
-  let err = '';
-  return {
-    io: { out: (t: string) => void (out += t), err: (t: string) => void (err += t) },
-    out: () => out,
-    err: () => err,
-  };
-};
 
 interface Row {
   readonly argv: string[];
