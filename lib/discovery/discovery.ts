@@ -35,6 +35,7 @@ import {
 } from './options';
 import { Emitter } from '../events';
 import { Backoff } from '../policy/backoff';
+import { assertEtcdClient } from '../policy/etcd-client';
 import { watchHubFor } from '../watch/hub-registry';
 import type { HubWatch, WatchHub } from '../watch/watch-hub';
 
@@ -115,6 +116,7 @@ export class Discovery {
     service: string,
     options: DiscoveryOptions = {},
   ) {
+    assertEtcdClient(client); // before reading anything from it (a Proxy, a non-client)
     this.options = resolveDiscoveryOptions(service, options);
     this.service = service;
     const pool = (this.pool = poolOf(client));

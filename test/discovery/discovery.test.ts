@@ -268,7 +268,7 @@ describe('discover()', () => {
     expect(() => discover(etcd.client, 'svc', { prefix: 'no-slash' })).toThrow(InvalidOptionError);
     expect(() => discover(etcd.client, 'svc', { stallTimeoutMs: -1 })).toThrow(InvalidOptionError);
     expect(() => discover(etcd.client, 'svc', { codec: {} as any })).toThrow(InvalidOptionError);
-    expect(() => discover({} as any, 'svc')).toThrow(/unexpected shape/);
+    expect(() => discover({} as any, 'svc')).toThrow(InvalidOptionError);
     expect(etcd.rangeCalls).toBe(0);
   });
 
