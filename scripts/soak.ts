@@ -12,7 +12,7 @@
  * flattens is V8 warming up).
  */
 import { parseArgs } from 'node:util';
-import { runChurn, type ChurnStats } from '../integration/security/churn-workload';
+import { runChurn, zeroChurnStats, type ChurnStats } from '../integration/security/churn-workload';
 import {
   describeFigures,
   mb,
@@ -64,13 +64,7 @@ async function main(): Promise<number> {
     const baseline: Figures = measure();
     console.log(`[soak] ${minutes} min, ${workers} workers, period ${periodMs / 1000} s`);
     console.log(`[soak] baseline: ${describeFigures(baseline)}`);
-    const total: ChurnStats = {
-      cycles: 0,
-      ok: 0,
-      typedErrors: 0,
-      untyped: [],
-      faults: { kill: 0, freeze: 0, stop: 0 },
-    };
+    const total = zeroChurnStats();
     const end = Date.now() + minutes * 60_000;
     let previousHeap = baseline.heapUsed;
     for (let period = 1; Date.now() < end && period <= 100_000; period++) {

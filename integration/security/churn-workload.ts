@@ -143,18 +143,17 @@ async function faults(
   }
 }
 
+/** Counters at zero, to add runs into. */
+export function zeroChurnStats(): ChurnStats {
+  return { cycles: 0, ok: 0, typedErrors: 0, untyped: [], faults: { kill: 0, freeze: 0, stop: 0 } };
+}
+
 /**
  * Runs the churn for `durationMs` and resolves with its counters once every
  * worker has closed everything and every member is running again.
  */
 export async function runChurn(cluster: EtcdCluster, opts: ChurnOptions): Promise<ChurnStats> {
-  const stats: ChurnStats = {
-    cycles: 0,
-    ok: 0,
-    typedErrors: 0,
-    untyped: [],
-    faults: { kill: 0, freeze: 0, stop: 0 },
-  };
+  const stats = zeroChurnStats();
   const end = Date.now() + opts.durationMs;
   const workers = Array.from({ length: opts.workers ?? 3 }, async (_, w) => {
     const max = opts.maxCyclesPerWorker ?? 10_000;
