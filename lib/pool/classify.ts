@@ -31,6 +31,11 @@ export interface AttemptMarks {
   grpcCode?: number;
   /** We cancelled the attempt because its endpoint's channels were rebuilt. */
   rebuilt?: boolean;
+  /**
+   * The attempt ran on a connection its endpoint has since replaced (a sent write left
+   * running by a rebuild): its failure says nothing about the endpoint now.
+   */
+  stale?: boolean;
 }
 
 const MARKS = Symbol.for('etcd3-resilient.attempt');
@@ -92,7 +97,12 @@ export function isEndpointFailure(err: unknown): boolean {
     return err instanceof WriteOutcomeUnknownError && isEndpointFailure((err as any).cause);
   }
   const m = marksOf(err);
-  if (m?.hang || m?.grpcCode === Status.DEADLINE_EXCEEDED || m?.grpcCode === Status.CANCELLED) {
+  if (
+    m?.hang ||
+    m?.stale ||
+    m?.grpcCode === Status.DEADLINE_EXCEEDED ||
+    m?.grpcCode === Status.CANCELLED
+  ) {
     return false;
   }
   return isRecoverableError(err as Error) && !/etcdserver:/.test((err as Error).message ?? '');

@@ -733,9 +733,9 @@ export class ResilientPool implements ICallable<Endpoint> {
     // With `hasleader` (set on writes), etcd answers "no leader" before doing anything.
     const noLeader = !call.safe && NO_LEADER.test(raw.details ?? '');
     const sent = !rawNeverSent(raw, streamStarted) && !authRejected && !noLeader;
-    const marks = { sent, hang, grpcCode: raw.code, rebuilt };
+    const marks = { sent, hang, grpcCode: raw.code, rebuilt, stale: rebuiltSince };
     mark(err, marks);
-    if (isTransient(err) && !rebuilt) {
+    if (isTransient(err) && !rebuiltSince) {
       // Seen in health() and deprioritised for a while; only isEndpointFailure() errors
       // also count against the breaker (the breaker.execute around the attempt does that).
       this.noteFailure(ep, err);

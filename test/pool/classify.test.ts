@@ -98,6 +98,13 @@ describe('mark / marksOf', () => {
 });
 
 describe('isEndpointFailure: counts against the endpoint (its breaker)', () => {
+  test('not a failure of a connection the endpoint has since replaced (stale)', () => {
+    // A sent write left running on the old connection by a rebuild, dropped later.
+    const err = castGrpcError(raw(Status.UNAVAILABLE, 'Connection dropped'));
+    mark(err, { sent: true, grpcCode: Status.UNAVAILABLE, stale: true });
+    expect(isEndpointFailure(err)).toBe(false);
+  });
+
   test('recoverable gRPC errors do', () => {
     expect(isEndpointFailure(castGrpcError(raw(Status.UNAVAILABLE, 'Connection dropped')))).toBe(
       true,
