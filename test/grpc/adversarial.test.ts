@@ -8,21 +8,9 @@ import { InvalidOptionError } from '../../lib/errors';
 import { createGrpcClient } from '../../lib/grpc/create-client';
 import type { GrpcClientOptions } from '../../lib/grpc/client-options';
 import { countingResolver } from '../fakes/counting-resolver';
-import { EchoClient, echo, startEchoServer } from './echo-service';
+import { EchoClient, echo, jsonMethod, startEchoServer } from './echo-service';
 
-const json = {
-  serialize: (value: unknown) => Buffer.from(JSON.stringify(value)),
-  deserialize: (buf: Buffer) => JSON.parse(buf.toString()),
-};
-const method = (name: string) => ({
-  path: `/test.Payments/${name}`,
-  requestStream: false,
-  responseStream: false,
-  requestSerialize: json.serialize,
-  requestDeserialize: json.deserialize,
-  responseSerialize: json.serialize,
-  responseDeserialize: json.deserialize,
-});
+const method = (name: string) => jsonMethod(`/test.Payments/${name}`);
 const paymentsDefinition = { Charge: method('Charge'), Balance: method('Balance') };
 const PaymentsClient = grpc.makeGenericClientConstructor(paymentsDefinition, 'Payments');
 

@@ -10,6 +10,17 @@ const json = {
   deserialize: (buf: Buffer) => JSON.parse(buf.toString()),
 };
 
+/** A method definition at `path` with JSON requests and responses; unary unless `responseStream`. */
+export const jsonMethod = (path: string, responseStream = false) => ({
+  path,
+  requestStream: false,
+  responseStream,
+  requestSerialize: json.serialize,
+  requestDeserialize: json.deserialize,
+  responseSerialize: json.serialize,
+  responseDeserialize: json.deserialize,
+});
+
 export interface EchoRequest {
   message: string;
   /** Server waits this long before answering, in ms. */
@@ -26,25 +37,8 @@ export interface EchoReply {
 
 /** Method definitions of the test service. */
 export const echoDefinition = {
-  Echo: {
-    path: '/test.Echo/Echo',
-    requestStream: false,
-    responseStream: false,
-    requestSerialize: json.serialize,
-    requestDeserialize: json.deserialize,
-    responseSerialize: json.serialize,
-    responseDeserialize: json.deserialize,
-    originalName: 'echo',
-  },
-  Count: {
-    path: '/test.Echo/Count',
-    requestStream: false,
-    responseStream: true,
-    requestSerialize: json.serialize,
-    requestDeserialize: json.deserialize,
-    responseSerialize: json.serialize,
-    responseDeserialize: json.deserialize,
-  },
+  Echo: { ...jsonMethod('/test.Echo/Echo'), originalName: 'echo' },
+  Count: jsonMethod('/test.Echo/Count', true),
 } satisfies grpc.ServiceDefinition;
 
 /** The generated-style client class. */
