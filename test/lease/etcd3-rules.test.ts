@@ -51,6 +51,20 @@ function host(seen: Seen[]) {
 
 const names = (seen: Seen[]) => seen.map(s => s[0]);
 
+/**
+ * A loop on an auto-opening pool, lease 7 granted now for `ttlSeconds` (10 ms round
+ * trip), started, its first stream open; what it reports goes to `seen`.
+ */
+async function startedLoop(seen: Seen[], ttlSeconds = 3) {
+  const { pool, streams } = gatedPool(true);
+  const h = host(seen);
+  const l = new KeepaliveLoop(pool, h, () => Date.now());
+  l.granted('7', Date.now(), ttlSeconds, 10);
+  l.start();
+  await vi.advanceTimersByTimeAsync(0);
+  return { h, streams };
+}
+
 describe('keepalive loop: etcd3 compatibility', () => {
   beforeEach(() => {
     vi.useFakeTimers();
@@ -61,11 +75,7 @@ describe('keepalive loop: etcd3 compatibility', () => {
 
   it('our bound firing on a silent network gives keepaliveFailed, then lost with etcd3\'s "our lease has expired" error', async () => {
     const seen: Seen[] = [];
-    const { pool, streams } = gatedPool(true);
-    const l = new KeepaliveLoop(pool, host(seen), () => Date.now());
-    l.granted('7', Date.now(), 3, 10);
-    l.start();
-    await vi.advanceTimersByTimeAsync(0);
+    const { streams } = await startedLoop(seen);
     expect(streams).toHaveLength(1);
     await vi.advanceTimersByTimeAsync(3000 - 150); // TTL - margin, nothing answered
     const failed = seen.filter(s => s[0] === 'keepaliveFailed');
@@ -79,11 +89,7 @@ describe('keepalive loop: etcd3 compatibility', () => {
 
   it('etcd answering TTL 0 gives keepaliveFailed then lost, with the same EtcdLeaseInvalidError', async () => {
     const seen: Seen[] = [];
-    const { pool, streams } = gatedPool(true);
-    const l = new KeepaliveLoop(pool, host(seen), () => Date.now());
-    l.granted('7', Date.now(), 3, 10);
-    l.start();
-    await vi.advanceTimersByTimeAsync(0);
+    const { streams } = await startedLoop(seen);
     streams[0]!.emit('data', { ID: '7', TTL: '0' });
     expect(names(seen).slice(-2)).toEqual(['keepaliveFailed', 'lost']);
     expect(seen.at(-1)![1]).toBe(seen.at(-2)![1]);
@@ -116,12 +122,7 @@ describe('keepalive loop: etcd3 compatibility', () => {
 
   it("honours etcd3's lastKeepAlive: a stream failure when it is older than 2×TTL gives lost", async () => {
     const seen: Seen[] = [];
-    const { pool, streams } = gatedPool(true);
-    const h = host(seen);
-    const l = new KeepaliveLoop(pool, h, () => Date.now());
-    l.granted('7', Date.now(), 60, 10);
-    l.start();
-    await vi.advanceTimersByTimeAsync(0);
+    const { h, streams } = await startedLoop(seen, 60);
     h.lastKeepAlive = Date.now() - 121_000; // as etcd3's test does
     streams[0]!.emit('error', Object.assign(new Error('14 UNAVAILABLE'), { code: 14 }));
     expect(names(seen).slice(-2)).toEqual(['keepaliveFailed', 'lost']);
