@@ -174,6 +174,11 @@ export class Etcd3 extends BaseEtcd3 {
    * 5 % of TTL), even on a silent network. Adds `signal`, `onLost(listener)` and
    * `remainingMs()`. Its keepalive stops when the client closes; the client holds it
    * only until it is revoked, released or lost.
+   *
+   * @param ttl seconds, a finite number in [1, 9,000,000,000] (etcd's maximum); else
+   *   throws `InvalidTtlError` (an `InvalidOptionError` and, as in etcd3, a `RangeError`)
+   * @param options etcd3's lease options, read once; unreadable ones, a `signal` that is
+   *   not an `AbortSignal` or a non-boolean `autoKeepAlive` throw `InvalidOptionError`
    */
   override lease(ttl: number, options?: ILeaseOptions): OwnedLease {
     const { pool, nsApplicator } = namespaceParts(this);
@@ -183,7 +188,9 @@ export class Etcd3 extends BaseEtcd3 {
   /**
    * etcd3's `lock()`, returning an {@link OwnedLock} (an etcd3 `Lock`) whose lease is an
    * {@link OwnedLease}; after `acquire()` it has `signal`, `onLost(listener)` and
-   * `fencingToken`. See docs/locks-and-elections.md.
+   * `fencingToken`. See docs/locks-and-elections.md. A `key` that is not a string or a
+   * Buffer throws `InvalidOptionError` here; a bad `ttl()` makes `acquire()` reject
+   * with `InvalidTtlError`, before anything is sent.
    */
   override lock(key: string | Buffer): OwnedLock & Lock {
     const { pool, nsApplicator } = namespaceParts(this);
@@ -193,7 +200,8 @@ export class Etcd3 extends BaseEtcd3 {
   /**
    * etcd3's `election()`, returning an {@link OwnedElection}: its campaigns have
    * `signal`, `onLost(listener)`, `isLeader` and an opt-in `recampaign` option.
-   * `ttl` in seconds, defaults to 60 as in etcd3.
+   * `ttl` in seconds, defaults to 60 as in etcd3. A `name` that is not a string or a
+   * Buffer throws `InvalidOptionError`, a bad `ttl` `InvalidTtlError`.
    */
   override election(name: string, ttl?: number): OwnedElection & Election {
     return new OwnedElection(this, name, ttl, this.log, this.newLease);
