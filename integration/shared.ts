@@ -54,16 +54,25 @@ export function enableAuth(
 
 /**
  * Registers `beforeAll`/`afterAll` hooks (call it inside a `describe`) that start a
- * one-member etcd and our client on it, closed after the block; returns both.
+ * one-member etcd and our client on it; returns both, and `cleanup`: functions run
+ * after the block (last first) before the client and etcd are closed.
  */
-export function withEtcdClient(): { readonly cluster: EtcdCluster; readonly client: Etcd3 } {
+export function withEtcdClient(): {
+  readonly cluster: EtcdCluster;
+  readonly client: Etcd3;
+  readonly cleanup: Array<() => unknown>;
+} {
   let cluster: EtcdCluster | undefined;
   let client: Etcd3 | undefined;
+  const cleanup: Array<() => unknown> = [];
   beforeAll(async () => {
     cluster = await startEtcd({ members: 1 });
     client = createClient({ hosts: cluster.endpoints });
   });
   afterAll(async () => {
+    for (const fn of cleanup.splice(0).reverse()) {
+      await fn();
+    }
     await client?.close();
     await cluster?.stop();
   });
@@ -74,6 +83,7 @@ export function withEtcdClient(): { readonly cluster: EtcdCluster; readonly clie
     return value;
   };
   return {
+    cleanup,
     get cluster() {
       return started(cluster);
     },

@@ -4,33 +4,21 @@
  * measured side by side in the same run.
  */
 import { Etcd3 as RawEtcd3 } from 'etcd3';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createClient, type Etcd3 } from '../../lib/client';
-import { startEtcd, startProxy, type EtcdCluster } from '../../lib/testing';
+import { describe, expect, it } from 'vitest';
+import { createClient } from '../../lib/client';
+import { startProxy } from '../../lib/testing';
+import { withEtcdClient } from '../shared';
 import { sleep, waitFor } from './helpers';
 
 const TTL = 3;
 
 describe('lease: holder partitioned', () => {
-  let cluster: EtcdCluster;
-  let observer: Etcd3;
-  const cleanups: Array<() => unknown> = [];
-
-  beforeAll(async () => {
-    cluster = await startEtcd({ members: 1 });
-    observer = createClient({ hosts: cluster.endpoints });
-  });
-  afterAll(async () => {
-    for (const c of cleanups.reverse()) {
-      await c();
-    }
-    await observer?.close();
-    await cluster?.stop();
-  });
+  const fx = withEtcdClient();
+  const cleanups = fx.cleanup;
 
   it('fires lost before an observer sees the lease gone (and measures raw etcd3)', async () => {
-    const ours = await startProxy({ target: cluster.endpoints[0]! });
-    const raws = await startProxy({ target: cluster.endpoints[0]! });
+    const ours = await startProxy({ target: fx.cluster.endpoints[0]! });
+    const raws = await startProxy({ target: fx.cluster.endpoints[0]! });
     const client = createClient({ hosts: ours.endpoint });
     const raw = new RawEtcd3({ hosts: raws.endpoint });
     cleanups.push(
@@ -58,7 +46,7 @@ describe('lease: holder partitioned', () => {
     raws.refuse(true);
     const cutAt = Date.now();
 
-    const gone = async (key: string) => (await observer.get(key).string()) === null;
+    const gone = async (key: string) => (await fx.client.get(key).string()) === null;
     const [goneMs, rawGoneMs] = await Promise.all([
       waitFor(() => gone('own/partition/ours'), (TTL + 3) * 1000),
       waitFor(() => gone('own/partition/raw'), (TTL + 3) * 1000),

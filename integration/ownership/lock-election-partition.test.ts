@@ -4,32 +4,20 @@
  * tokens.
  */
 import { EtcdLockFailedError } from 'etcd3';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createClient, type Etcd3 } from '../../lib/client';
-import { startEtcd, startProxy, type EtcdCluster } from '../../lib/testing';
+import { describe, expect, it } from 'vitest';
+import { createClient } from '../../lib/client';
+import { startProxy } from '../../lib/testing';
+import { withEtcdClient } from '../shared';
 import { sleep, waitFor } from './helpers';
 
 const TTL = 2;
 
 describe('ownership: holder partitioned', () => {
-  let cluster: EtcdCluster;
-  let direct: Etcd3;
-  const cleanups: Array<() => unknown> = [];
-
-  beforeAll(async () => {
-    cluster = await startEtcd({ members: 1 });
-    direct = createClient({ hosts: cluster.endpoints });
-  });
-  afterAll(async () => {
-    for (const c of cleanups.reverse()) {
-      await c();
-    }
-    await direct?.close();
-    await cluster?.stop();
-  });
+  const fx = withEtcdClient();
+  const cleanups = fx.cleanup;
 
   async function cutOffClient() {
-    const proxy = await startProxy({ target: cluster.endpoints[0]! });
+    const proxy = await startProxy({ target: fx.cluster.endpoints[0]! });
     const client = createClient({ hosts: proxy.endpoint });
     cleanups.push(
       () => proxy.close(),
@@ -59,7 +47,7 @@ describe('ownership: holder partitioned', () => {
 
     let acquiredAt = 0;
     let tokenB = '';
-    const lockB = direct.lock('own/lock').ttl(TTL);
+    const lockB = fx.client.lock('own/lock').ttl(TTL);
     await waitFor(
       async () => {
         try {
@@ -101,12 +89,12 @@ describe('ownership: holder partitioned', () => {
     const errors: unknown[] = [];
     campaignA.on('error', err => errors.push(err)); // etcd3 emits error on loss, as before
     expect(campaignA.isLeader).toBe(true);
-    const observer = await direct.election('own-election', TTL).observe();
+    const observer = await fx.client.election('own-election', TTL).observe();
     const leaders: Array<string | undefined> = [observer.leader()];
     observer.on('change', l => leaders.push(l));
     cleanups.push(() => observer.cancel());
 
-    const campaignB = direct.election('own-election', TTL).campaign('b');
+    const campaignB = fx.client.election('own-election', TTL).campaign('b');
     cleanups.push(() => campaignB.resign());
     let electedB = 0;
     campaignB.on('elected', () => (electedB = Date.now()));
@@ -129,7 +117,7 @@ describe('ownership: holder partitioned', () => {
   });
 
   it('a holder on a slow path (+300 ms each way) is never declared lost over 3 TTLs', async () => {
-    const proxy = await startProxy({ target: cluster.endpoints[0]! });
+    const proxy = await startProxy({ target: fx.cluster.endpoints[0]! });
     proxy.delay(300);
     const client = createClient({ hosts: proxy.endpoint });
     cleanups.push(
@@ -165,7 +153,7 @@ describe('ownership: holder partitioned', () => {
     expect(lost).toEqual([]);
     expect(lease.signal.aborted).toBe(false);
     expect(succeeded).toBeGreaterThanOrEqual(5);
-    expect((await direct.lease(TTL).grant()) !== undefined).toBe(true);
+    expect((await fx.client.lease(TTL).grant()) !== undefined).toBe(true);
     await lease.revoke();
   });
 });
