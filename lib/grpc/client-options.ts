@@ -2,7 +2,7 @@
  * Options of {@link createGrpcClient}, their defaults and validation. Names and
  * units follow the etcd client's options (`callTimeoutMs`, `keepalive.timeMs`, ...).
  */
-import { booleanOption, describeValue, numberOption } from '../validate';
+import { booleanOption, describeValue, numberOption, optionKeys } from '../validate';
 import { describeError } from '../policy/describe-error';
 import { rejectUnknownKeys } from '../policy/unknown-keys';
 import {
@@ -133,7 +133,7 @@ function snapshot(value: unknown, path: string, allowed?: readonly string[]): Re
     rejectUnknownKeys(value, allowed, path);
   }
   const copy: Record<string, any> = {};
-  for (const key of Object.keys(value)) {
+  for (const key of optionKeys(value, path)) {
     try {
       copy[key] = (value as Record<string, unknown>)[key];
     } catch (err) {

@@ -96,3 +96,24 @@ describe('createGrpcClient with hostile input', () => {
     );
   });
 });
+
+describe('channelOptions whose keys cannot be listed', () => {
+  test('a Proxy whose ownKeys trap throws is InvalidOptionError naming channelOptions', () => {
+    const channelOptions = new Proxy(
+      {},
+      {
+        ownKeys() {
+          throw new Error('trap');
+        },
+      },
+    );
+    let error: unknown;
+    try {
+      createGrpcClient(EchoClient, '127.0.0.1:1', { channelOptions } as any);
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(InvalidOptionError);
+    expect((error as InvalidOptionError).option).toBe('channelOptions');
+  });
+});
