@@ -20,7 +20,7 @@ interface Stub {
 const noEvent = () => ({ dispose: () => undefined });
 const events = { onStateChange: noEvent, onRebuild: noEvent, onBreakerStateChange: noEvent };
 
-const stub = (url: string, over: Partial<Stub> = {}): Stub => ({
+const stub = (url: string, over: Partial<Stub> = {}) => ({
   url,
   available: true,
   ready: true,
