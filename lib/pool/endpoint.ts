@@ -265,14 +265,29 @@ export class Endpoint {
           );
         }
         if (failFast && state === connectivityState.TRANSIENT_FAILURE) {
-          return reject(
-            new NotConnectedError(
-              this.url,
-              'connection failed (TRANSIENT_FAILURE)',
-              this.connectError ?? this.lastError,
-              true,
-            ),
-          );
+          const fail = (reason: string | undefined) =>
+            reject(
+              new NotConnectedError(
+                this.url,
+                'connection failed (TRANSIENT_FAILURE)',
+                reason ?? this.lastError,
+                true,
+              ),
+            );
+          if (this.connectError) {
+            return fail(this.connectError);
+          }
+          // The state watcher learns the reason asynchronously; a caller failing fast
+          // must still say why (a TLS failure is not a refusal). In TRANSIENT_FAILURE
+          // grpc-js answers this at once, without touching the network.
+          const generation = this.generation;
+          void connectFailure(client).then(reason => {
+            if (reason && generation === this.generation && !this.closed) {
+              this.connectError = reason;
+            }
+            fail(reason);
+          });
+          return;
         }
         try {
           channel.watchConnectivityState(state, deadline, () => check());

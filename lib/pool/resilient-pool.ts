@@ -605,7 +605,7 @@ export class ResilientPool implements ICallable<Endpoint> {
         // and known at once. Fail now rather than retry against the same refusals.
         throw withCall(
           new NoEndpointAvailableError(
-            `${call.service}.${call.method}: every etcd endpoint refused the connection (${candidates.length} tried); last error: ${describeError(err)}`,
+            `${call.service}.${call.method}: no etcd endpoint accepted a connection (${candidates.length} tried: refused, or a failed TLS handshake); last error: ${describeError(err)}`,
             err,
           ),
           call,
