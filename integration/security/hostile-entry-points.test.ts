@@ -9,16 +9,13 @@
  *   - writes nothing first: a real etcd's revision does not move.
  * Pure input-handling properties are in test/property/entry-points.test.ts.
  */
-import * as http2 from 'node:http2';
-import * as net from 'node:net';
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Etcd3, createClient } from '../../lib/client';
 import { discover } from '../../lib/discovery/discovery';
 import { InvalidOptionError } from '../../lib/errors';
 import { createGrpcClient } from '../../lib/grpc/create-client';
 import { register } from '../../lib/registry/register';
-import { startEtcd, type EtcdCluster } from '../../lib/testing';
 import { EchoClient } from '../../test/grpc/echo-service';
 import {
   cyclic,
@@ -27,134 +24,15 @@ import {
   throwingGetter,
   throwingProxy,
 } from '../../test/property/arbitraries';
-import { isTypedError } from './typed-errors';
+import { expectTypedRefusal, hostileTargets, run } from './hostile-targets';
 
 /**
  * An HTTP/2 server on 127.0.0.1 that counts accepted TCP connections and gRPC calls
  * (streams) and answers none of them: a client's connection to it stays up, so any
  * new connection or stream is something the code under test did.
  */
-interface Counter {
-  readonly host: string;
-  /** Accepted connections plus streams opened. */
-  accepted(): number;
-  close(): Promise<void>;
-}
-async function startCounter(): Promise<Counter> {
-  let n = 0;
-  const sockets = new Set<net.Socket>();
-  const server = http2.createServer();
-  server.on('connection', (s: net.Socket) => {
-    n++;
-    sockets.add(s);
-    s.on('error', () => undefined);
-    s.on('close', () => sockets.delete(s));
-  });
-  server.on('stream', stream => {
-    n++;
-    stream.on('error', () => undefined);
-  });
-  server.on('sessionError', () => undefined);
-  await new Promise<void>(r => server.listen(0, '127.0.0.1', r));
-  const { port } = server.address() as net.AddressInfo;
-  return {
-    host: `127.0.0.1:${port}`,
-    accepted: () => n,
-    close: async () => {
-      for (const s of sockets) s.destroy();
-      await new Promise<void>(r => server.close(() => r()));
-    },
-  };
-}
-
-type Outcome = { kind: 'threw' | 'rejected' | 'returned' | 'resolved'; value?: any; ms: number };
-
-/** Runs `fn`; a returned promise is awaited at most `boundMs`. */
-async function run(fn: () => unknown, boundMs = 2000): Promise<Outcome> {
-  const t0 = performance.now();
-  let v: any;
-  try {
-    v = fn();
-  } catch (err) {
-    return { kind: 'threw', value: err, ms: performance.now() - t0 };
-  }
-  if (!v || typeof v.then !== 'function') {
-    return { kind: 'returned', value: v, ms: performance.now() - t0 };
-  }
-  let timer: NodeJS.Timeout | undefined;
-  const bound = new Promise<Outcome>(
-    r => (timer = setTimeout(() => r({ kind: 'resolved', value: 'HUNG', ms: boundMs }), boundMs)),
-  );
-  const settled = (v as Promise<unknown>).then(
-    value => ({ kind: 'resolved' as const, value, ms: performance.now() - t0 }),
-    value => ({ kind: 'rejected' as const, value, ms: performance.now() - t0 }),
-  );
-  return Promise.race([settled, bound]).finally(() => clearTimeout(timer));
-}
-
-/** The outcome must be a typed error thrown at once or rejected promptly. */
-function expectTypedRefusal(out: Outcome, what: string): void {
-  expect(['threw', 'rejected'], `${what}: ${out.kind} ${String(out.value)}`).toContain(out.kind);
-  expect(isTypedError(out.value), `${what}: untyped ${out.value?.stack ?? out.value}`).toBe(true);
-  expect(out.ms, `${what}: took ${out.ms} ms`).toBeLessThan(500);
-}
-
-let counter: Counter;
-let cluster: EtcdCluster;
-let etcd: Etcd3;
-
-beforeAll(async () => {
-  [counter, cluster] = await Promise.all([startCounter(), startEtcd({ members: 1 })]);
-  etcd = createClient({ hosts: cluster.endpoints, callTimeoutMs: 3000 });
-  await etcd.put('hostile/seed').value('1');
-});
-afterAll(async () => {
-  await etcd?.close();
-  await counter?.close();
-  await cluster?.stop();
-});
-
-async function revision(): Promise<string> {
-  const status = await etcd.maintenance.status();
-  return String(status.header.revision);
-}
-
-/**
- * A client pointed at the counter, once it has made the connection it makes when
- * constructed; `measure(fn)` runs `fn(client)` and says how many connections it made.
- */
-async function counterClient(): Promise<{
-  measure(fn: (c: Etcd3) => unknown): Promise<{ out: Outcome; connections: number }>;
-  close(): Promise<void>;
-}> {
-  const start = counter.accepted();
-  const c = new Etcd3({ hosts: counter.host, callTimeoutMs: 300, connectTimeoutMs: 300 });
-  // Bounded wait for the construction's own dial, so only the call under test counts.
-  for (let i = 0; i < 100 && counter.accepted() === start; i++) {
-    await new Promise(r => setTimeout(r, 10));
-  }
-  return {
-    async measure(fn) {
-      const before = counter.accepted();
-      const out = await run(() => fn(c), 1500);
-      await new Promise(r => setTimeout(r, 30)); // a dial that was started reaches the listener
-      return { out, connections: counter.accepted() - before };
-    },
-    close: () => c.close(),
-  };
-}
-
-/** Runs `fn(client)` on a fresh {@link counterClient}. */
-async function atCounter(
-  fn: (c: Etcd3) => unknown,
-): Promise<{ out: Outcome; connections: number }> {
-  const cc = await counterClient();
-  try {
-    return await cc.measure(fn);
-  } finally {
-    await cc.close();
-  }
-}
+const targets = hostileTargets();
+const { revision, counterClient, atCounter } = targets;
 
 /** `options` with `hosts: '127.0.0.1:1'` when it is a plain readable object without hosts. */
 function refusedByDefault(options: unknown): unknown {
@@ -203,18 +81,18 @@ describe('new Etcd3(options) / createClient(options)', () => {
       fc.oneof(
         hostileShape(['hosts', 'callTimeoutMs', 'keepalive', 'auth', 'credentials']),
         hostileShape(['hosts']).map(h => ({ hosts: h })),
-        hostileScalars().map(v => ({ hosts: counter.host, callTimeoutMs: v })),
+        hostileScalars().map(v => ({ hosts: targets.counter.host, callTimeoutMs: v })),
         fc.constantFrom(
-          { hosts: counter.host, callTimeoutMS: 5 },
-          { hosts: [counter.host, `http://${counter.host}`] },
+          { hosts: targets.counter.host, callTimeoutMS: 5 },
+          { hosts: [targets.counter.host, `http://${targets.counter.host}`] },
           { hosts: '127.0.0.1:99999' },
-          { hosts: counter.host, defaultCallOptions: { deadline: 'soon' } },
-          { hosts: counter.host, grpcOptions: { 'grpc.service_config': '{bad' } },
+          { hosts: targets.counter.host, defaultCallOptions: { deadline: 'soon' } },
+          { hosts: targets.counter.host, grpcOptions: { 'grpc.service_config': '{bad' } },
         ),
       ),
       { numRuns: 150, seed: 20 },
     );
-    const before = counter.accepted();
+    const before = targets.counter.accepted();
     for (const [i, sample] of samples.entries()) {
       // Options that would default to 127.0.0.1:2379 (someone else's etcd, maybe) dial a
       // refused port instead.
@@ -228,7 +106,7 @@ describe('new Etcd3(options) / createClient(options)', () => {
       expect(out.kind).toBe('threw');
       expect(out.value, String(out.value?.stack)).toBeInstanceOf(InvalidOptionError);
     }
-    expect(counter.accepted() - before).toBe(0);
+    expect(targets.counter.accepted() - before).toBe(0);
   });
 });
 
@@ -254,7 +132,7 @@ describe('builders: get().options(...), put().options(...), deadlines', () => {
         expectTypedRefusal(out, `call options #${i}`);
         expect(out.value, `call options #${i}`).toBeInstanceOf(InvalidOptionError);
         expect(connections, `call options #${i}`).toBe(0);
-        const real = await run(() => call(etcd));
+        const real = await run(() => call(targets.etcd));
         expect(real.value, `call options #${i} on etcd`).toBeInstanceOf(InvalidOptionError);
       }
     }
@@ -277,7 +155,7 @@ describe('builders: get().options(...), put().options(...), deadlines', () => {
       (c: Etcd3) => c.get('hostile/aborted').options({ signal: ac.signal } as never),
       (c: Etcd3) => c.lease(5, { signal: ac.signal } as never).grant(),
     ]) {
-      const real = await run(() => call(etcd));
+      const real = await run(() => call(targets.etcd));
       expect(await revision(), 'a call with an aborted signal was applied').toBe(rev);
       expect(real.kind).toBe('rejected');
       expect((real.value as Error).name).toBe('AbortError');
@@ -287,10 +165,10 @@ describe('builders: get().options(...), put().options(...), deadlines', () => {
 
 describe('client.lease(ttl)', () => {
   it('TTL 1 (the minimum) and 9e9 (etcd maximum) are accepted; etcd answers for the huge one', async () => {
-    const small = etcd.lease(1, { autoKeepAlive: false });
+    const small = targets.etcd.lease(1, { autoKeepAlive: false });
     expect(await small.grant()).toMatch(/^\d+$/);
     await small.revoke();
-    const huge = etcd.lease(9_000_000_000, { autoKeepAlive: false });
+    const huge = targets.etcd.lease(9_000_000_000, { autoKeepAlive: false });
     expect(await huge.grant()).toMatch(/^\d+$/);
     await huge.revoke();
   });
@@ -320,7 +198,7 @@ describe('register / discover / createGrpcClient on a live client', () => {
       { numRuns: 100, seed: 21 },
     );
     for (const options of samples) {
-      const out = await run(() => register(etcd, options as never));
+      const out = await run(() => register(targets.etcd, options as never));
       if (out.kind === 'returned') await out.value.close();
       expect(out.kind, `accepted: ${show(options)}`).toBe('threw');
       expect(out.value, String(out.value?.stack)).toBeInstanceOf(InvalidOptionError);
@@ -351,11 +229,13 @@ describe('register / discover / createGrpcClient on a live client', () => {
       { callTimeoutMS: 5 },
       cyclic(),
     ].entries()) {
-      const before = counter.accepted();
-      const out = await run(() => createGrpcClient(EchoClient, counter.host, options as never));
+      const before = targets.counter.accepted();
+      const out = await run(() =>
+        createGrpcClient(EchoClient, targets.counter.host, options as never),
+      );
       expectTypedRefusal(out, `createGrpcClient #${i}`);
       await new Promise(r => setTimeout(r, 30));
-      expect(counter.accepted() - before).toBe(0);
+      expect(targets.counter.accepted() - before).toBe(0);
     }
   });
 });
