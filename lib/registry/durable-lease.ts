@@ -9,11 +9,11 @@ import { retryWrites } from '../policy/retry-writes';
 import { ClientClosedError, EtcdLeaseInvalidError, type Namespace } from 'etcd3';
 import { isBrokenCircuitError } from 'cockatiel';
 import { Emitter, type Event, type IDisposable } from '../events';
-import { NoEndpointAvailableError } from '../errors';
+import { InvalidOptionError, NoEndpointAvailableError } from '../errors';
 import { isLogger, noopLogger, type Logger } from '../logger';
-import { InvalidOptionError } from '../errors';
 import { LeasedKeys, type KeyHealCause, type LeasedKeyState } from './leased-keys';
 import {
+  DURABLE_LEASE_KEYS,
   resolveLeaseOptions,
   type DurableLeaseOptions,
   type ResolvedLeaseOptions,
@@ -535,15 +535,3 @@ export class DurableLease {
     }
   }
 }
-
-/** Every key of {@link DurableLeaseOptions}. */
-const DURABLE_LEASE_KEYS = [
-  'ttlSeconds',
-  'keepaliveIntervalMs',
-  'keepaliveTimeoutMs',
-  'callTimeoutMs',
-  'closeTimeoutMs',
-  'backoff',
-  'writeConcurrency',
-  'logger',
-] as const;

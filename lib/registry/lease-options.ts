@@ -118,3 +118,16 @@ export function resolveLeaseOptions(o: DurableLeaseOptions, path = ''): Resolved
     writeConcurrency,
   };
 }
+
+/** The tuning keys of {@link DurableLeaseOptions} that a registration's `lease` option may set. */
+export const LEASE_TUNING_KEYS = [
+  'keepaliveIntervalMs',
+  'keepaliveTimeoutMs',
+  'callTimeoutMs',
+  'closeTimeoutMs',
+  'backoff',
+  'writeConcurrency',
+] as const;
+
+/** Every key of {@link DurableLeaseOptions}. */
+export const DURABLE_LEASE_KEYS = ['ttlSeconds', ...LEASE_TUNING_KEYS, 'logger'] as const;

@@ -13,6 +13,7 @@ import {
   type ResolvedHealthCheck,
 } from './health-check';
 import {
+  LEASE_TUNING_KEYS,
   resolveLeaseOptions,
   type DurableLeaseOptions,
   type ResolvedLeaseOptions,
@@ -47,14 +48,6 @@ export const REGISTER_KEYS = [
   'sharedLease',
   'lease',
   'logger',
-] as const;
-const LEASE_KEYS = [
-  'keepaliveIntervalMs',
-  'keepaliveTimeoutMs',
-  'callTimeoutMs',
-  'closeTimeoutMs',
-  'backoff',
-  'writeConcurrency',
 ] as const;
 const HEALTH_CHECK_KEYS = ['tcp', 'fn', 'intervalMs', 'timeoutMs'] as const;
 
@@ -161,7 +154,7 @@ export function resolveRegisterOptions(
       throw new InvalidOptionError(flag, `must be a boolean, got ${typeof o[flag]}`);
     }
   }
-  const lease0 = readKnownOptions(o.lease, LEASE_KEYS, 'lease', 'lease.');
+  const lease0 = readKnownOptions(o.lease, LEASE_TUNING_KEYS, 'lease', 'lease.');
   if (lease0.backoff !== undefined) {
     lease0.backoff = readKnownOptions(
       lease0.backoff,

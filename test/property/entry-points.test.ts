@@ -20,6 +20,7 @@ import { isEtcdResolverRegistered, registerEtcdResolver } from '../../lib/grpc/r
 import { main as cliMain } from '../../lib/cli/main';
 import { instrument } from '../../lib/metrics';
 import { DurableLease } from '../../lib/registry/durable-lease';
+import { DURABLE_LEASE_KEYS } from '../../lib/registry/lease-options';
 import { register } from '../../lib/registry/register';
 import { REGISTER_KEYS } from '../../lib/registry/register-options';
 import { installShutdownHandlers } from '../../lib/registry/shutdown';
@@ -284,16 +285,7 @@ describe('lib/testing: startEtcd(options), startProxy(options)', () => {
 });
 
 describe('new DurableLease(client, options), installShutdownHandlers(closables, options)', () => {
-  const leaseFields = [
-    'ttlSeconds',
-    'keepaliveIntervalMs',
-    'keepaliveTimeoutMs',
-    'callTimeoutMs',
-    'closeTimeoutMs',
-    'backoff',
-    'writeConcurrency',
-    'logger',
-  ];
+  const leaseFields = DURABLE_LEASE_KEYS;
   test('DurableLease: hostile client or options give InvalidOptionError', async () => {
     const handles: { close(): Promise<void> }[] = [];
     fc.assert(
