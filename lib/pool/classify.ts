@@ -11,8 +11,6 @@ import { isRecoverableError } from 'etcd3';
 import { ResilientEtcdError, WriteOutcomeUnknownError } from '../errors';
 import { statusNeverSent } from '../policy/never-sent';
 
-export { describeError } from '../policy/describe-error';
-
 /** Raw gRPC error as grpc-js reports it (a `ServiceError`). */
 export interface RawGrpcError extends Error {
   code?: number;

@@ -33,10 +33,10 @@ import { deadlineMs } from '../policy/deadline';
 import type { Logger } from '../logger';
 import type { ResolvedOptions } from '../options';
 import { Authenticator } from './authenticator';
-import { DeadlineBackoff } from './backoff';
+import { DeadlineBackoff } from '../policy/deadline-backoff';
 import { isSafeCall } from './call-kind';
+import { describeError } from '../policy/describe-error';
 import {
-  describeError,
   isEndpointFailure,
   isTransient,
   mark,

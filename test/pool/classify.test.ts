@@ -9,8 +9,8 @@ import {
 } from 'etcd3';
 import { describe, expect, test } from 'vitest';
 import { NotConnectedError } from '../../lib/pool/endpoint';
+import { describeError } from '../../lib/policy/describe-error';
 import {
-  describeError,
   isEndpointFailure,
   isTransient,
   mark,

@@ -1,6 +1,6 @@
 import { ConstantBackoff, ExponentialBackoff, type IRetryBackoffContext } from 'cockatiel';
 import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
-import { DeadlineBackoff } from '../../lib/pool/backoff';
+import { DeadlineBackoff } from '../../lib/policy/deadline-backoff';
 
 const T0 = 1_000_000;
 const failed = (deadline: number | undefined, attempt = 1): IRetryBackoffContext<unknown> => ({
