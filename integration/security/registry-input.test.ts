@@ -80,7 +80,8 @@ describe('what is registered is what is discovered', () => {
               service,
               id,
               addr,
-              metadata: JSON.parse(JSON.stringify(metadata)),
+              // Written as Go's json.Marshal does, so -0 stays -0 (JSON.stringify would say 0).
+              metadata,
             });
           } finally {
             await reg.close();
