@@ -8,7 +8,18 @@ import { EtcdPermissionDeniedError } from 'etcd3';
 import { describe, expect, test } from 'vitest';
 import type { ResilientPool } from '../../lib/pool/resilient-pool';
 import { HANG, unavailable } from '../fakes/fake-etcd';
-import { allReady, makePool, rangeReq, timed, waitUntil, withCleanup } from '../fakes/pool-harness';
+import {
+  advance,
+  allReady,
+  fakeClock,
+  makePool,
+  rangeReq,
+  settled,
+  timed,
+  track,
+  waitUntil,
+  withCleanup,
+} from '../fakes/pool-harness';
 
 const { cleanup, fakes } = withCleanup();
 
@@ -62,9 +73,12 @@ describe('reads', () => {
     a.on('KV.range', () => HANG);
     const p = pool([a.url, b.url]);
     await allReady(p);
-    await p.exec('KV', 'range', rangeReq());
+    fakeClock();
+    const read = track(p.exec('KV', 'range', rangeReq()));
+    await advance(400); // past the hedge and force delays (attemptTimeoutMs 200)
+    expect((await settled(read)).error).toBeUndefined();
     await waitUntil(() => a.count('Maintenance.status') === 1, 'the hung endpoint was probed');
-    await new Promise(r => setTimeout(r, 300)); // past the probe's own deadline
+    await advance(3500); // past the probe's patience (callTimeoutMs 3000)
     expect(p.endpoints[0].generation).toBe(0);
     expect(p.endpoints[0].rebuilds).toBe(0);
   });
@@ -76,7 +90,13 @@ describe('reads', () => {
     const rebuilds: string[] = [];
     p.endpoints[0].onRebuild(e => rebuilds.push(e.reason));
     await allReady(p);
-    await p.exec('KV', 'range', rangeReq());
+    fakeClock();
+    const read = track(p.exec('KV', 'range', rangeReq()));
+    await advance(400); // past the hedge and force delays (attemptTimeoutMs 200)
+    expect((await settled(read)).error).toBeUndefined();
+    await waitUntil(() => a.count('Maintenance.status') >= 1, 'the hung endpoint was probed');
+    expect(rebuilds).toEqual([]); // given the patience of a call (callTimeoutMs 3000) first
+    await advance(3500);
     await waitUntil(() => rebuilds.length > 0, 'the hung endpoint was rebuilt');
     expect(rebuilds).toEqual(['hang']);
     expect(p.endpoints[0].generation).toBe(1);
@@ -88,10 +108,16 @@ describe('reads', () => {
     a.on('KV.range', () => unavailable('etcdserver: leader changed'));
     b.on('KV.range', () => found('from-b'));
     const p = pool([a.url, b.url]);
+    const retries: unknown[] = [];
+    p.onRetry(e => retries.push(e));
     await allReady(p);
-    const { value, ms } = await timed(() => p.exec<any>('KV', 'range', rangeReq()));
+    // "At once": with the clock stopped, no hedge delay, attempt timeout or backoff can
+    // fire, so the read can only settle if the failure itself handed it over.
+    fakeClock();
+    const { value } = await settled(track(p.exec<any>('KV', 'range', rangeReq())));
     expect(value.kvs[0].value.toString()).toBe('from-b');
-    expect(ms).toBeLessThan(200);
+    expect([a.count('KV.range'), b.count('KV.range')]).toEqual([1, 1]);
+    expect(retries).toEqual([]); // the same round, not a retry round after a backoff
   });
 
   test('a read rejected for what it asks (permission denied) is not retried', async () => {
