@@ -3,11 +3,25 @@
  * and close() ends calls with ClientClosedError.
  */
 import { ClientClosedError, GRPCDeadlineExceededError, GRPCUnavailableError } from 'etcd3';
-import { describe, expect, test } from 'vitest';
+import { describe, expect, test, vi } from 'vitest';
 import { DeadlineExceededError, NoEndpointAvailableError } from '../../lib/errors';
 import type { ResilientPool } from '../../lib/pool/resilient-pool';
 import { HANG, unavailable } from '../fakes/fake-etcd';
-import { allReady, makePool, putReq, rangeReq, timed, withCleanup } from '../fakes/pool-harness';
+import {
+  advance,
+  allReady,
+  fakeClock,
+  makePool,
+  putReq,
+  rangeReq,
+  realSleep,
+  settled,
+  timed,
+  track,
+  waitUntil,
+  withCleanup,
+  type Tracked,
+} from '../fakes/pool-harness';
 import { startSilentServer } from '../fakes/silent-server';
 
 const { cleanup, fakes } = withCleanup();
@@ -23,8 +37,18 @@ function pool(hosts: string[], options = {}): ResilientPool {
   return p;
 }
 
-/** Margin for timers and event-loop delays on a busy CI machine, in ms. */
-const SLACK = 500;
+/**
+ * Asserts that `call` (started at fake time 0, under {@link fakeClock}) is still
+ * pending 1 ms before `ms` of fake time, and settles once the clock reaches `ms`
+ * without moving it further: it ends exactly when that timer (a deadline) fires.
+ */
+async function endsAt<T>(call: Tracked<T>, ms: number): Promise<Tracked<T>> {
+  await advance(ms - 1);
+  await realSleep(20); // let any reply or failure in flight arrive
+  expect(call.settled).toBe(false);
+  await vi.advanceTimersByTimeAsync(1);
+  return settled(call, `the call settled at ${ms} ms`);
+}
 
 describe('circuit breakers', () => {
   test('every breaker open: NoEndpointAvailableError carrying the last cause, then fail fast', async () => {
@@ -45,10 +69,12 @@ describe('circuit breakers', () => {
     const sent = a.count('KV.range') + b.count('KV.range');
     expect(sent).toBe(2);
 
-    const second = await timed(() => p.exec('KV', 'put', putReq()));
+    // Fail fast: with the clock stopped (no half-open timer, no deadline can fire) the
+    // call still settles.
+    fakeClock();
+    const second = await settled(track(p.exec('KV', 'put', putReq())));
     expect(second.error).toBeInstanceOf(NoEndpointAvailableError);
     expect(second.error.lastCause).toBeInstanceOf(GRPCUnavailableError);
-    expect(second.ms).toBeLessThan(100);
     expect(a.received.length + b.received.length).toBe(sent); // nothing more was sent
   });
 
@@ -74,12 +100,11 @@ describe('deadlines', () => {
     b.on('KV.range', () => HANG);
     const p = pool([a.url, b.url], { callTimeoutMs: 700, breaker: { consecutiveFailures: 100 } });
     await allReady(p);
-    const { error, ms } = await timed(() => p.exec('KV', 'range', rangeReq()));
+    fakeClock();
+    const { error } = await endsAt(track(p.exec('KV', 'range', rangeReq())), 700);
     expect([GRPCDeadlineExceededError, DeadlineExceededError].some(c => error instanceof c)).toBe(
       true,
     );
-    expect(ms).toBeGreaterThanOrEqual(680);
-    expect(ms).toBeLessThan(700 + SLACK);
     // Hedged to the other endpoint; when both hang past their force delay, a fresh round
     // asks again (each round waits longer: the hung attempts count as slow round trips).
     expect(a.count('KV.range')).toBeGreaterThanOrEqual(1);
@@ -92,58 +117,58 @@ describe('deadlines', () => {
     a.on('KV.range', () => HANG);
     const p = pool([a.url], { callTimeoutMs: 10_000, attemptTimeoutMs: 5000 });
     await allReady(p);
-    const { error, ms } = await timed(() =>
-      p.exec('KV', 'range', rangeReq(), { deadline: Date.now() + 300 }),
-    );
+    fakeClock();
+    const call = track(p.exec('KV', 'range', rangeReq(), { deadline: Date.now() + 300 }));
+    const { error } = await endsAt(call, 300);
     expect(error).toBeDefined();
-    expect(ms).toBeGreaterThanOrEqual(280);
-    expect(ms).toBeLessThan(300 + SLACK);
   });
 
   test('no endpoint ever connects: a write fails by its deadline, not after the connect timeout', async () => {
     const silent = await Promise.all([startSilentServer(), startSilentServer()]);
     cleanup.push(() => Promise.all(silent.map(s => s.close())));
+    fakeClock();
     const p = pool(
       silent.map(s => s.url),
       { callTimeoutMs: 600, connectTimeoutMs: 5000 },
     );
-    const { error, ms } = await timed(() => p.exec('KV', 'put', putReq()));
+    const { error } = await endsAt(track(p.exec('KV', 'put', putReq())), 600);
     expect([NoEndpointAvailableError, DeadlineExceededError].some(c => error instanceof c)).toBe(
       true,
     );
     expect(error.message).not.toMatch(/undefined/);
-    expect(ms).toBeGreaterThanOrEqual(580);
-    expect(ms).toBeLessThan(600 + SLACK);
   });
 
   test('no endpoint ever connects: a read fails by its deadline, having tried each', async () => {
     const silent = await Promise.all([startSilentServer(), startSilentServer()]);
     cleanup.push(() => Promise.all(silent.map(s => s.close())));
+    fakeClock();
     const p = pool(
       silent.map(s => s.url),
       { callTimeoutMs: 600 },
     );
-    const { error, ms } = await timed(() => p.exec('KV', 'range', rangeReq()));
+    const call = track(p.exec('KV', 'range', rangeReq()));
+    // Each endpoint gets connectTimeoutMs (200 ms); the call ends by its deadline.
+    await advance(600);
+    const { error } = await settled(call, 'the read settled by its 600 ms deadline');
     expect([NoEndpointAvailableError, DeadlineExceededError].some(c => error instanceof c)).toBe(
       true,
     );
-    expect(ms).toBeLessThan(600 + SLACK);
-    expect(silent.every(s => s.accepted >= 1)).toBe(true);
+    await waitUntil(() => silent.every(s => s.accepted >= 1), 'each endpoint was dialled');
   });
 
   test('getting an auth token counts against the deadline of the call that needs it', async () => {
     const [a] = await fakes(1);
     a.on('Auth.authenticate', () => HANG);
+    fakeClock();
     const p = pool([a.url], {
       callTimeoutMs: 5000,
       attemptTimeoutMs: 5000,
       auth: { username: 'root', password: 'pw' },
     });
-    const { error, ms } = await timed(() =>
-      p.exec('KV', 'range', rangeReq(), { deadline: Date.now() + 300 }),
-    );
+    const call = track(p.exec('KV', 'range', rangeReq(), { deadline: Date.now() + 300 }));
+    await waitUntil(() => a.count('Auth.authenticate') === 1, 'the token was asked for');
+    const { error } = await endsAt(call, 300);
     expect(error).toBeDefined();
-    expect(ms).toBeLessThan(300 + SLACK);
     expect(a.count('KV.range')).toBe(0);
   });
 });
@@ -164,15 +189,14 @@ describe('close()', () => {
     a.on('KV.put', () => HANG);
     const p = pool([a.url], { callTimeoutMs: 10_000 });
     await allReady(p);
-    const pending = timed(() => p.exec('KV', 'put', putReq()));
-    while (a.pending === 0) {
-      await new Promise(r => setTimeout(r, 5)); // bounded by the test timeout
-    }
-    const closedAt = Date.now();
+    const put = track(p.exec('KV', 'put', putReq()));
+    await waitUntil(() => a.pending === 1, 'the put reached the server');
+    // Promptly: with the clock stopped (no deadline or timer can end it) close() alone
+    // settles the call.
+    fakeClock();
     p.close();
-    const { error } = await pending;
+    const { error } = await settled(put, 'close() ended the call');
     expect(error).toBeInstanceOf(ClientClosedError);
-    expect(Date.now() - closedAt).toBeLessThan(SLACK);
     expect(a.count('KV.put')).toBe(1); // not resent anywhere
   });
 
