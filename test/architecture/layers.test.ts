@@ -20,9 +20,10 @@ const LAYER: Record<string, number> = {
   internals: 2,
   'service-record': 2,
   events: 3,
-  channel: 3,
   cancel: 3,
   tracing: 3,
+  // The channel core publishes its events through events.ts' Emitter.
+  channel: 4,
   options: 4,
   lease: 4,
   watch: 4,

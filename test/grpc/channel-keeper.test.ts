@@ -2,7 +2,7 @@ import { connectivityState as S, credentials } from '@grpc/grpc-js';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ChannelKeeper, type GrpcRebuildEvent } from '../../lib/grpc/channel-keeper';
 import { noopLogger } from '../../lib/logger';
-import { FakeChannel } from './fake-channel';
+import { FakeChannel } from '../fakes/fake-channel';
 
 const timing = {
   connectTimeoutMs: 1000,
@@ -19,11 +19,7 @@ function setup() {
     { 'x.opt': 1 },
     timing,
     noopLogger,
-    (_t, _c, o) => {
-      const ch = new FakeChannel(o as Record<string, unknown>);
-      channels.push(ch);
-      return ch;
-    },
+    FakeChannel.factory(channels),
   );
   const rebuilds: GrpcRebuildEvent[] = [];
   keeper.onRebuild(e => rebuilds.push(e));
@@ -32,6 +28,7 @@ function setup() {
 
 afterEach(() => {
   vi.useRealTimers();
+  vi.restoreAllMocks();
 });
 
 describe('ChannelKeeper', () => {
@@ -80,7 +77,6 @@ describe('ChannelKeeper', () => {
     expect(channels.filter(c => !c.closed)).toHaveLength(1);
     expect(keeper.generation).toBe(5);
     keeper.stop();
-    vi.restoreAllMocks();
   });
 
   it('does not rebuild an IDLE or READY channel, and resets the backoff once READY', async () => {
@@ -108,16 +104,34 @@ describe('ChannelKeeper', () => {
     expect(rebuilds).toHaveLength(1);
   });
 
-  it('emits state changes of the current channel only', async () => {
+  it('emits state changes of the current channel only', () => {
+    vi.useFakeTimers();
     const { keeper, channels } = setup();
     const seen: string[] = [];
     keeper.onStateChange(e => seen.push(`${e.from}->${e.to}`));
     channels[0]!.transitionToState(S.CONNECTING);
     channels[0]!.transitionToState(S.READY);
-    await new Promise(r => setImmediate(r));
     keeper.requestRebuild('manual');
-    await new Promise(r => setImmediate(r));
+    channels[0]!.transitionToState(S.IDLE); // the old channel, closed: not reported
     expect(seen).toEqual(['IDLE->CONNECTING', 'CONNECTING->READY', 'IDLE->CONNECTING']);
+    keeper.stop();
+  });
+
+  it('a channel that recovers (READY) before a scheduled rebuild keeps running: the rebuild is cancelled', async () => {
+    vi.useFakeTimers();
+    vi.spyOn(Math, 'random').mockReturnValue(0.5);
+    const { keeper, channels, rebuilds } = setup();
+    keeper.requestRebuild('manual'); // generation 1, now; the next one waits for the backoff
+    expect(rebuilds).toHaveLength(1);
+    const current = channels[1]!;
+    current.transitionToState(S.TRANSIENT_FAILURE);
+    keeper.requestRebuild('calls failing'); // within the backoff: scheduled
+    current.transitionToState(S.CONNECTING);
+    current.transitionToState(S.READY); // recovered before the timer fired
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(rebuilds.map(r => r.reason)).toEqual(['manual']);
+    expect(current.closed).toBe(false);
+    expect(keeper.channel.inner).toBe(current);
     keeper.stop();
   });
 });
