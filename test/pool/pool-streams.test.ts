@@ -3,16 +3,27 @@
  * use): withConnection() and markFailed().
  */
 import { status as Status } from '@grpc/grpc-js';
-import { afterEach, describe, expect, test } from 'vitest';
+import { afterEach, describe, expect, test, vi } from 'vitest';
 import { NoEndpointAvailableError } from '../../lib/errors';
 import type { ResilientPool } from '../../lib/pool/resilient-pool';
 import { FakeEtcd } from '../fakes/fake-etcd';
-import { allReady, makePool, timed, waitUntil } from '../fakes/pool-harness';
+import {
+  advance,
+  allReady,
+  fakeClock,
+  makePool,
+  realSleep,
+  settled,
+  timed,
+  track,
+  waitUntil,
+} from '../fakes/pool-harness';
 import { startSilentServer } from '../fakes/silent-server';
 import { freePort } from '../../lib/testing/ports';
 
 const cleanup: Array<() => unknown> = [];
 afterEach(async () => {
+  vi.useRealTimers();
   for (const fn of cleanup.splice(0).reverse()) {
     await fn();
   }
@@ -59,39 +70,46 @@ describe('withConnection', () => {
     const dead = await freePort();
     const fake = await FakeEtcd.start();
     cleanup.push(() => fake.close());
+    // At once: with the clock stopped (connectTimeoutMs can never pass) it still settles.
+    fakeClock();
     const p = pool([`http://127.0.0.1:${dead}`, fake.url], { connectTimeoutMs: 2000 });
-    const { value, ms } = await timed(() =>
-      p.withConnection('Watch', ({ resource }) => resource.url),
+    const { value } = await settled(
+      track(p.withConnection('Watch', ({ resource }) => resource.url)),
     );
     expect(value).toBe(fake.url);
-    expect(ms).toBeLessThan(1000);
   });
 
   test('no endpoint connects: NoEndpointAvailableError with the cause', async () => {
     const silent = await startSilentServer();
     cleanup.push(() => silent.close());
+    fakeClock();
     const p = pool([silent.url]);
-    const { error, ms } = await timed(() => p.withConnection('Watch', () => 'never'));
+    const call = track(p.withConnection('Watch', () => 'never'));
+    await waitUntil(() => silent.accepted >= 1, 'the silent endpoint was dialled');
+    await advance(199);
+    await realSleep(20);
+    expect(call.settled).toBe(false); // given its connectTimeoutMs (200 ms)...
+    await vi.advanceTimersByTimeAsync(1);
+    const { error } = await settled(call, 'it gave up after connectTimeoutMs'); // ...not more
     expect(error).toBeInstanceOf(NoEndpointAvailableError);
     expect(String(error.lastCause)).toMatch(/Not connected/);
-    expect(ms).toBeLessThan(200 + 500);
   });
 
   test('after close() a stream that etcd3 re-opens neither fails nor connects: it stays pending', async () => {
     const fake = await FakeEtcd.start();
     cleanup.push(() => fake.close());
+    fakeClock();
     const p = pool([fake.url]);
     p.close();
-    let settled = false;
     let called = false;
-    p.withConnection('Watch', () => {
-      called = true;
-    }).then(
-      () => (settled = true),
-      () => (settled = true),
+    const stream = track(
+      p.withConnection('Watch', () => {
+        called = true;
+      }),
     );
-    await new Promise(r => setTimeout(r, 100));
-    expect(settled).toBe(false);
+    await advance(60_000, 1000); // a minute: past every connect timeout and deadline
+    await realSleep(50);
+    expect(stream.settled).toBe(false);
     expect(called).toBe(false);
   });
 });
@@ -118,8 +136,9 @@ describe('markFailed', () => {
     const p = pool([fake.url]);
     await allReady(p);
     const ep = p.endpoints[0];
+    fakeClock();
     p.markFailed(ep, grpcError(Status.UNAVAILABLE, 'etcdserver: no leader'));
-    await new Promise(r => setTimeout(r, 50));
+    await advance(10_000, 500); // past any rebuild backoff or breaker timer
     expect(ep.lastError).toMatch(/no leader/);
     expect(ep.rebuilds).toBe(0);
     expect(ep.breakerState).toBe('closed');
@@ -131,8 +150,9 @@ describe('markFailed', () => {
     const p = pool([fake.url], { breaker: { consecutiveFailures: 1 } });
     await allReady(p);
     const ep = p.endpoints[0];
+    fakeClock();
     p.markFailed(ep, grpcError(Status.CANCELLED, 'Cancelled on client'));
-    await new Promise(r => setTimeout(r, 50));
+    await advance(10_000, 500); // past any rebuild backoff or breaker timer
     expect(ep.lastError).toBeUndefined();
     expect(ep.breakerState).toBe('closed');
     expect(ep.rebuilds).toBe(0);
@@ -144,8 +164,9 @@ describe('markFailed', () => {
     const p = pool([fake.url], { breaker: { consecutiveFailures: 1 } });
     await allReady(p);
     const ep = p.endpoints[0];
+    fakeClock();
     p.markFailed(ep, grpcError(Status.PERMISSION_DENIED, 'etcdserver: permission denied'));
-    await new Promise(r => setTimeout(r, 50));
+    await advance(10_000, 500); // past any rebuild backoff or breaker timer
     expect(ep.breakerState).toBe('closed');
     expect(ep.rebuilds).toBe(0);
   });
