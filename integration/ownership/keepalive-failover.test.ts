@@ -2,7 +2,9 @@
  * The member carrying a lease's keepalive stream dies (SIGKILL) in a 3-member
  * cluster, TTL 3 s: the lease is never lost. A follower's death moves the keepalive to
  * another member within 1 s; the leader's death within the election that etcd needs
- * before any member can renew a lease (election timeout 1 s by default) plus 1 s.
+ * before any member can renew a lease (election timeout 1 s by default) plus 1 s. The
+ * member is killed right after a keepalive was sent on it, the worst moment for the
+ * lease (its last acknowledged keepalive is a whole interval old).
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createClient, type Etcd3 } from '../../lib/client';
@@ -49,23 +51,49 @@ describe('lease keepalive failover', () => {
     return lease;
   }
 
+  /**
+   * Kills the member carrying the keepalive stream at the worst moment for the lease:
+   * right after a keepalive was sent on it (that one is never answered), so the last
+   * acknowledged keepalive is a whole interval old.
+   */
   async function killCarrier(lease: OwnedLease) {
     const lost: unknown[] = [];
-    lease.on('lost', err => lost.push(err));
+    const timeline: string[] = [];
+    let t0 = Date.now();
+    const note = (what: string) => timeline.push(`${Date.now() - t0} ms ${what}`);
+    lease.on('lost', err => {
+      lost.push(err);
+      note(`lost: ${String(err)}`);
+    });
+    lease.on('keepaliveFailed', err => note(`keepaliveFailed: ${String(err)}`));
+    lease.on('keepaliveEstablished', () => note('keepaliveEstablished'));
     await sleep(1200);
     const carrier = lease.keepaliveEndpoint!;
     const member = cluster.members.find(m => m.clientUrl === carrier)!;
     let movedAt = 0;
     lease.on('keepaliveSucceeded', () => {
+      note(`keepaliveSucceeded on ${lease.keepaliveEndpoint}`);
       if (!movedAt && lease.keepaliveEndpoint !== carrier) {
         movedAt = Date.now();
       }
     });
-    const killedAt = Date.now();
-    await member.kill('SIGKILL');
-    await waitFor(() => movedAt > 0, 2 * TTL * 1000);
-    await sleep(2 * TTL * 1000); // and it stays alive
-    return { movedMs: movedAt - killedAt, lost, member, carrier };
+    const killed = new Promise<number>(resolve =>
+      lease.once('keepaliveFired', () => {
+        t0 = Date.now();
+        const remainingMs = Math.round(lease.remainingMs());
+        void member.kill('SIGKILL').then(() => resolve(remainingMs));
+      }),
+    );
+    const remainingAtKill = await killed;
+    note(`killed ${carrier}; lease declared lost in ${remainingAtKill} ms without an answer`);
+    const killedAt = t0;
+    try {
+      await waitFor(() => movedAt > 0 || lost.length > 0, 2 * TTL * 1000);
+      await sleep(2 * TTL * 1000); // and it stays alive
+    } finally {
+      console.log(`[timeline] ${timeline.join(' | ')}`);
+    }
+    return { movedMs: movedAt - killedAt, lost, member, carrier, remainingAtKill };
   }
 
   it('a follower dies: moved within 1 s, no lost', async () => {
@@ -86,7 +114,8 @@ describe('lease keepalive failover', () => {
     const r = await killCarrier(lease);
     console.log(
       `[measure] keepalive failover (leader killed), TTL ${TTL} s: moved from ${r.carrier} to ` +
-        `${lease.keepaliveEndpoint} in ${r.movedMs} ms (includes etcd's election); ` +
+        `${lease.keepaliveEndpoint} in ${r.movedMs} ms (includes etcd's election; killed right after ` +
+        `a keepalive was sent, ${r.remainingAtKill} ms before the loss bound); ` +
         `${lease.keepaliveStreamsOpened} streams opened`,
     );
     expect(r.movedMs).toBeLessThan(3000);

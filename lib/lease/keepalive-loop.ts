@@ -2,7 +2,10 @@
  * Keeps one granted lease alive and declares it lost from the holder's own bound on
  * etcd's expiry (see {@link ExpiryBound}), even when the network is silent.
  *
- * - A keepalive is sent every TTL/3 on the primary stream.
+ * - A keepalive is sent every TTL/3 on the primary stream, more often for short TTLs
+ *   (at most every TTL/6) so that the last acknowledged one leaves room for an etcd
+ *   leader election (see {@link ELECTION_ALLOWANCE_MS}): while a cluster has no leader
+ *   no keepalive is answered, yet the lease must not be declared lost.
  * - A keepalive not answered within the hedge delay (`max(TTL/6, 2 × the slowest of the
  *   last 8 round trips)`, at most TTL/2) is sent again on a second stream, which the
  *   pool opens on another member (the slow one is ranked last). The first stream to
@@ -37,6 +40,14 @@ import {
   type KeepaliveDuplex,
   type StreamPool,
 } from './open-keepalive-stream';
+
+/**
+ * Time an etcd leader election may take, ms, from the old leader's death to a held
+ * keepalive answered by the new one: with etcd's default 1 s election timeout a follower
+ * campaigns 1–2 s after the last heartbeat, then the keepalive is forwarded. The
+ * keepalive interval keeps `TTL - margin - interval` above this when the TTL allows.
+ */
+export const ELECTION_ALLOWANCE_MS = 2500;
 
 /** Round-trip samples kept for the hedge delay. */
 const RTT_SAMPLES = 8;
@@ -181,9 +192,15 @@ export class KeepaliveLoop {
     return this.ttlSeconds * 1000;
   }
 
-  /** Keepalive interval: a third of the smaller of the requested and granted TTLs. */
+  /**
+   * Keepalive interval: a third of the smaller of the requested and granted TTLs, or
+   * less (down to a sixth) when that leaves under {@link ELECTION_ALLOWANCE_MS} between
+   * the last acknowledged keepalive and the loss bound (TTLs under ~5.6 s).
+   */
   private get intervalMs(): number {
-    return Math.min(this.requestedTtlMs || this.ttlMs, this.ttlMs || this.requestedTtlMs) / 3;
+    const ttl = Math.min(this.requestedTtlMs || this.ttlMs, this.ttlMs || this.requestedTtlMs);
+    const rideOutElection = ttl - safetyMarginMs(ttl) - ELECTION_ALLOWANCE_MS;
+    return Math.min(ttl / 3, Math.max(ttl / 6, rideOutElection));
   }
 
   private get hedgeDelayMs(): number {

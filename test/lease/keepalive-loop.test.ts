@@ -3,15 +3,29 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ExpiryBound, safetyMarginMs } from '../../lib/lease/expiry-bound';
 import { KeepaliveLoop } from '../../lib/lease/keepalive-loop';
 
+/** How the fake cluster answers keepalives: after `answerAfterMs` with `ttl`, unless `silent`. */
+interface Net {
+  answerAfterMs?: number;
+  ttl?: string;
+  silent?: boolean;
+}
+
 class FakeStream extends EventEmitter {
   writes: number[] = [];
   ended = false;
   writable = true;
-  constructor(readonly resource: { url: string; recordFailure: (e: unknown) => void }) {
+  constructor(
+    readonly resource: { url: string; recordFailure: (e: unknown) => void },
+    private readonly net: Net = {},
+  ) {
     super();
   }
   write(): void {
     this.writes.push(Date.now());
+    if (this.net.answerAfterMs !== undefined) {
+      // Answered later (fake timers) unless the network has gone silent by then.
+      setTimeout(() => this.net.silent || this.answer(this.net.ttl), this.net.answerAfterMs);
+    }
   }
   cancel(): void {
     this.ended = true;
@@ -24,7 +38,7 @@ class FakeStream extends EventEmitter {
   }
 }
 
-function fakePool(urls: string[]) {
+function fakePool(urls: string[], net: Net = {}) {
   const streams: FakeStream[] = [];
   let next = 0;
   const pool = {
@@ -37,7 +51,7 @@ function fakePool(urls: string[]) {
         metadata: {},
         client: {
           leaseKeepAlive: () => {
-            const s = new FakeStream(resource);
+            const s = new FakeStream(resource, net);
             streams.push(s);
             return s;
           },
@@ -70,8 +84,8 @@ describe('KeepaliveLoop', () => {
     vi.useRealTimers();
   });
 
-  function loop(urls = ['a', 'b']) {
-    const { pool, streams } = fakePool(urls);
+  function loop(urls = ['a', 'b'], net: Net = {}) {
+    const { pool, streams } = fakePool(urls, net);
     const events: string[] = [];
     const lost: Error[] = [];
     const host = { emit: (e: string) => events.push(e), lost: (e: Error) => lost.push(e) };
@@ -93,7 +107,7 @@ describe('KeepaliveLoop', () => {
     expect(lost[0]!.constructor.name).toBe('EtcdLeaseInvalidError');
   });
 
-  it('sends every TTL/3 and re-sends on another member when one does not answer', async () => {
+  it('sends every TTL/6 for a 3 s TTL and re-sends on another member when one does not answer', async () => {
     const { l, pool, streams, lost } = loop();
     l.granted('1', Date.now(), 3, 10);
     l.start();
@@ -106,8 +120,45 @@ describe('KeepaliveLoop', () => {
     streams[1]!.answer();
     expect(streams[0]!.ended).toBe(true); // the hedge won and became the primary
     expect(l.resource).toBe(streams[1]!.resource);
-    await vi.advanceTimersByTimeAsync(500);
-    expect(streams[1]!.writes).toHaveLength(2); // next tick at TTL/3 on the new primary
+    await vi.advanceTimersByTimeAsync(499);
+    expect(streams[1]!.writes).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(streams[1]!.writes).toHaveLength(2); // next tick TTL/6 after the new primary opened
+    expect(lost).toEqual([]);
+  });
+
+  it('sends every TTL/3 when the TTL leaves room for an election', async () => {
+    const { l, streams } = loop(['a'], { answerAfterMs: 5, ttl: '30' });
+    l.granted('1', Date.now(), 30, 10);
+    l.start();
+    await vi.advanceTimersByTimeAsync(19_999);
+    expect(streams[0]!.writes).toHaveLength(2); // at 0 and 10 s
+    await vi.advanceTimersByTimeAsync(1);
+    expect(streams[0]!.writes).toHaveLength(3);
+    expect(streams).toHaveLength(1);
+  });
+
+  it('a 3 s lease rides out a 2.2 s leader election that starts right after a keepalive was sent', async () => {
+    const net: Net = { answerAfterMs: 5 };
+    const { l, streams, lost } = loop(['a', 'b', 'c'], net);
+    l.granted('1', Date.now(), 3, 10);
+    l.start();
+    await vi.advanceTimersByTimeAsync(2000); // healthy: every keepalive answered in 5 ms
+    expect(streams).toHaveLength(1);
+    // The leader dies right after the next keepalive is sent: nothing is answered any more.
+    const primary = streams[0]!;
+    const before = primary.writes.length;
+    for (let i = 0; i < 1000 && primary.writes.length === before; i++) {
+      await vi.advanceTimersByTimeAsync(1);
+    }
+    expect(primary.writes).toHaveLength(before + 1);
+    net.silent = true;
+    await vi.advanceTimersByTimeAsync(2200); // no leader: every keepalive held
+    expect(lost).toEqual([]);
+    // A new leader answers the keepalive held on the newest stream, and all later ones.
+    net.silent = false;
+    streams.at(-1)!.answer();
+    await vi.advanceTimersByTimeAsync(3000);
     expect(lost).toEqual([]);
   });
 
@@ -126,15 +177,12 @@ describe('KeepaliveLoop', () => {
   });
 
   it('a slow but answering member is not abandoned: the hedge delay follows round trips', async () => {
-    const { l, streams, lost } = loop(['a']);
+    const { l, streams, lost } = loop(['a'], { answerAfterMs: 700 }); // each keepalive answered 700 ms after it was sent
     l.granted('1', Date.now(), 3, 1400); // grant took 1.4 s: hedge delay 1.5 s (TTL/2 cap)
     l.start();
-    for (let i = 0; i < 9; i++) {
-      await vi.advanceTimersByTimeAsync(700);
-      streams[0]!.answer(); // each keepalive answered 700 ms after it was sent
-      await vi.advanceTimersByTimeAsync(300);
-    }
+    await vi.advanceTimersByTimeAsync(9000);
     expect(streams).toHaveLength(1);
+    expect(streams[0]!.writes.length).toBeGreaterThanOrEqual(17); // every 500 ms for 9 s
     expect(lost).toEqual([]);
   });
 
