@@ -14,7 +14,7 @@ import {
 } from '../../lib/errors';
 import { HANG, unavailable } from '../fakes/fake-etcd';
 import { ready, withClients } from '../fakes/client-harness';
-import { timed, waitUntil } from '../fakes/pool-harness';
+import { advance, fakeClock, settled, timed, track, waitUntil } from '../fakes/pool-harness';
 
 const { fakes, client } = withClients();
 
@@ -82,13 +82,19 @@ describe('a write whose outcome is unknown', () => {
     a.on('KV.put', () => HANG);
     const c = client({ hosts: a.url });
     await ready(c);
-    const { error } = await timed(() =>
+    // On a fake clock the deadline passes only once the put was sent, however slow the
+    // machine: the put reaches the server first.
+    fakeClock();
+    const put = track(
       c
         .put('k')
         .value('v')
         .options({ deadline: Date.now() + 300 })
         .exec(),
     );
+    await waitUntil(() => a.count('KV.put') === 1, 'the put reached the server');
+    await advance(300);
+    const { error } = await settled(put, 'the put failed at its deadline');
     expect(error).toBeInstanceOf(GRPCDeadlineExceededError);
     expect(error.mayHaveBeenApplied).toBe(true);
     expect(isWriteOutcomeUnknown(error)).toBe(true);

@@ -9,11 +9,15 @@ import { isWriteOutcomeUnknown } from '../../lib/errors';
 import type { ResilientPool } from '../../lib/pool/resilient-pool';
 import { HANG, unavailable } from '../fakes/fake-etcd';
 import {
+  advance,
   allReady,
+  fakeClock,
   makePool,
   putReq,
   rangeReq,
+  settled,
   timed,
+  track,
   waitUntil,
   withCleanup,
 } from '../fakes/pool-harness';
@@ -95,15 +99,17 @@ describe('signal in call options', () => {
     const p = pool([a.url], { retry: { maxAttempts: 50, initialDelayMs: 200, maxDelayMs: 200 } });
     await allReady(p);
     const ac = new AbortController();
-    const retried = new Promise<void>(resolve => p.onRetry(() => resolve()));
-    const call = timed(() => p.exec('KV', 'range', rangeReq(), { signal: ac.signal }));
-    await retried; // the first attempt failed; now waiting out the backoff
+    let retried = false;
+    p.onRetry(() => (retried = true));
+    fakeClock(); // the 200 ms backoff cannot end by itself
+    const call = track(p.exec('KV', 'range', rangeReq(), { signal: ac.signal }));
+    await waitUntil(() => retried, 'the first round failed'); // now in the backoff
+    expect(a.count('KV.range')).toBe(1);
     ac.abort();
-    const { error } = await call;
+    const { error } = await settled(call, 'the abort ended the backoff');
     expect(error?.name).toBe('AbortError');
-    const seen = a.count('KV.range');
-    await new Promise(r => setTimeout(r, 300)); // past the next backoff
-    expect(a.count('KV.range')).toBe(seen);
+    await advance(1000); // past the next backoffs
+    expect(a.count('KV.range')).toBe(1);
   });
 
   test('aborted calls never count against the endpoint: its breaker stays closed', async () => {
