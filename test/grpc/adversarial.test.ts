@@ -110,7 +110,11 @@ describe('createGrpcClient: a throwing listener', () => {
       e => e,
     );
     expect(err.code).toBe(grpc.status.UNAVAILABLE);
-    await new Promise(r => setTimeout(r, 20)); // let any deferred rethrow run
+    // Let any deferred rethrow run: those queued with nextTick or setImmediate run before
+    // this immediate (a 20 ms timer alone could fire first on a loaded machine), then
+    // a short timer for a setTimeout(0) one.
+    await new Promise(r => setImmediate(r));
+    await new Promise(r => setTimeout(r, 20));
     expect(new Set(fired)).toEqual(new Set(['state', 'rebuild', 'retry', 'breaker']));
     expect(uncaught).not.toHaveBeenCalled();
     expect(c.resilience.health().breakerState).toBe('open');
@@ -250,9 +254,14 @@ describe('createGrpcClient: a bad call deadline', () => {
         expect(err).toBeInstanceOf(InvalidOptionError);
         expect((err as InvalidOptionError).option).toBe('deadline');
       }
-      await new Promise(r => setTimeout(r, 20));
+      // A good call afterwards is a barrier: had a bad one been sent, it would have
+      // reached the server first (no real-time sleep to wait for it).
+      expect(await echo(c as any, { message: 'barrier' })).toEqual({
+        from: 's',
+        message: 'barrier',
+      });
       expect(cb).not.toHaveBeenCalled();
-      expect(s.calls).toEqual({ Echo: 0, Count: 0 });
+      expect(s.calls).toEqual({ Echo: 1, Count: 0 });
     },
   );
 });

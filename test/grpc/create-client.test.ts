@@ -8,10 +8,12 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { InvalidOptionError } from '../../lib/errors';
 import { createGrpcClient, type GrpcRetryEvent } from '../../lib/grpc/create-client';
 import type { GrpcClientOptions } from '../../lib/grpc/client-options';
+import { advance, fakeClock, realSleep, settled, track, waitUntil } from '../fakes/pool-harness';
 import { EchoClient, echo, startEchoServer, type EchoServer } from './echo-service';
 
 const cleanups: Array<() => unknown> = [];
 afterEach(async () => {
+  vi.useRealTimers();
   vi.restoreAllMocks();
   for (const f of cleanups.splice(0).reverse()) await f();
 });
@@ -69,13 +71,18 @@ describe('createGrpcClient', () => {
     const s = await server('slow');
     const c = client(s.addr, { callTimeoutMs: 300 });
     await echo(c as any, { message: 'warm' });
-    const t0 = Date.now();
-    const err = await fail(echo(c as any, { message: 'x', delayMs: 3000 }));
-    const took = Date.now() - t0;
-    expect(err.code).toBe(grpc.status.DEADLINE_EXCEEDED);
-    expect(took).toBeGreaterThanOrEqual(290);
-    expect(took).toBeLessThan(1300);
-    // An explicit deadline wins.
+    // On a fake clock (the server's 3 s delay is fake time too): pending 1 ms before
+    // callTimeoutMs, DEADLINE_EXCEEDED at callTimeoutMs.
+    fakeClock();
+    const slow = track(fail(echo(c as any, { message: 'x', delayMs: 3000 })));
+    await waitUntil(() => s.calls.Echo === 2, 'the call reached the server');
+    await advance(299);
+    await realSleep(20);
+    expect(slow.settled).toBe(false);
+    await vi.advanceTimersByTimeAsync(1);
+    expect((await settled(slow)).value!.code).toBe(grpc.status.DEADLINE_EXCEEDED);
+    vi.useRealTimers();
+    // An explicit deadline wins: a reply after 500 ms (real time), past callTimeoutMs.
     const ok = await echo(
       c as any,
       { message: 'y', delayMs: 500 },
@@ -135,8 +142,7 @@ describe('createGrpcClient', () => {
     const retries: GrpcRetryEvent[] = [];
     c.resilience.onRetry(e => retries.push(e));
     const call = echo(c as any, { message: 'create' }, { deadline: Date.now() + 5000 });
-    await new Promise(r => setTimeout(r, 400));
-    expect(retries.length).toBeGreaterThan(0);
+    await waitUntil(() => retries.length > 0, 'a retry');
     expect(
       retries.every(r => /No connection established|ECONNREFUSED/.test(r.status?.details ?? '')),
     ).toBe(true);
@@ -156,9 +162,9 @@ describe('createGrpcClient', () => {
     await fail(echo(c as any, { message: '1' }));
     await fail(echo(c as any, { message: '2' }));
     expect(states).toEqual(['open']);
-    const t0 = Date.now();
-    const err = await fail(echo(c as any, { message: '3' }));
-    expect(Date.now() - t0).toBeLessThan(100);
+    // Fails fast: it settles with the clock stopped (no deadline, backoff or half-open).
+    fakeClock();
+    const err = (await settled(track(fail(echo(c as any, { message: '3' }))))).value!;
     expect(err.code).toBe(grpc.status.UNAVAILABLE);
     expect(err.details).toMatch(/circuit breaker for "127\.0\.0\.1:\d+" is open/);
     expect(c.resilience.health().breakerState).toBe('open');
@@ -168,17 +174,23 @@ describe('createGrpcClient', () => {
     const s = await server('s');
     const c = client(s.addr, { idempotentMethods: ['Echo'] });
     await echo(c as any, { message: 'warm' });
-    const err = await new Promise<grpc.ServiceError>(resolve => {
-      const call = (c as any).Echo(
-        { message: 'slow', delayMs: 2000 },
-        new grpc.Metadata(),
-        {},
-        (e: grpc.ServiceError) => resolve(e),
-      );
-      setTimeout(() => call.cancel(), 50);
-    });
-    expect(err.code).toBe(grpc.status.CANCELLED);
-    await new Promise(r => setTimeout(r, 100));
+    let call!: grpc.ClientUnaryCall;
+    const ended = track(
+      new Promise<grpc.ServiceError>(resolve => {
+        call = (c as any).Echo(
+          { message: 'slow', delayMs: 2000 },
+          new grpc.Metadata(),
+          {},
+          (e: grpc.ServiceError) => resolve(e),
+        );
+      }),
+    );
+    await waitUntil(() => s.calls.Echo === 2, 'the call reached the server');
+    fakeClock(); // a retry could only come after a backoff timer
+    call.cancel();
+    expect((await settled(ended)).value!.code).toBe(grpc.status.CANCELLED);
+    await advance(3000, 50); // past any backoff (retry.maxDelayMs defaults to 1000)
+    await realSleep(20);
     expect(s.calls.Echo).toBe(2);
   });
 
@@ -203,7 +215,7 @@ describe('createGrpcClient', () => {
     const c = client(s.addr);
     await echo(c as any, { message: 'warm' });
     const slow = echo(c as any, { message: 'slow', delayMs: 300 });
-    await new Promise(r => setTimeout(r, 20));
+    await waitUntil(() => s.calls.Echo === 2, 'the call reached the server');
     expect(c.resilience.health().inFlight).toBe(1);
     const closing = c.close();
     expect(c.close()).toBe(closing);
@@ -219,11 +231,15 @@ describe('createGrpcClient', () => {
     const s = await server('s');
     const c = client(s.addr, { closeTimeoutMs: 200 });
     await echo(c as any, { message: 'warm' });
+    fakeClock(); // the server's 3 s delay and closeTimeoutMs are fake time
     const slow = fail(echo(c as any, { message: 'slow', delayMs: 3000 }));
-    await new Promise(r => setTimeout(r, 20));
-    const t0 = Date.now();
-    await c.close();
-    expect(Date.now() - t0).toBeLessThan(700);
+    await waitUntil(() => c.resilience.health().inFlight === 1 && s.calls.Echo === 2, 'in flight');
+    const closing = track(c.close());
+    await advance(199);
+    await realSleep(20);
+    expect(closing.settled).toBe(false); // waits for the call in flight...
+    await vi.advanceTimersByTimeAsync(1);
+    await settled(closing, 'close() gave up at closeTimeoutMs'); // ...closeTimeoutMs at most
     const err = await slow;
     expect([grpc.status.CANCELLED, grpc.status.UNAVAILABLE]).toContain(err.code);
   });
