@@ -1,11 +1,14 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { InvalidOptionError } from '../../lib/errors';
 import { installShutdownHandlers, type ShutdownHandle } from '../../lib/registry/shutdown';
 
 // SIGUSR2 is not used by vitest; emitting it on `process` calls only our listener.
 const SIG = 'SIGUSR2' as const;
 const handles: ShutdownHandle[] = [];
-afterEach(() => handles.splice(0).forEach(h => h.dispose()));
+afterEach(() => {
+  vi.useRealTimers();
+  handles.splice(0).forEach(h => h.dispose());
+});
 
 const waitFor = async (cond: () => boolean) => {
   for (let i = 0; i < 200 && !cond(); i++) {
@@ -35,7 +38,7 @@ describe('installShutdownHandlers', () => {
   it('is bounded: a hanging close is abandoned at the deadline, the rest started, exit code 1', async () => {
     const exits: number[] = [];
     let lastClosed = false;
-    const start = Date.now();
+    vi.useFakeTimers();
     handles.push(
       installShutdownHandlers(
         [{ close: () => new Promise(() => undefined) }, { close: () => (lastClosed = true) }],
@@ -48,9 +51,10 @@ describe('installShutdownHandlers', () => {
     );
     const h = handles[handles.length - 1]!;
     process.emit(SIG, SIG);
-    await waitFor(() => exits.length > 0);
-    expect(exits).toEqual([1]);
-    expect(Date.now() - start).toBeLessThan(1000);
+    await vi.advanceTimersByTimeAsync(199);
+    expect(exits).toEqual([]); // the hanging close gets its timeoutMs...
+    await vi.advanceTimersByTimeAsync(1);
+    expect(exits).toEqual([1]); // ...and not a moment more
     const r = await h.shutdown();
     expect(r.timedOut).toBe(true);
     expect(r.failed).toContain(0);
