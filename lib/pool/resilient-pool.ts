@@ -3,78 +3,45 @@
  * (same `ICallable` interface), so every etcd3 feature (KV, watch, lease, lock,
  * election, STM, auth, maintenance) runs through it unchanged.
  *
- * A unary call runs in rounds. In one round each endpoint whose breaker allows it is
- * tried once, best first (breaker closed, channel READY, no recent failure), with
- * no delay between endpoints; rounds are spaced by jittered exponential backoff (a
- * cockatiel retry policy). A read attempt that does not answer within
- * `attemptTimeoutMs` counts as a failure of its endpoint and moves on. A write is
- * sent only on a READY channel and tried elsewhere only if it provably never left
- * this process. Everything is bounded by the call's deadline.
+ * The pool owns the endpoints (one per member, auto-synced), their order, the user's
+ * per-host policies, the hang probe, streams (`withConnection`, `markFailed`) and the
+ * events. Unary calls (`exec`) run in the call loop, `unary-calls.ts`: rounds over the
+ * endpoints, best first, spaced by jittered exponential backoff and bounded by the
+ * call's deadline; a write is sent only on a READY channel and tried elsewhere only if
+ * it provably never left this process.
  */
-import { Metadata, status as Status, type CallOptions, type Client } from '@grpc/grpc-js';
-import { ExponentialBackoff, handleWhen, retry, type IPolicy, type RetryPolicy } from 'cockatiel';
-import {
-  ClientClosedError,
-  EtcdInvalidAuthTokenError,
-  GRPCDeadlineExceededError,
-  castGrpcError,
-  type ICallable,
-} from 'etcd3';
+import { status as Status, type CallOptions, type Client, type Metadata } from '@grpc/grpc-js';
+import type { IPolicy } from 'cockatiel';
+import { ClientClosedError, castGrpcError, type ICallable } from 'etcd3';
 import { resolveCallOptions, type CallOptionsFactory } from '../internals/etcd3';
-import { readCallOptions } from '../policy/call-options';
-import { callStartedStream } from '../policy/stream-started';
-import {
-  DeadlineExceededError,
-  NoEndpointAvailableError,
-  WriteOutcomeUnknownError,
-} from '../errors';
+import { NoEndpointAvailableError } from '../errors';
 import { Emitter } from '../events';
 import { deadlineMs } from '../policy/deadline';
 import type { Logger } from '../logger';
 import type { ResolvedOptions } from '../options';
 import { Authenticator } from './authenticator';
-import { DeadlineBackoff } from '../policy/deadline-backoff';
-import { isSafeCall } from './call-kind';
-import { describeError } from '../policy/describe-error';
+import type { CallPool } from './call-context';
+import type { CallEvent, RetryEvent } from './call-events';
 import {
   isEndpointFailure,
   isTransient,
   mark,
-  marksOf,
-  neverSent,
-  rawNeverSent,
   suggestsBrokenConnection,
   type RawGrpcError,
 } from './classify';
 import { syncEndpoints } from './auto-sync';
 import { HangProbe } from './hang-probe';
-import { HedgeBudget } from './hedge-budget';
-import { hedgedRace } from './hedged-race';
 import { delayFrom, type DelayPolicy } from './latency';
 import { rankEndpoints } from './ranking';
-import {
-  Endpoint,
-  NotConnectedError,
-  type BreakerState,
-  type RebuildEvent,
-  type ServiceName,
-} from './endpoint';
+import { callOptionsFor } from './resolve-call-options';
+import { UnaryCalls } from './unary-calls';
+import { type BreakerState, type Endpoint, type RebuildEvent, type ServiceName } from './endpoint';
 import type { ChannelState } from '../channel/state';
 import { guardStaleToken } from './stale-token-guard';
-import { CallAbort } from '../cancel/call-abort';
-import { takeSignal } from '../policy/abort';
-import type { CallTrace, RpcTracer } from '../tracing/call-trace';
-import { createRpcTracer, traceEtcdCall } from '../tracing/create-tracer';
+import { createRpcTracer } from '../tracing/create-tracer';
 import { loadOtelApi } from '../tracing/otel';
 
-/** Emitted before a retry round. */
-export interface RetryEvent {
-  readonly method: string;
-  /** 1 for the first retry. */
-  readonly attempt: number;
-  readonly delayMs: number;
-  readonly error: unknown;
-}
+export type { CallEvent, RetryEvent } from './call-events';
 
 /** Emitted when an endpoint's KV channel changes state. */
 export interface StateChangeEvent {
@@ -89,57 +56,8 @@ export interface BreakerEvent {
   readonly state: BreakerState;
 }
 
-/** Emitted when a unary call settles. */
-export interface CallEvent {
-  readonly service: string;
-  readonly method: string;
-  /** Endpoint of the last attempt, if one was made. */
-  readonly endpoint?: string;
-  readonly durationMs: number;
-  /** `OK`, a gRPC status name such as `UNAVAILABLE`, or our error's `code`. */
-  readonly code: string;
-}
-
-interface CallState {
-  readonly service: ServiceName;
-  readonly method: string;
-  readonly payload: unknown;
-  readonly callOptions: CallOptions;
-  readonly deadline: number;
-  readonly timeoutMs: number;
-  readonly safe: boolean;
-  /** The caller's `signal` (stripped from `callOptions`: grpc-js has none). */
-  readonly abort: CallAbort;
-  /** The call's span (no-op without tracing). */
-  readonly trace: CallTrace;
-  endpoint?: Endpoint;
-}
-
-/** Lets a hedged round cancel an attempt that lost. */
-interface AttemptHandle {
-  cancelled: boolean;
-  /** The gRPC call, once sent. */
-  pending?: { cancel(): void };
-}
-
 /** Hedge delay: p95 of recent round trips, at least 20 ms; 100 ms before enough samples. */
 const HEDGE_DELAY: DelayPolicy = { quantile: 0.95, floorMs: 20, fallbackMs: 100 };
-/** etcd's answer to a `hasleader` request while its member has no leader. */
-const NO_LEADER = /etcdserver: no leader/;
-/** How often a write asks again while no member has a leader (an election). */
-const LEADER_POLL_MS = 50;
-/** How often calls in flight are checked for hangs. */
-const SWEEP_MS = 100;
-
-const CALL = Symbol('call');
-const callOf = (err: unknown): CallState | undefined =>
-  typeof err === 'object' && err !== null ? (err as any)[CALL] : undefined;
-const withCall = <E>(err: E, call: CallState): E => {
-  if (typeof err === 'object' && err !== null) {
-    Object.defineProperty(err, CALL, { value: call, configurable: true });
-  }
-  return err;
-};
 
 export class ResilientPool implements ICallable<Endpoint> {
   public readonly callOptionsFactory: CallOptionsFactory | undefined;
@@ -149,19 +67,12 @@ export class ResilientPool implements ICallable<Endpoint> {
   private mockImpl: ICallable<unknown> | null = null;
   private lastCause: unknown;
   private readonly hangProbe: HangProbe;
-  /** Runs while unary calls are in flight; see `startSweep()`. */
-  private sweepTimer?: NodeJS.Timeout;
-  /** Caps hedged attempts at 10 % of calls (plus 5 per 10 s), as gRPC's retry throttling. */
-  private readonly hedgeBudget = new HedgeBudget();
-  private readonly retryPolicy: RetryPolicy;
-  /** The user's `faultHandling.global`, around each whole call (all its rounds). */
-  private readonly globalPolicy?: IPolicy;
+  /** The call loop (`exec`). */
+  private readonly calls: UnaryCalls;
   /** The user's `faultHandling.host(host)` policies, one per host for the pool's life. */
   private readonly hostPolicies = new Map<string, IPolicy>();
   private readonly auth: Authenticator;
   private readonly log: Logger;
-  /** Undefined without tracing (no provider, no `@opentelemetry/api`): no per-call cost. */
-  private readonly tracer: RpcTracer | undefined;
   private readonly stateEmitter = new Emitter<StateChangeEvent>('onStateChange');
   private readonly rebuildEmitter = new Emitter<RebuildEvent>('onRebuild');
   private readonly breakerEmitter = new Emitter<BreakerEvent>('onBreakerStateChange');
@@ -190,13 +101,12 @@ export class ResilientPool implements ICallable<Endpoint> {
     private readonly newEndpoint: (url: string) => Endpoint,
   ) {
     this.callOptionsFactory = options.etcd3.defaultCallOptions;
-    this.globalPolicy = options.etcd3.faultHandling?.global;
     const defaults = this.callOptionsFactory;
     if (defaults && typeof defaults === 'object') {
       deadlineMs(defaults.deadline, 'defaultCallOptions.deadline'); // throws before any I/O
     }
     this.log = options.logger.child({ component: 'pool' });
-    this.tracer = createRpcTracer(options.tracerProvider, loadOtelApi());
+    const tracer = createRpcTracer(options.tracerProvider, loadOtelApi()); // throws before any I/O
     for (const emitter of [
       this.stateEmitter,
       this.rebuildEmitter,
@@ -236,28 +146,12 @@ export class ResilientPool implements ICallable<Endpoint> {
         r => r.token,
       );
     });
-    this.retryPolicy = retry(
-      handleWhen(err => this.shouldRetry(err)),
-      {
-        maxAttempts: options.retry.maxAttempts,
-        backoff: new DeadlineBackoff(
-          new ExponentialBackoff({
-            initialDelay: options.retry.initialDelayMs,
-            maxDelay: options.retry.maxDelayMs,
-          }),
-          err => callOf(err)?.deadline,
-        ),
-      },
-    );
-    this.retryPolicy.onRetry(e => {
-      const error = 'error' in e ? e.error : undefined;
-      const method = callOf(error)?.method ?? 'unknown';
-      this.log.debug(
-        { method, attempt: e.attempt, delayMs: e.delay, err: describeError(error) },
-        'retrying',
-      );
-      this.retryEmitter.emit({ method, attempt: e.attempt, delayMs: e.delay, error });
-      callOf(error)?.trace.retry(e.attempt, e.delay);
+    this.calls = new UnaryCalls(this.callPool(), {
+      defaults: this.callOptionsFactory,
+      globalPolicy: options.etcd3.faultHandling?.global,
+      tracer,
+      retries: this.retryEmitter,
+      calls: this.callEmitter,
     });
   }
 
@@ -281,43 +175,7 @@ export class ResilientPool implements ICallable<Endpoint> {
     if (this.closed) {
       throw new ClientClosedError(service);
     }
-    const { callOptions, deadlineAt } = this.callOptionsFor(options, {
-      service,
-      method,
-      params: payload,
-      isStream: false,
-    });
-    const start = Date.now();
-    const deadline = deadlineAt ?? start + this.options.callTimeoutMs;
-    const safe = isSafeCall(service, method, payload, callOptions);
-    const { signal, rest } = takeSignal(callOptions);
-    const abort = new CallAbort(signal, `${service}.${method}`, safe);
-    abort.check(); // an aborted signal sends nothing
-    this.hedgeBudget.deposit();
-    const call: CallState = {
-      service,
-      method,
-      payload,
-      callOptions: rest ?? callOptions,
-      deadline,
-      timeoutMs: deadline - start,
-      safe,
-      abort,
-      trace: traceEtcdCall(this.tracer, service, method),
-    };
-    try {
-      const rounds = () => this.retryPolicy.execute(() => this.round<T>(call), signal);
-      const work = this.globalPolicy ? this.globalPolicy.execute(rounds, signal) : rounds();
-      const result = await abort.race(work);
-      this.emitCall(call, start, 'OK');
-      call.trace.end(undefined, Status.OK, call.endpoint?.url);
-      return result;
-    } catch (err) {
-      const final = this.finalError(call, err);
-      this.emitCall(call, start, codeOf(final));
-      call.trace.end(final, marksOf(final)?.grpcCode, call.endpoint?.url);
-      throw final;
-    }
+    return this.calls.exec<T>(service, method, payload, options);
   }
 
   async withConnection<R>(
@@ -336,7 +194,7 @@ export class ResilientPool implements ICallable<Endpoint> {
       // etcd3 resolves a stream's options inside `fn`, after we picked a connection:
       // check them first, so a bad deadline is reported (the watch or keepalive gets
       // it as an error) instead of being thrown by grpc-js.
-      this.callOptionsFor(undefined, {
+      callOptionsFor(undefined, this.callOptionsFactory, {
         service,
         method: STREAM_METHODS[service] ?? service,
         isStream: true,
@@ -400,31 +258,6 @@ export class ResilientPool implements ICallable<Endpoint> {
   }
 
   /**
-   * The call's options (read once, see `readCallOptions`) merged with
-   * `defaultCallOptions` (as etcd3 does), with the deadline checked. Throws
-   * `InvalidOptionError` for options that cannot be read or a `signal` that is not an
-   * `AbortSignal`, and naming `callOptions.deadline` or
-   * `defaultCallOptions.deadline` for a deadline that is not a valid time. `deadlineAt`
-   * is the deadline in epoch ms: `undefined` when none is set (the pool's
-   * `callTimeoutMs` applies), `Infinity` when the caller asked for none.
-   */
-  private callOptionsFor(
-    options: CallOptions | undefined,
-    context: { service: string; method: string; params?: unknown; isStream: boolean },
-  ): { callOptions: CallOptions; deadlineAt?: number } {
-    const own = readCallOptions(options, 'callOptions'); // read once; hostile shapes throw typed
-    const callOptions: CallOptions =
-      resolveCallOptions(own, this.callOptionsFactory, context as any) ?? {};
-    const field =
-      own?.deadline !== undefined ? 'callOptions.deadline' : 'defaultCallOptions.deadline';
-    const ms = deadlineMs(callOptions.deadline, field);
-    return {
-      callOptions,
-      deadlineAt: ms ?? (callOptions.deadline === Infinity ? Infinity : undefined),
-    };
-  }
-
-  /**
    * Refreshes the endpoints from the cluster's member list (auto-sync): members that
    * answer are added, endpoints no longer listed are dropped and closed; the
    * configured hosts are always kept. See `auto-sync.ts`.
@@ -459,7 +292,7 @@ export class ResilientPool implements ICallable<Endpoint> {
   close(): void {
     this.closed = true;
     this.hangProbe.close();
-    clearInterval(this.sweepTimer);
+    this.calls.close();
     for (const ep of this.endpoints) {
       ep.close();
     }
@@ -491,6 +324,31 @@ export class ResilientPool implements ICallable<Endpoint> {
     );
   }
 
+  /** The pool as the call loop sees it (`call-context.ts`). */
+  private callPool(): CallPool {
+    const pool = this;
+    return {
+      options: this.options,
+      get endpoints() {
+        return pool.endpoints;
+      },
+      auth: this.auth,
+      log: this.log,
+      get closed() {
+        return pool.closed;
+      },
+      get lastCause() {
+        return pool.lastCause;
+      },
+      order: forWrite => this.order(forWrite),
+      onHost: (ep, fn) => this.onHost(ep, fn),
+      noteFailure: (ep, err) => this.noteFailure(ep, err),
+      probe: ep => this.probe(ep),
+      hedgeDelayMs: ep => this.hedgeDelayMs(ep),
+      forceDelayMs: ep => this.forceDelayMs(ep),
+    };
+  }
+
   /**
    * When a read on `ep` that has not answered is also sent to the next endpoint (if the
    * hedge budget allows): the 95th percentile of `ep`'s recent round trips, at least
@@ -508,273 +366,6 @@ export class ResilientPool implements ICallable<Endpoint> {
    */
   private forceDelayMs(ep: Endpoint): number {
     return Math.max(this.options.attemptTimeoutMs, 3 * (ep.latency.quantile(0.99) ?? 0));
-  }
-
-  private async round<T>(call: CallState): Promise<T> {
-    const candidates = this.order(!call.safe).filter(ep => ep.available);
-    if (call.trace.recording && candidates.length < this.endpoints.length) {
-      this.endpoints.filter(ep => !ep.available).forEach(ep => call.trace.breakerRejected(ep.url));
-    }
-    if (candidates.length === 0) {
-      throw withCall(
-        new NoEndpointAvailableError(
-          `Every etcd endpoint's circuit breaker is open (${this.endpoints.length} endpoints); last error: ${describeError(this.lastCause)}`,
-          this.lastCause,
-        ),
-        call,
-      );
-    }
-    const failures: unknown[] = [];
-    const attemptOn = (ep: Endpoint, handle: AttemptHandle): Promise<T> =>
-      this.onHost(ep, () => ep.breaker.execute(() => this.attempt<T>(ep, call, handle)));
-    try {
-      if (call.safe && candidates.length > 1) {
-        return await hedgedRace<Endpoint, T>({
-          candidates,
-          attempt: ep => {
-            const handle: AttemptHandle = { cancelled: false };
-            return {
-              promise: attemptOn(ep, handle).catch(err => {
-                failures.push(err);
-                throw withCall(err, call);
-              }),
-              cancel: () => {
-                handle.cancelled = true;
-                handle.pending?.cancel();
-              },
-            };
-          },
-          hedgeDelayMs: ep => this.hedgeDelayMs(ep),
-          forceDelayMs: ep => this.forceDelayMs(ep),
-          tryHedge: () => this.hedgeBudget.tryWithdraw(),
-          worthAnotherTry: err => this.worthAnotherTry(call, err),
-          allSlowError: () =>
-            mark(
-              new GRPCDeadlineExceededError(
-                `${call.service}.${call.method}: no answer from any of ${candidates.length} endpoints within their force delay; asking again`,
-              ),
-              { sent: true, hang: true, grpcCode: Status.DEADLINE_EXCEEDED },
-            ),
-          onHedge: (from, to, forced) => {
-            this.log.debug({ from: from.url, to: to.url, forced }, 'hedging a slow read');
-            call.trace.hedge(to.url);
-            this.probe(from);
-          },
-          onWin: (ep, ms) => {
-            call.endpoint = ep; // the one that answered
-            ep.latency.record(ms);
-          },
-          onLose: (ep, ms) => ep.latency.recordAtLeast(ms),
-        });
-      }
-      for (;;) {
-        let lastErr: unknown;
-        let noLeader = 0;
-        for (const ep of candidates) {
-          try {
-            const start = Date.now();
-            const result = await attemptOn(ep, { cancelled: false });
-            ep.latency.record(Date.now() - start);
-            return result;
-          } catch (err) {
-            lastErr = withCall(err, call);
-            failures.push(err);
-            noLeader += NO_LEADER.test((err as Error)?.message ?? '') ? 1 : 0;
-            if (!this.worthAnotherTry(call, err)) {
-              throw err;
-            }
-          }
-        }
-        // An election is under way and no member has a leader yet: none applied the
-        // write. Ask again shortly, within the deadline, without spending a retry round:
-        // the write goes through as soon as a leader exists.
-        const waitMs = Math.min(LEADER_POLL_MS, call.deadline - Date.now() - LEADER_POLL_MS);
-        if (noLeader === candidates.length && waitMs > 0 && !this.closed && !call.abort.aborted) {
-          await new Promise(resolve => setTimeout(resolve, waitMs));
-          failures.length = 0;
-          continue;
-        }
-        throw lastErr;
-      }
-    } catch (err) {
-      if (
-        failures.length === candidates.length &&
-        failures.every(f => f instanceof NotConnectedError && f.connectFailed)
-      ) {
-        // Every endpoint refused its connection (or failed its TLS handshake): definite,
-        // and known at once. Fail now rather than retry against the same refusals.
-        throw withCall(
-          new NoEndpointAvailableError(
-            `${call.service}.${call.method}: no etcd endpoint accepted a connection (${candidates.length} tried: refused, or a failed TLS handshake); last error: ${describeError(err)}`,
-            err,
-          ),
-          call,
-        );
-      }
-      throw withCall(err, call);
-    }
-  }
-
-  /**
-   * One attempt on `ep`. It is not cut short: it runs until the call's deadline (a slow
-   * link is not a dead one); hedging and the hang probe deal with members that stop
-   * answering. `handle` lets a hedged round cancel it.
-   */
-  private attempt<T>(ep: Endpoint, call: CallState, handle: AttemptHandle): Promise<T> {
-    call.endpoint = ep;
-    const now = Date.now();
-    if (now >= call.deadline) {
-      return Promise.reject(
-        new DeadlineExceededError(call.method, call.timeoutMs, false, this.lastCause),
-      );
-    }
-    const attemptEnd = call.deadline;
-    const connectBy = call.safe
-      ? attemptEnd
-      : Math.min(call.deadline, now + this.options.connectTimeoutMs);
-    // A refused connection is definite: every candidate gives way at once (failFast).
-    return ep.waitReady(call.service, connectBy - now, true).then(
-      async client => {
-        const metadata =
-          call.method === 'authenticate' ? new Metadata() : await this.auth.metadata(call.deadline);
-        if (!call.safe) {
-          // etcd rejects a request carrying this while its member has no leader, before
-          // doing anything with it ("etcdserver: no leader"): such a write was not applied.
-          metadata.set('hasleader', 'true');
-        }
-        const generation = ep.generation;
-        call.abort.check();
-        if (handle.cancelled) {
-          throw new NotConnectedError(ep.url, 'hedged attempt no longer needed');
-        }
-        call.trace.attempt(ep.url);
-        this.startSweep();
-        return new Promise<T>((resolve, reject) => {
-          const pending = (client as any)[call.method](
-            call.payload,
-            metadata,
-            { ...call.callOptions, deadline: attemptEnd },
-            (err: RawGrpcError | null, res: T) => {
-              ep.untrackCall(pending);
-              untrack();
-              if (err) {
-                // Read now: a stream started on a connection means the request was sent,
-                // even when a trailers-only answer leaves the status without metadata.
-                const started = callStartedStream(pending);
-                const rebuilt = generation !== ep.generation;
-                reject(this.attemptError(ep, call, err, attemptEnd, rebuilt, started));
-              } else {
-                ep.lastAnswerAt = Date.now();
-                resolve(res);
-              }
-            },
-          );
-          handle.pending = pending;
-          ep.trackCall(pending, !call.safe);
-          const untrack = call.abort.track(pending); // cancelled if the signal aborts
-        });
-      },
-      err => {
-        this.noteFailure(ep, err);
-        throw err;
-      },
-    );
-  }
-
-  /**
-   * Probes every endpoint with a call unanswered for longer than its force delay, while
-   * any call is in flight (a call alone on one endpoint has no hedge to reveal a hang).
-   */
-  private startSweep(): void {
-    if (this.sweepTimer || this.closed) {
-      return;
-    }
-    this.sweepTimer = setInterval(() => {
-      const now = Date.now();
-      let busy = false;
-      for (const ep of this.endpoints) {
-        const age = ep.oldestCallAgeMs(now);
-        busy ||= age > 0;
-        if (age > this.forceDelayMs(ep)) {
-          this.probe(ep);
-        }
-      }
-      if (!busy) {
-        clearInterval(this.sweepTimer);
-        this.sweepTimer = undefined;
-      }
-    }, SWEEP_MS);
-    this.sweepTimer.unref();
-  }
-
-  private attemptError(
-    ep: Endpoint,
-    call: CallState,
-    raw: RawGrpcError,
-    attemptEnd: number,
-    rebuiltSince: boolean,
-    streamStarted = false,
-  ): Error {
-    const hang = raw.code === Status.DEADLINE_EXCEEDED && attemptEnd < call.deadline;
-    const err = castGrpcError(raw);
-    call.trace.attemptFailed(ep.url, err, raw.code);
-    if (call.abort.aborted && raw.code === Status.CANCELLED) {
-      // We cancelled it for the caller's signal: not the endpoint's fault (marked
-      // CANCELLED, the breaker around the attempt does not count it).
-      return mark(err, { sent: true, grpcCode: raw.code });
-    }
-    // An invalid (expired) token is rejected before anything is applied: refresh and resend.
-    const authRejected = err instanceof EtcdInvalidAuthTokenError;
-    if (authRejected) {
-      this.auth.invalidate();
-    }
-    // We cancelled it ourselves when its channels were rebuilt: a read is worth resending.
-    const rebuilt = rebuiltSince && raw.code === Status.CANCELLED;
-    // With `hasleader` (set on writes), etcd answers "no leader" before doing anything.
-    const noLeader = !call.safe && NO_LEADER.test(raw.details ?? '');
-    const sent = !rawNeverSent(raw, streamStarted) && !authRejected && !noLeader;
-    const marks = { sent, hang, grpcCode: raw.code, rebuilt, stale: rebuiltSince };
-    mark(err, marks);
-    if (isTransient(err) && !rebuiltSince) {
-      // Seen in health() and deprioritised for a while; only isEndpointFailure() errors
-      // also count against the breaker (the breaker.execute around the attempt does that).
-      this.noteFailure(ep, err);
-    }
-    if (rebuiltSince) {
-      // A call of an earlier generation (a sent write left running by a rebuild): its
-      // failure says nothing about the connection the endpoint has now.
-    } else if (suggestsBrokenConnection(raw)) {
-      ep.requestRebuild('call unavailable');
-    } else if (raw.code === Status.DEADLINE_EXCEEDED) {
-      this.probe(ep);
-    }
-    return call.safe || !sent ? err : this.writeOutcome(call, err, raw.code, marks);
-  }
-
-  /**
-   * A write that was sent and failed: if its failure does not tell whether etcd applied
-   * it (the stream was cancelled or reset mid-flight, or UNAVAILABLE was answered), it
-   * becomes one documented error, {@link WriteOutcomeUnknownError}; a deadline that
-   * passed after it was sent stays etcd3's `GRPCDeadlineExceededError`, flagged
-   * `mayHaveBeenApplied`. Other answers (etcd refusing it: INVALID_ARGUMENT,
-   * FAILED_PRECONDITION...) are kept as they are.
-   */
-  private writeOutcome(
-    call: CallState,
-    err: Error,
-    code: number | undefined,
-    marks: object,
-  ): Error {
-    if (code === Status.UNAVAILABLE || code === Status.CANCELLED) {
-      return mark(
-        new WriteOutcomeUnknownError(`${call.service}.${call.method}`, err),
-        marks as any,
-      );
-    }
-    if (code === Status.DEADLINE_EXCEEDED) {
-      Object.defineProperty(err, 'mayHaveBeenApplied', { value: true, enumerable: true });
-    }
-    return err;
   }
 
   /** After a hang: is the endpoint's connection alive at all? See `hang-probe.ts`. */
@@ -809,49 +400,6 @@ export class ResilientPool implements ICallable<Endpoint> {
     ep.recordFailure(err);
     this.lastCause = err;
   }
-
-  /** Within a round: may the call go on to the next endpoint after `err`? */
-  private worthAnotherTry(call: CallState, err: unknown): boolean {
-    if (this.closed || call.abort.aborted || Date.now() >= call.deadline) {
-      return false;
-    }
-    return neverSent(err) || (call.safe && isTransient(err));
-  }
-
-  /** Between rounds (the retry policy's filter). */
-  private shouldRetry(err: unknown): boolean {
-    const call = callOf(err);
-    if (!call || err instanceof NoEndpointAvailableError) {
-      return false; // every breaker is open: fail fast
-    }
-    return this.worthAnotherTry(call, err);
-  }
-
-  private finalError(call: CallState, err: unknown): unknown {
-    if (this.closed && !(err instanceof ClientClosedError)) {
-      return new ClientClosedError(call.service);
-    }
-    if (marksOf(err) || (err instanceof Error && !(err as any).neverSent)) {
-      return err;
-    }
-    // Never sent anywhere within the deadline (no endpoint connected).
-    return new NoEndpointAvailableError(
-      `${call.service}.${call.method}: no etcd endpoint could be reached within ${call.timeoutMs} ms: ${describeError(err)}`,
-      err,
-    );
-  }
-
-  private emitCall(call: CallState, start: number, code: string): void {
-    if (this.callEmitter.size > 0) {
-      this.callEmitter.emit({
-        service: call.service,
-        method: call.method,
-        endpoint: call.endpoint?.url,
-        durationMs: Date.now() - start,
-        code,
-      });
-    }
-  }
 }
 
 /** The method etcd3 opens a stream of each service with (for `defaultCallOptions` functions). */
@@ -860,13 +408,3 @@ const STREAM_METHODS: Partial<Record<ServiceName, string>> = {
   Lease: 'leaseKeepAlive',
   Maintenance: 'snapshot',
 };
-
-function codeOf(err: unknown): string {
-  const grpcCode = marksOf(err)?.grpcCode;
-  if (grpcCode !== undefined) {
-    return Status[grpcCode] ?? String(grpcCode);
-  }
-  return (err as { code?: unknown })?.code && typeof (err as any).code === 'string'
-    ? (err as any).code
-    : 'UNKNOWN';
-}
