@@ -1,6 +1,8 @@
 /**
- * One etcd endpoint: its gRPC channels (one generation at a time), its circuit
- * breaker, the watchers of its channel states, and its rebuilds.
+ * One etcd endpoint: its gRPC channels (one generation at a time, followed and rebuilt
+ * by the channel core, `channel/channel-core.ts`), its circuit breaker
+ * (`endpoint-breaker.ts`), the calls and streams in flight on it (`call-tracker.ts`),
+ * readiness waits (`wait-ready.ts`) and its recent round trips (`latency.ts`).
  *
  * A rebuild closes every channel of the current generation, cancels the streams
  * opened on them (so a watch stuck on a half-open connection errors and resumes
@@ -8,91 +10,52 @@
  * generation is part of the channel options, which key grpc-js's subchannel pool),
  * so a rebuild never reuses the old TCP connection.
  */
-import {
-  connectivityState,
-  type ChannelCredentials,
-  type ChannelOptions,
-  type Client,
-} from '@grpc/grpc-js';
-import {
-  CircuitBreakerPolicy,
-  CircuitState,
-  ConsecutiveBreaker,
-  ExponentialBackoff,
-  circuitBreaker,
-  handleWhen,
-  type IBackoff,
-} from 'cockatiel';
+import type { ChannelCredentials, ChannelInterface, ChannelOptions, Client } from '@grpc/grpc-js';
+import type { CircuitBreakerPolicy } from 'cockatiel';
+import { ChannelCore, mapEvent } from '../channel/channel-core';
+import type { ChannelState } from '../channel/state';
+import type { ChannelWatch, UnhealthyReason } from '../channel/state-watcher';
+import type { Event } from '../events';
 import { Host } from '../internals/etcd3';
-import type { Services } from '../internals/etcd3';
-import { watchChannel, type ChannelWatch } from '../channel/state-watcher';
-import { ChannelState, stateName } from '../channel/state';
-import { Emitter } from '../events';
 import type { Logger } from '../logger';
 import type { ResolvedOptions } from '../options';
 import { describeError } from '../policy/describe-error';
-import { isEndpointFailure, neverSent } from './classify';
+import { CallTracker } from './call-tracker';
 import { connectFailure } from './connect-failure';
+import { EndpointBreaker } from './endpoint-breaker';
+import type {
+  BreakerState,
+  Cancellable,
+  EndpointHealth,
+  RebuildEvent,
+  ServiceName,
+} from './endpoint-types';
 import { freshConnection, type FreshAnswer } from './fresh-probe';
 import { LatencyTracker } from './latency';
+import { NotConnectedError } from './not-connected';
+import { waitReady, type ReadyTarget } from './wait-ready';
 
-export type ServiceName = keyof typeof Services;
+export type { BreakerState, EndpointHealth, RebuildEvent, ServiceName } from './endpoint-types';
+export { NotConnectedError } from './not-connected';
 
-/** A breaker's state, by name. */
-export type BreakerState = 'closed' | 'open' | 'half-open' | 'isolated';
-
-/** Health of one endpoint, as reported by `client.health()`. */
-export interface EndpointHealth {
-  /** The endpoint as configured, e.g. `http://127.0.0.1:2379`. */
-  readonly endpoint: string;
-  /** State of its KV channel (the one unary calls use). */
-  readonly channelState: ChannelState;
-  /** State of its circuit breaker. */
-  readonly breakerState: BreakerState;
-  /** `Date.now()` when the channel entered its current state. */
-  readonly since: number;
-  /** Message of the last failure (secrets redacted), if any. */
-  readonly lastError?: string;
-  /** `Date.now()` of the last failure, if any. */
-  readonly lastErrorAt?: number;
-  /** Channel generation; grows by one per rebuild. */
-  readonly generation: number;
-  /** Rebuilds so far. */
-  readonly rebuilds: number;
-}
-
-/** Emitted when an endpoint's channels are rebuilt. */
-export interface RebuildEvent {
-  readonly endpoint: string;
-  readonly reason: string;
-  readonly generation: number;
-}
-
-/** Something opened on a channel that must end when the channel is rebuilt. */
-interface Cancellable {
-  cancel(): void;
-}
+/** Makes a gRPC channel (grpc-js's `channelFactoryOverride`); tests pass fakes. */
+export type ChannelFactory = (
+  target: string,
+  credentials: ChannelCredentials,
+  options: ChannelOptions,
+) => ChannelInterface;
 
 const GENERATION_OPTION = 'etcd3-resilient.generation';
-const BREAKER_NAMES: Record<CircuitState, BreakerState> = {
-  [CircuitState.Closed]: 'closed',
-  [CircuitState.Open]: 'open',
-  [CircuitState.HalfOpen]: 'half-open',
-  [CircuitState.Isolated]: 'isolated',
-};
 
-export class Endpoint {
+export class Endpoint implements ReadyTarget {
   /** Host and port, without the scheme. */
   public readonly address: string;
-  public readonly breaker: CircuitBreakerPolicy;
-  public generation = 0;
-  public rebuilds = 0;
   public lastError?: string;
   public lastErrorAt?: number;
   /** `Date.now()` of the last failure that counted against this endpoint. */
   public lastFailureAt = 0;
   /** Why the last connection attempt failed (TLS, refused...); cleared when a channel is READY. */
-  private connectError?: string;
+  public connectError?: string;
   /**
    * A call to this endpoint ran out of time and it has not answered since: it may be
    * frozen or cut off. Cleared by an answered probe or a fresh connection.
@@ -106,90 +69,84 @@ export class Endpoint {
    * they follow the link as it is now (a link that turns slow stretches them).
    */
   public readonly latency = new LatencyTracker();
+  /** The breaker's cockatiel policy; calls run through `breaker.execute`. */
+  public readonly breaker: CircuitBreakerPolicy;
+  private readonly breakerRules: EndpointBreaker;
+  private readonly core: ChannelCore;
+  private readonly inFlight = new CallTracker();
   private connectingAt = 0;
   /** Connect timeouts in a row since the last READY; each doubles the next limit (at most 4x). */
   private connectTimeouts = 0;
-
   private host: Host;
-  /** `Date.now()` when the breaker last opened. */
-  private openedAt = 0;
-  /** The breaker opened because the endpoint could not be reached (not because calls failed). */
-  private openedForConnectivity = false;
+  /** `Date.now()` of the last rebuild (0: none). */
+  private rebuiltAt = 0;
   /** Watches of the current generation's channels, with the client each belongs to. */
   private readonly watches = new Map<ServiceName, ChannelWatch & { client: Client }>();
-  private readonly streams = new Set<Cancellable>();
-  /** Unary calls in flight on the current generation, with `Date.now()` of their start; cancelled with it. */
-  private calls = new Map<Cancellable, number>();
-  /** Of `calls`, those a rebuild leaves running (sent writes); see `trackCall`. */
-  private readonly keptOnRebuild = new Set<Cancellable>();
-  private readonly rebuildBackoffFactory: ExponentialBackoff<unknown>;
-  private rebuildBackoff?: IBackoff<unknown>;
-  private lastRebuildAt = 0;
-  private rebuildTimer?: NodeJS.Timeout;
   private closed = false;
   private readonly log: Logger;
-  private readonly rebuildEmitter = new Emitter<RebuildEvent>('onRebuild');
-  private readonly stateEmitter = new Emitter<{ from: ChannelState; to: ChannelState }>(
-    'onStateChange',
-  );
-  private readonly breakerEmitter = new Emitter<BreakerState>('onBreakerStateChange');
 
   /** Fires after each rebuild. A throwing listener is logged and ignored. */
-  public readonly onRebuild = this.rebuildEmitter.event;
+  public readonly onRebuild: Event<RebuildEvent>;
   /** Fires on every state change of the KV channel. A throwing listener is logged and ignored. */
-  public readonly onStateChange = this.stateEmitter.event;
+  public readonly onStateChange: Event<{ from: ChannelState; to: ChannelState }>;
   /**
    * Fires when the breaker opens, half-opens or closes (after it did). A throwing
    * listener is logged and ignored: it never changes the outcome of the call that
    * moved the breaker.
    */
-  public readonly onBreakerStateChange = this.breakerEmitter.event;
+  public readonly onBreakerStateChange: Event<BreakerState>;
 
+  /**
+   * @param channelFactory makes every channel of the endpoint instead of grpc-js
+   *   (tests pass fakes). Defaults to grpc-js channels.
+   */
   constructor(
     public readonly url: string,
     private readonly credentials: ChannelCredentials,
     private readonly channelOptions: ChannelOptions,
     private readonly options: ResolvedOptions,
+    private readonly channelFactory?: ChannelFactory,
   ) {
     this.address = url.replace(/^https?:\/\//, '');
     this.log = options.logger.child({ component: 'endpoint', endpoint: url });
-    for (const emitter of [this.rebuildEmitter, this.stateEmitter, this.breakerEmitter]) {
-      emitter.setLogger(this.log);
-    }
-    this.breaker = circuitBreaker(handleWhen(isEndpointFailure), {
-      halfOpenAfter: options.breaker.halfOpenAfterMs,
-      breaker: new ConsecutiveBreaker(options.breaker.consecutiveFailures),
+    this.core = new ChannelCore({
+      rebuild: options.rebuild,
+      log: this.log,
+      replace: () => this.replace(),
     });
-    this.rebuildBackoffFactory = new ExponentialBackoff({
-      initialDelay: options.rebuild.initialBackoffMs,
-      maxDelay: options.rebuild.maxBackoffMs,
-    });
-    const breakerLog = options.logger.child({ component: 'breaker', endpoint: url });
-    this.breaker.onBreak(reason => {
-      this.openedAt = Date.now();
-      this.openedForConnectivity = 'error' in reason && neverSent(reason.error);
-      breakerLog.warn({ err: this.lastError }, 'circuit opened');
-      this.breakerEmitter.emit('open');
-    });
-    this.breaker.onHalfOpen(() => this.breakerEmitter.emit('half-open'));
-    this.breaker.onReset(() => {
-      breakerLog.info('circuit closed');
-      this.breakerEmitter.emit('closed');
-    });
+    this.breakerRules = new EndpointBreaker(
+      options.breaker,
+      this.log,
+      options.logger.child({ component: 'breaker', endpoint: url }),
+      () => this.generation,
+      () => this.lastError,
+    );
+    this.breaker = this.breakerRules.policy;
+    this.onRebuild = mapEvent(this.core.onRebuild, e => ({ endpoint: url, ...e }));
+    this.onStateChange = this.core.onStateChange;
+    this.onBreakerStateChange = this.breakerRules.onStateChange;
     this.host = this.newHost();
     this.dial();
   }
 
-  /**
-   * Connects the KV channel now instead of at the next call: an endpoint that is not
-   * READY is tried last, so without this a rebuilt or idle endpoint would never be
-   * used again while others work (grpc-js reconnects only while a call is pending,
-   * grpc-node#2218).
-   */
-  private dial(): void {
-    if (!this.closed) {
-      this.client('KV').getChannel().getConnectivityState(true);
-    }
+  /** Channel generation; grows by one per rebuild. */
+  get generation(): number {
+    return this.core.generation;
+  }
+
+  /** Rebuilds so far. */
+  get rebuilds(): number {
+    return this.core.rebuilds;
+  }
+
+  /** True after {@link close}. */
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** Why the last connection attempt failed, else the last failure. */
+  get failureReason(): string | undefined {
+    return this.connectError ?? this.lastError;
   }
 
   /** The gRPC client of `service` in the current generation, created on first use. */
@@ -204,110 +161,40 @@ export class Endpoint {
 
   /**
    * True if the breaker lets a call through: closed, half-open, or open for longer
-   * than `halfOpenAfterMs` (cockatiel moves to half-open only when a call arrives).
+   * than `halfOpenAfterMs` (cockatiel moves to half-open only when a call arrives), or
+   * released early by a fresh connection (see `endpoint-breaker.ts`).
    */
   get available(): boolean {
-    const s = this.breaker.state;
-    return (
-      s === CircuitState.Closed ||
-      s === CircuitState.HalfOpen ||
-      (s === CircuitState.Open &&
-        Date.now() - this.openedAt >= this.options.breaker.halfOpenAfterMs)
-    );
+    return this.breakerRules.available;
   }
 
   get breakerState(): BreakerState {
-    return BREAKER_NAMES[this.breaker.state];
+    return this.breakerRules.state;
   }
 
   /** State of the KV channel, or IDLE before the first call. */
   get channelState(): ChannelState {
-    return this.watches.get('KV')?.state ?? 'IDLE';
+    return this.core.primary?.state ?? 'IDLE';
   }
 
   /** True when the KV channel is connected. */
   get ready(): boolean {
-    return this.watches.get('KV')?.state === 'READY';
+    return this.core.primary?.state === 'READY';
   }
 
   /**
    * Resolves once `service`'s channel is READY, within `timeoutMs`; kicks it to
    * connect if IDLE. Follows rebuilds. Rejects with `NotConnectedError`. With
-   * `failFast`, also rejects as soon as the channel is in TRANSIENT_FAILURE (its last
-   * connection attempt failed, e.g. refused): for a caller that has other endpoints
-   * to try, waiting out the reconnect backoff here would only delay the call.
+   * `failFast`, also rejects as soon as the channel is in TRANSIENT_FAILURE (see
+   * `wait-ready.ts`).
    */
   waitReady(service: ServiceName, timeoutMs: number, failFast = false): Promise<Client> {
-    const first = this.client(service);
-    if (first.getChannel().getConnectivityState(true) === connectivityState.READY) {
-      return Promise.resolve(first);
-    }
-    const deadline = Date.now() + timeoutMs;
-    return new Promise((resolve, reject) => {
-      const check = () => {
-        if (this.closed) {
-          return reject(
-            new NotConnectedError(this.url, 'endpoint closed', this.connectError ?? this.lastError),
-          );
-        }
-        const client = this.client(service);
-        const channel = client.getChannel();
-        const state = channel.getConnectivityState(true);
-        if (state === connectivityState.READY) {
-          return resolve(client);
-        }
-        if (Date.now() >= deadline) {
-          return reject(
-            new NotConnectedError(
-              this.url,
-              `channel ${stateName(state)} after ${timeoutMs} ms`,
-              this.connectError ?? this.lastError,
-            ),
-          );
-        }
-        if (failFast && state === connectivityState.TRANSIENT_FAILURE) {
-          const fail = (reason: string | undefined) =>
-            reject(
-              new NotConnectedError(
-                this.url,
-                'connection failed (TRANSIENT_FAILURE)',
-                reason ?? this.lastError,
-                true,
-              ),
-            );
-          if (this.connectError) {
-            return fail(this.connectError);
-          }
-          // The state watcher learns the reason asynchronously; a caller failing fast
-          // must still say why (a TLS failure is not a refusal). In TRANSIENT_FAILURE
-          // grpc-js answers this at once, without touching the network.
-          const generation = this.generation;
-          void connectFailure(client).then(reason => {
-            if (reason && generation === this.generation && !this.closed) {
-              this.connectError = reason;
-            }
-            fail(reason);
-          });
-          return;
-        }
-        try {
-          channel.watchConnectivityState(state, deadline, () => check());
-        } catch {
-          // Closed under us by a rebuild: look again at the new generation.
-          setImmediate(check);
-        }
-      };
-      check();
-    });
+    return waitReady(this, service, timeoutMs, failFast);
   }
 
   /** Tracks a stream so that a rebuild cancels it. */
   track(stream: Cancellable & { once(event: string, fn: () => void): unknown }): void {
-    this.streams.add(stream);
-    const forget = () => this.streams.delete(stream);
-    stream.once('close', forget);
-    stream.once('error', forget);
-    stream.once('end', forget);
+    this.inFlight.track(stream);
   }
 
   /** Counts a failure against the breaker for a failure seen outside a call it ran. */
@@ -322,14 +209,14 @@ export class Endpoint {
   /**
    * Tracks a unary call until `untrackCall`, so that a rebuild or close cancels it.
    * With `keepOnRebuild` (a write that was sent) a rebuild leaves it running on the old
-   * connection until its own deadline: cancelling it would not take it back, only lose
-   * its answer if the member answers after all. `close()` still cancels it.
+   * connection until its own deadline; `close()` still cancels it.
    */
   trackCall(call: Cancellable, keepOnRebuild = false): void {
-    this.calls.set(call, Date.now());
-    if (keepOnRebuild) {
-      this.keptOnRebuild.add(call);
-    }
+    this.inFlight.trackCall(call, keepOnRebuild);
+  }
+
+  untrackCall(call: Cancellable): void {
+    this.inFlight.untrackCall(call);
   }
 
   /**
@@ -337,10 +224,7 @@ export class Endpoint {
    * A member that froze silently shows here first: its calls pile up unanswered.
    */
   oldestCallAgeMs(now = Date.now()): number {
-    for (const startedAt of this.calls.values()) {
-      return now - startedAt; // a Map iterates in insertion order: the first is the oldest
-    }
-    return 0;
+    return this.inFlight.oldestCallAgeMs(now);
   }
 
   /**
@@ -366,40 +250,29 @@ export class Endpoint {
       : freshConnection(this.address, this.credentials, this.channelOptions, timeoutMs);
   }
 
-  untrackCall(call: Cancellable): void {
-    this.calls.delete(call);
-    this.keptOnRebuild.delete(call);
-  }
-
   /** Records a failure seen on this endpoint (already counted by the breaker if it ran under it). */
   recordFailure(err: unknown): void {
     this.lastError = describeError(err);
     this.lastErrorAt = this.lastFailureAt = Date.now();
   }
 
+  /** Remembers why a connection attempt of `generation` failed; false once stale or closed. */
+  noteConnectError(reason: string | undefined, generation: number): boolean {
+    if (!reason || generation !== this.generation || this.closed) {
+      return false;
+    }
+    this.connectError = reason;
+    return true;
+  }
+
   /**
    * Asks for a rebuild. Rebuilds of one endpoint are spaced by exponential backoff
    * with jitter, so a flapping endpoint cannot cause a reconnect storm; requests
-   * made while one is pending are merged.
+   * made while one is pending are merged, and one still pending when the channel
+   * comes back READY is dropped.
    */
   requestRebuild(reason: string): void {
-    if (this.closed || this.rebuildTimer) {
-      return;
-    }
-    this.rebuildBackoff = this.rebuildBackoff
-      ? this.rebuildBackoff.next(undefined)
-      : this.rebuildBackoffFactory.next();
-    const wait = Math.max(0, this.lastRebuildAt + this.rebuildBackoff.duration - Date.now());
-    if (wait === 0) {
-      this.rebuild(reason);
-      return;
-    }
-    this.log.debug({ reason, waitMs: wait }, 'rebuild scheduled');
-    this.rebuildTimer = setTimeout(() => {
-      this.rebuildTimer = undefined;
-      this.rebuild(reason);
-    }, wait);
-    this.rebuildTimer.unref();
+    this.core.requestRebuild(reason);
   }
 
   health(): EndpointHealth {
@@ -407,7 +280,7 @@ export class Endpoint {
       endpoint: this.url,
       channelState: this.channelState,
       breakerState: this.breakerState,
-      since: this.watches.get('KV')?.since ?? this.lastRebuildAt,
+      since: this.core.primary?.since ?? this.rebuiltAt,
       lastError: this.lastError,
       lastErrorAt: this.lastErrorAt,
       generation: this.generation,
@@ -415,156 +288,115 @@ export class Endpoint {
     };
   }
 
-  /** Closes channels and streams; idempotent. */
+  /** Closes channels, calls and streams; idempotent. */
   close(): void {
     if (this.closed) {
       return;
     }
     this.closed = true;
-    clearTimeout(this.rebuildTimer);
-    this.closeGeneration(this.host);
+    this.core.stop();
+    this.watches.clear();
+    this.inFlight.cancelAll();
     this.host.close();
   }
 
-  private rebuild(reason: string): void {
+  /**
+   * Connects the KV channel now instead of at the next call: an endpoint that is not
+   * READY is tried last, so without this a rebuilt or idle endpoint would never be
+   * used again while others work (grpc-js reconnects only while a call is pending,
+   * grpc-node#2218).
+   */
+  private dial(): void {
+    if (!this.closed) {
+      this.client('KV').getChannel().getConnectivityState(true);
+    }
+  }
+
+  /** The core's rebuild: the generation is already counted. */
+  private replace(): boolean {
     if (this.closed) {
-      return;
+      return false;
     }
     // Swap first: callbacks that fire while the old channels close must see the new host.
     const old = this.host;
-    this.generation++;
-    this.rebuilds++;
     this.host = this.newHost();
-    this.closeGeneration(old);
-    this.dial();
-    // The backoff spaces rebuilds from the end of this one (closing many streams can take
-    // a few ms on a busy machine), so rebuilds are never closer together than the delay.
-    this.lastRebuildAt = Date.now();
-    this.log.info({ reason, generation: this.generation }, 'channel rebuilt');
-    this.rebuildEmitter.emit({ endpoint: this.url, reason, generation: this.generation });
-  }
-
-  private closeGeneration(host: Host): void {
-    const watches = [...this.watches.values()];
-    const streams = [...this.streams];
-    const kept = [...this.calls].filter(([c]) => !this.closed && this.keptOnRebuild.has(c));
-    const calls = [...this.calls.keys()].filter(c => this.closed || !this.keptOnRebuild.has(c));
-    // Kept writes stay tracked, so that close() still cancels them.
-    this.calls = new Map(kept);
     this.watches.clear();
-    this.streams.clear();
-    for (const w of watches) {
-      w.stop();
-    }
-    // Calls and streams still waiting on the old connection end now (reads are retried
-    // on the new one) instead of at their deadline; grpc-js would let them run on.
-    for (const s of [...streams, ...calls]) {
-      s.cancel();
-    }
-    host.resetAllServices();
+    this.inFlight.cancelForRebuild();
+    old.resetAllServices();
+    this.dial();
+    this.rebuiltAt = Date.now();
+    return true;
   }
 
   private newHost(): Host {
     return new Host(this.address, this.credentials, {
       ...this.channelOptions,
       [GENERATION_OPTION]: this.generation,
+      // grpc-js copies a client's options before it reads this, so every service client
+      // of the host gets it.
+      ...(this.channelFactory && { channelFactoryOverride: this.channelFactory }),
     });
   }
 
   private watch(service: ServiceName, client: Client): void {
     const generation = this.generation;
-    const watch = watchChannel(client.getChannel(), {
-      log: this.log,
+    const watch = this.core.follow(client.getChannel(), {
       connectTimeoutMs: this.connectLimitMs(),
-      transientFailureMs: this.options.rebuild.transientFailureMs,
-      onStateChange: (from, to) => {
-        if (to === 'TRANSIENT_FAILURE') {
-          // Learn why (a TLS failure must say so, not just "TRANSIENT_FAILURE").
-          void connectFailure(client).then(reason => {
-            if (reason && generation === this.generation && !this.closed) {
-              this.connectError = reason;
-              this.recordFailure(`connection failed: ${reason}`);
-            }
-          });
-        }
-        if (service === 'KV' && to === 'CONNECTING') {
-          this.connectingAt = Date.now();
-        }
-        if (service === 'KV' && to === 'READY' && from === 'CONNECTING' && this.connectingAt > 0) {
-          // The TCP and HTTP/2 handshakes take about a round trip.
-          this.latency.record(Date.now() - this.connectingAt);
-        }
-        if (to === 'READY') {
-          this.connectError = undefined;
-          this.connectTimeouts = 0;
-          // A connection came up: the next rebuild, if any, starts from the first delay.
-          this.rebuildBackoff = undefined;
-          if (service === 'KV') {
-            // A fresh handshake on the calls' channel. (Another service's channel turns
-            // READY at once on the shared connection, even to a frozen member: no news.)
-            this.suspect = false;
-          }
-          if (generation === this.generation) {
-            // Healthy again: a rebuild asked for during the outage is moot.
-            clearTimeout(this.rebuildTimer);
-            this.rebuildTimer = undefined;
-          }
-          if (this.breaker.state === CircuitState.Open && this.openedForConnectivity) {
-            // It opened because the endpoint was unreachable, and the server has just
-            // completed a fresh HTTP/2 handshake: let calls through now instead of failing
-            // fast until the half-open delay ends. (A breaker opened by failing calls on a
-            // working connection waits for its half-open probe as usual.)
-            this.breaker.isolate().dispose();
-          }
-        }
-        if (service === 'KV') {
-          if (to === 'IDLE' && generation === this.generation) {
-            setImmediate(() => this.dial());
-          }
-          this.log.info(`${from} -> ${to}`);
-          this.stateEmitter.emit({ from, to });
-        }
-      },
-      onUnhealthy: (reason, state) => {
-        if (generation === this.generation) {
-          if (reason === 'connect-timeout') {
-            this.connectTimeouts++;
-          }
-          this.recordFailure(
-            new NotConnectedError(
-              this.url,
-              `channel ${state} too long`,
-              this.connectError ?? this.lastError,
-            ),
-          );
-          this.requestRebuild(`${service} ${reason}`);
-        }
-      },
+      primary: service === 'KV',
+      label: service,
+      onStateChange: (from, to) => this.stateChanged(service, client, generation, from, to),
+      onUnhealthy: (reason, state) => this.unhealthy(reason, state),
     });
     this.watches.set(service, Object.assign(watch, { client }));
   }
-}
 
-/**
- * No connection to the endpoint was ready in time. The call was never sent, so it is
- * safe to try elsewhere, even for a write.
- */
-export class NotConnectedError extends Error {
-  public readonly neverSent = true;
-  /**
-   * @param connectFailed the endpoint's last connection attempt failed outright (refused,
-   *   TLS...): a definite answer, unlike a connection that is merely not up yet
-   */
-  constructor(
-    public readonly endpoint: string,
-    reason: string,
-    lastError?: string,
-    public readonly connectFailed = false,
-  ) {
-    // Only a transport error is worth quoting; not an earlier NotConnectedError.
-    const cause =
-      lastError && !lastError.startsWith('NotConnectedError') ? ` (last error: ${lastError})` : '';
-    super(`Not connected to ${endpoint}: ${reason}${cause}`);
-    this.name = 'NotConnectedError';
+  private stateChanged(
+    service: ServiceName,
+    client: Client,
+    generation: number,
+    from: ChannelState,
+    to: ChannelState,
+  ): void {
+    if (to === 'TRANSIENT_FAILURE') {
+      // Learn why (a TLS failure must say so, not just "TRANSIENT_FAILURE").
+      void connectFailure(client).then(reason => {
+        if (this.noteConnectError(reason, generation)) {
+          this.recordFailure(`connection failed: ${reason}`);
+        }
+      });
+    }
+    if (service === 'KV' && to === 'CONNECTING') {
+      this.connectingAt = Date.now();
+    }
+    if (service === 'KV' && to === 'READY' && from === 'CONNECTING' && this.connectingAt > 0) {
+      // The TCP and HTTP/2 handshakes take about a round trip.
+      this.latency.record(Date.now() - this.connectingAt);
+    }
+    if (to === 'READY') {
+      this.connectError = undefined;
+      this.connectTimeouts = 0;
+      if (service === 'KV') {
+        // A fresh handshake on the calls' channel. (Another service's channel turns
+        // READY at once on the shared connection, even to a frozen member: no news.)
+        this.suspect = false;
+      }
+      this.breakerRules.connectionReady(generation);
+    }
+    if (service === 'KV' && to === 'IDLE') {
+      setImmediate(() => {
+        if (generation === this.generation) {
+          this.dial();
+        }
+      });
+    }
+  }
+
+  private unhealthy(reason: UnhealthyReason, state: ChannelState): void {
+    if (reason === 'connect-timeout') {
+      this.connectTimeouts++;
+    }
+    this.recordFailure(
+      new NotConnectedError(this.url, `channel ${state} too long`, this.failureReason),
+    );
   }
 }
