@@ -7,69 +7,22 @@ import { X509Certificate } from 'node:crypto';
 import { Channel, credentials as grpcCredentials } from '@grpc/grpc-js';
 import { createSecureContext } from 'node:tls';
 import type { IOptions } from 'etcd3';
-import { booleanOption, describeValue, numberOption, readOptionObject } from './validate';
+import { describeValue, numberOption, readOptionObject } from './validate';
 import { rejectUnknownKeys } from './policy/unknown-keys';
 import { InvalidOptionError } from './errors';
 import { isLogger, Logger, noopLogger } from './logger';
+import {
+  resolveOptionGroups,
+  type BreakerOptions,
+  type KeepaliveOptions,
+  type OptionGroupRules,
+  type RebuildOptions,
+  type RetryOptions,
+} from './policy/option-groups';
 import { validateTracerProvider } from './tracing/create-tracer';
 import type { TracerProviderLike } from './tracing/otel';
 
-/** gRPC keepalive, in our own terms. See {@link ResilientEtcdOptions.keepalive}. */
-export interface KeepaliveOptions {
-  /**
-   * Interval between HTTP/2 pings while a call or stream is open. etcd's server
-   * answers a ping more often than every 5 s with a strike and, after a few,
-   * closes the connection (`too_many_pings`), and grpc-js then doubles the
-   * interval for good. Must be >= 5000. Defaults to 6000 (6 s): with the timeout, a
-   * dead connection under a watch or lease stream is found within about 11 s.
-   */
-  timeMs?: number;
-  /**
-   * How long a ping may go unanswered before the connection is closed. It must be
-   * longer than the link's round trip, or a slow link is cut off as if dead. Defaults
-   * to `callTimeoutMs` (5000, 5 s): a link whose round trip is longer than a call's
-   * deadline could not serve a call anyway.
-   */
-  timeoutMs?: number;
-  /**
-   * Ping with no open call. etcd's server rejects those (`PermitWithoutStream: false`),
-   * so leave it off unless your server permits them. Defaults to false.
-   */
-  permitWithoutCalls?: boolean;
-}
-
-/** Retries of safe calls. Writes are retried only when they provably never reached a server. */
-export interface RetryOptions {
-  /**
-   * Rounds of attempts after the first. In one round every endpoint whose breaker
-   * allows it is tried once, with no delay between endpoints; rounds are separated by
-   * exponential backoff with decorrelated jitter. Always bounded by the call deadline.
-   * Defaults to 4.
-   */
-  maxAttempts?: number;
-  /** First backoff delay between rounds. Defaults to 50. */
-  initialDelayMs?: number;
-  /** Largest backoff delay between rounds. Defaults to 1000. */
-  maxDelayMs?: number;
-}
-
-/** One circuit breaker per endpoint. */
-export interface BreakerOptions {
-  /** Consecutive failures (errors or hangs) that open an endpoint's breaker. Defaults to 3. */
-  consecutiveFailures?: number;
-  /** How long a breaker stays open before one probe call is let through (half-open). Defaults to 2000. */
-  halfOpenAfterMs?: number;
-}
-
-/** Channel rebuilds: closing an endpoint's gRPC channels and dialing afresh. */
-export interface RebuildOptions {
-  /** Rebuild a channel that stays in TRANSIENT_FAILURE this long. Defaults to 1000. */
-  transientFailureMs?: number;
-  /** First delay between two rebuilds of one endpoint. Defaults to 100. */
-  initialBackoffMs?: number;
-  /** Largest delay between two rebuilds of one endpoint (jittered). Defaults to 3000. */
-  maxBackoffMs?: number;
-}
+export type { BreakerOptions, KeepaliveOptions, RebuildOptions, RetryOptions };
 
 /** Options of {@link Etcd3} and {@link createClient}: etcd3's `IOptions` plus ours. */
 export interface ResilientEtcdOptions extends Partial<IOptions> {
@@ -96,13 +49,34 @@ export interface ResilientEtcdOptions extends Partial<IOptions> {
    * Defaults to 2000 (2 s).
    */
   connectTimeoutMs?: number;
-  /** gRPC keepalive. User `grpcOptions` keys `grpc.keepalive_*` win over these. */
+  /**
+   * gRPC keepalive. User `grpcOptions` keys `grpc.keepalive_*` win over these.
+   * - `timeMs`: must be >= 5000, since etcd's server answers a ping more often than
+   *   every 5 s with a strike and, after a few, closes the connection
+   *   (`too_many_pings`). Defaults to 6000 (6 s): with the timeout, a dead connection
+   *   under a watch or lease stream is found within about 11 s.
+   * - `timeoutMs`: defaults to `callTimeoutMs` (5000, 5 s): a link whose round trip is
+   *   longer than a call's deadline could not serve a call anyway.
+   * - `permitWithoutCalls`: etcd's server rejects pings with no open call
+   *   (`PermitWithoutStream: false`). Defaults to false.
+   */
   keepalive?: KeepaliveOptions;
-  /** Retries of safe calls. */
+  /**
+   * Retries of safe calls. In one round every endpoint whose breaker allows it is tried
+   * once, with no delay between endpoints; `maxAttempts` counts the rounds after the
+   * first, separated by the backoff. Defaults: `maxAttempts` 4, `initialDelayMs` 50,
+   * `maxDelayMs` 1000.
+   */
   retry?: RetryOptions;
-  /** Per-endpoint circuit breaker. */
+  /**
+   * Per-endpoint circuit breaker (at most 1000 consecutive failures). Defaults:
+   * `consecutiveFailures` 3, `halfOpenAfterMs` 2000.
+   */
   breaker?: BreakerOptions;
-  /** Channel rebuilds. */
+  /**
+   * Rebuilds of an endpoint's gRPC channels. Defaults: `transientFailureMs` 1000,
+   * `initialBackoffMs` 100, `maxBackoffMs` 3000.
+   */
   rebuild?: RebuildOptions;
   /**
    * Refresh the endpoint list from the cluster's member list this often; 0 turns it off.
@@ -139,6 +113,21 @@ export interface ResolvedOptions {
 }
 
 const DEFAULT_HOST = '127.0.0.1:2379';
+
+/** The etcd client's defaults and bounds of the shared option groups. */
+function groupRules(callTimeoutMs: number): OptionGroupRules {
+  return {
+    defaults: {
+      keepalive: { timeMs: 6000, timeoutMs: callTimeoutMs, permitWithoutCalls: false },
+      retry: { maxAttempts: 4, initialDelayMs: 50, maxDelayMs: 1000 },
+      breaker: { consecutiveFailures: 3, halfOpenAfterMs: 2000 },
+      rebuild: { transientFailureMs: 1000, initialBackoffMs: 100, maxBackoffMs: 3000 },
+    },
+    minKeepaliveTimeMs: 5000, // etcd's server: at most one ping per 5 s
+    maxConsecutiveFailures: 1000,
+    wholeMs: false,
+  };
+}
 
 /**
  * Every key of etcd3 1.1.2's `IOptions`, all accepted and handed on to etcd3. A
@@ -238,6 +227,10 @@ export function resolveOptions(options: ResilientEtcdOptions = {}): ResolvedOpti
   }
   validateTracerProvider(input.tracerProvider);
   const callTimeoutMs = numberOption('callTimeoutMs', input.callTimeoutMs, 5000, { min: 1 });
+  const groups = resolveOptionGroups(
+    { keepalive, retry, breaker, rebuild },
+    groupRules(callTimeoutMs),
+  );
   const resolved: ResolvedOptions = {
     etcd3: {} as IOptions,
     hosts,
@@ -254,60 +247,12 @@ export function resolveOptions(options: ResilientEtcdOptions = {}): ResolvedOpti
       2000,
       { min: 1 },
     ),
-    keepalive: {
-      timeMs: numberOption('keepalive.timeMs', keepalive.timeMs, 6000, { min: 5000 }),
-      timeoutMs: numberOption('keepalive.timeoutMs', keepalive.timeoutMs, callTimeoutMs, {
-        min: 1,
-      }),
-      permitWithoutCalls: booleanOption(
-        'keepalive.permitWithoutCalls',
-        keepalive.permitWithoutCalls,
-        false,
-      ),
-    },
-    retry: {
-      maxAttempts: numberOption('retry.maxAttempts', retry.maxAttempts, 4, {
-        min: 0,
-        max: 100,
-        integer: true,
-      }),
-      initialDelayMs: numberOption('retry.initialDelayMs', retry.initialDelayMs, 50, { min: 0 }),
-      maxDelayMs: numberOption('retry.maxDelayMs', retry.maxDelayMs, 1000, { min: 0 }),
-    },
-    breaker: {
-      consecutiveFailures: numberOption(
-        'breaker.consecutiveFailures',
-        breaker.consecutiveFailures,
-        3,
-        { min: 1, max: 1000, integer: true },
-      ),
-      halfOpenAfterMs: numberOption('breaker.halfOpenAfterMs', breaker.halfOpenAfterMs, 2000, {
-        min: 1,
-      }),
-    },
-    rebuild: {
-      transientFailureMs: numberOption(
-        'rebuild.transientFailureMs',
-        rebuild.transientFailureMs,
-        1000,
-        { min: 0 },
-      ),
-      initialBackoffMs: numberOption('rebuild.initialBackoffMs', rebuild.initialBackoffMs, 100, {
-        min: 0,
-      }),
-      maxBackoffMs: numberOption('rebuild.maxBackoffMs', rebuild.maxBackoffMs, 3000, { min: 0 }),
-    },
+    ...groups,
     autoSyncIntervalMs: numberOption('autoSyncIntervalMs', input.autoSyncIntervalMs, 0, { min: 0 }),
     closeTimeoutMs: numberOption('closeTimeoutMs', input.closeTimeoutMs, 2000, { min: 1 }),
     logger: input.logger ?? noopLogger,
     tracerProvider: input.tracerProvider,
   };
-  if (resolved.retry.maxDelayMs < resolved.retry.initialDelayMs) {
-    throw new InvalidOptionError('retry.maxDelayMs', 'must be >= retry.initialDelayMs');
-  }
-  if (resolved.rebuild.maxBackoffMs < resolved.rebuild.initialBackoffMs) {
-    throw new InvalidOptionError('rebuild.maxBackoffMs', 'must be >= rebuild.initialBackoffMs');
-  }
   if (input.auth !== undefined) {
     const { username, password } = input.auth ?? ({} as any);
     if (typeof username !== 'string' || username === '' || typeof password !== 'string') {

@@ -14,7 +14,8 @@
  */
 import { Emitter, type Event } from '../events';
 import type { Logger } from '../logger';
-import { RebuildScheduler, type RebuildSpacing } from './rebuild-scheduler';
+import type { RebuildOptions } from '../policy/option-groups';
+import { RebuildScheduler } from './rebuild-scheduler';
 import type { ChannelState } from './state';
 import {
   watchChannel,
@@ -23,11 +24,8 @@ import {
   type WatchableChannel,
 } from './state-watcher';
 
-/** Rebuild timing, in ms (`rebuild` options of both clients). */
-export interface RebuildSettings extends RebuildSpacing {
-  /** Rebuild a channel that stays in TRANSIENT_FAILURE this long. */
-  readonly transientFailureMs: number;
-}
+/** Rebuild timing, in ms: the `rebuild` option group of both clients, resolved. */
+export type RebuildSettings = Readonly<Required<RebuildOptions>>;
 
 /** A state change of the primary channel. */
 export interface CoreStateChange {

@@ -2,13 +2,10 @@
  * Maps keepalive settings in our own terms to grpc-js channel options.
  */
 import type { ChannelOptions } from '@grpc/grpc-js';
+import type { KeepaliveOptions } from '../policy/option-groups';
 
-/** Keepalive settings; see `KeepaliveOptions` in options.ts for the defaults and etcd's rules. */
-export interface KeepaliveSettings {
-  timeMs: number;
-  timeoutMs: number;
-  permitWithoutCalls: boolean;
-}
+/** Keepalive settings with every default filled in (see `policy/option-groups.ts`). */
+export type KeepaliveSettings = Required<KeepaliveOptions>;
 
 /**
  * Channel options for keepalive and fast reconnects. Keys the user already set in

@@ -8,14 +8,12 @@
  */
 import type { Logger } from '../logger';
 import { Backoff } from '../policy/backoff';
+import type { RebuildOptions } from '../policy/option-groups';
 
-/** Spacing of rebuilds, in ms. */
-export interface RebuildSpacing {
-  /** Least time between the first two rebuilds after a READY. */
-  readonly initialBackoffMs: number;
-  /** Largest time between two rebuilds (jittered). */
-  readonly maxBackoffMs: number;
-}
+/** Spacing of rebuilds, in ms (see `RebuildOptions`). */
+export type RebuildSpacing = Readonly<
+  Required<Pick<RebuildOptions, 'initialBackoffMs' | 'maxBackoffMs'>>
+>;
 
 export class RebuildScheduler {
   private gen = 0;

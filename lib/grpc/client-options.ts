@@ -2,8 +2,16 @@
  * Options of {@link createGrpcClient}, their defaults and validation. Names and
  * units follow the etcd client's options (`callTimeoutMs`, `keepalive.timeMs`, ...).
  */
-import { booleanOption, describeValue, numberOption, optionKeys } from '../validate';
+import { describeValue, numberOption, optionKeys } from '../validate';
 import { describeError } from '../policy/describe-error';
+import {
+  resolveOptionGroups,
+  type BreakerOptions,
+  type KeepaliveOptions,
+  type OptionGroupRules,
+  type RebuildOptions,
+  type RetryOptions,
+} from '../policy/option-groups';
 import { rejectUnknownKeys } from '../policy/unknown-keys';
 import {
   ChannelCredentials,
@@ -34,41 +42,31 @@ export interface GrpcClientOptions {
    * Defaults to none.
    */
   idempotentMethods?: string[];
-  keepalive?: {
-    /** Ping interval while calls are active, in ms. Defaults to 30000. Servers may enforce a minimum (Go: 5 min by default). */
-    timeMs?: number;
-    /** Close the connection if a ping is not answered within this, in ms. Defaults to 10000. */
-    timeoutMs?: number;
-    /** Ping also with no call in flight. Defaults to false (most servers reject that with `too_many_pings`). */
-    permitWithoutCalls?: boolean;
-  };
-  retry?: {
-    /** Retries after the first attempt (0 disables). Defaults to 3. */
-    maxAttempts?: number;
-    /** First backoff, in ms; exponential with decorrelated jitter. Defaults to 50. */
-    initialDelayMs?: number;
-    /** Largest backoff, in ms. Defaults to 1000. Never waits past the call's deadline. */
-    maxDelayMs?: number;
-  };
-  /** The target's circuit breaker, or `false` for none. */
-  breaker?:
-    | {
-        /** Opens after this many consecutive UNAVAILABLE / DEADLINE_EXCEEDED attempts. Defaults to 5. */
-        consecutiveFailures?: number;
-        /** Lets one call through after this long open, in ms. Defaults to 5000. */
-        halfOpenAfterMs?: number;
-      }
-    | false;
+  /**
+   * gRPC keepalive. Defaults: `timeMs` 30000 (servers may enforce a minimum; Go: 5 min
+   * by default), `timeoutMs` 10000, `permitWithoutCalls` false (most servers reject
+   * pings with no call in flight, `too_many_pings`).
+   */
+  keepalive?: KeepaliveOptions;
+  /**
+   * Retries of a call: `maxAttempts` counts the retries after the first attempt, and
+   * never waits past the call's deadline. Defaults: `maxAttempts` 3, `initialDelayMs`
+   * 50, `maxDelayMs` 1000.
+   */
+  retry?: RetryOptions;
+  /**
+   * The target's circuit breaker (it counts UNAVAILABLE / DEADLINE_EXCEEDED attempts;
+   * at most 10000 consecutive failures), or `false` for none. Defaults:
+   * `consecutiveFailures` 5, `halfOpenAfterMs` 5000.
+   */
+  breaker?: BreakerOptions | false;
   /** A channel CONNECTING longer than this is rebuilt, in ms (grpc-js has no connect timeout). Defaults to 5000. */
   connectTimeoutMs?: number;
-  rebuild?: {
-    /** A channel in TRANSIENT_FAILURE longer than this is rebuilt, in ms. Defaults to 5000. */
-    transientFailureMs?: number;
-    /** Least time between two rebuilds, growing exponentially, in ms. Defaults to 200. */
-    initialBackoffMs?: number;
-    /** Largest time between two rebuilds, in ms. Defaults to 10000. */
-    maxBackoffMs?: number;
-  };
+  /**
+   * Channel rebuilds. Defaults: `transientFailureMs` 5000, `initialBackoffMs` 200,
+   * `maxBackoffMs` 10000.
+   */
+  rebuild?: RebuildOptions;
   /** `close()` waits this long for calls in flight before closing the channel, in ms. Defaults to 5000. */
   closeTimeoutMs?: number;
   /** pino-compatible logger; logs through `child({ component: 'grpc-client', target })`. Defaults to none. */
@@ -88,11 +86,11 @@ export interface ResolvedGrpcClientOptions {
   readonly interceptors: Interceptor[];
   readonly callTimeoutMs: number;
   readonly idempotentMethods: ReadonlySet<string>;
-  readonly keepalive: { timeMs: number; timeoutMs: number; permitWithoutCalls: boolean };
-  readonly retry: { maxAttempts: number; initialDelayMs: number; maxDelayMs: number };
-  readonly breaker: { consecutiveFailures: number; halfOpenAfterMs: number } | false;
+  readonly keepalive: Required<KeepaliveOptions>;
+  readonly retry: Required<RetryOptions>;
+  readonly breaker: Required<BreakerOptions> | false;
   readonly connectTimeoutMs: number;
-  readonly rebuild: { transientFailureMs: number; initialBackoffMs: number; maxBackoffMs: number };
+  readonly rebuild: Required<RebuildOptions>;
   readonly closeTimeoutMs: number;
   readonly logger: Logger;
 }
@@ -112,6 +110,18 @@ const TOP_LEVEL_KEYS = [
   'logger',
   'tracerProvider',
 ] as const;
+/** createGrpcClient's defaults and bounds of the shared option groups (any gRPC server). */
+const GROUP_RULES: OptionGroupRules = {
+  defaults: {
+    keepalive: { timeMs: 30_000, timeoutMs: 10_000, permitWithoutCalls: false },
+    retry: { maxAttempts: 3, initialDelayMs: 50, maxDelayMs: 1000 },
+    breaker: { consecutiveFailures: 5, halfOpenAfterMs: 5000 },
+    rebuild: { transientFailureMs: 5000, initialBackoffMs: 200, maxBackoffMs: 10_000 },
+  },
+  minKeepaliveTimeMs: 1,
+  maxConsecutiveFailures: 10_000,
+  wholeMs: true,
+};
 const GROUP_KEYS = {
   keepalive: ['timeMs', 'timeoutMs', 'permitWithoutCalls'],
   retry: ['maxAttempts', 'initialDelayMs', 'maxDelayMs'],
@@ -233,76 +243,16 @@ export function resolveGrpcClientOptions(
       integer: true,
     }),
     idempotentMethods: new Set(methods),
-    keepalive: {
-      timeMs: numberOption('keepalive.timeMs', keepalive.timeMs, 30_000, { min: 1, integer: true }),
-      timeoutMs: numberOption('keepalive.timeoutMs', keepalive.timeoutMs, 10_000, {
-        min: 1,
-        integer: true,
-      }),
-      permitWithoutCalls: booleanOption(
-        'keepalive.permitWithoutCalls',
-        keepalive.permitWithoutCalls,
-        false,
-      ),
-    },
-    retry: {
-      maxAttempts: numberOption('retry.maxAttempts', retry.maxAttempts, 3, {
-        min: 0,
-        max: 100,
-        integer: true,
-      }),
-      initialDelayMs: numberOption('retry.initialDelayMs', retry.initialDelayMs, 50, {
-        min: 0,
-        integer: true,
-      }),
-      maxDelayMs: numberOption('retry.maxDelayMs', retry.maxDelayMs, 1000, {
-        min: 0,
-        integer: true,
-      }),
-    },
-    breaker: breaker && {
-      consecutiveFailures: numberOption(
-        'breaker.consecutiveFailures',
-        breaker.consecutiveFailures,
-        5,
-        { min: 1, max: 10_000, integer: true },
-      ),
-      halfOpenAfterMs: numberOption('breaker.halfOpenAfterMs', breaker.halfOpenAfterMs, 5000, {
-        min: 1,
-        integer: true,
-      }),
-    },
+    ...resolveOptionGroups({ keepalive, retry, breaker, rebuild }, GROUP_RULES),
     connectTimeoutMs: numberOption('connectTimeoutMs', input.connectTimeoutMs, 5000, {
       min: 1,
       integer: true,
     }),
-    rebuild: {
-      transientFailureMs: numberOption(
-        'rebuild.transientFailureMs',
-        rebuild.transientFailureMs,
-        5000,
-        { min: 0, integer: true },
-      ),
-      initialBackoffMs: numberOption('rebuild.initialBackoffMs', rebuild.initialBackoffMs, 200, {
-        min: 0,
-        integer: true,
-      }),
-      maxBackoffMs: numberOption('rebuild.maxBackoffMs', rebuild.maxBackoffMs, 10_000, {
-        min: 0,
-        integer: true,
-      }),
-    },
     closeTimeoutMs: numberOption('closeTimeoutMs', input.closeTimeoutMs, 5000, {
       min: 0,
       integer: true,
     }),
     logger: input.logger ?? noopLogger,
   };
-  if (resolved.retry.maxDelayMs < resolved.retry.initialDelayMs) {
-    throw new InvalidOptionError('retry.maxDelayMs', 'must be >= retry.initialDelayMs');
-  }
-  if (resolved.rebuild.maxBackoffMs < resolved.rebuild.initialBackoffMs) {
-    throw new InvalidOptionError('rebuild.maxBackoffMs', 'must be >= rebuild.initialBackoffMs');
-  }
   return resolved;
 }
