@@ -11,6 +11,9 @@ interface Cancellable {
 }
 
 export class CallAbort {
+  /** The abort state of a call without a signal: every method is a no-op. */
+  static readonly NONE = new CallAbort(undefined, '', true);
+
   /**
    * True once a request of this call was handed to grpc-js: from then on an aborted
    * write may have been applied.

@@ -11,22 +11,13 @@ import { isMarkedRetryWrites } from '../policy/retry-writes';
 
 export { retryWrites } from '../policy/retry-writes';
 
-const SAFE = new Set([
-  'KV.range',
-  'Lease.leaseRevoke',
-  'Lease.leaseTimeToLive',
-  'Lease.leaseLeases',
-  'Cluster.memberList',
-  'Maintenance.status',
-  'Maintenance.alarm',
-  'Maintenance.hash',
-  'Maintenance.hashKV',
-  'Auth.authenticate',
-  'Auth.authStatus',
-  'Auth.userGet',
-  'Auth.userList',
-  'Auth.roleGet',
-  'Auth.roleList',
+/** Safe methods of each service (looked up without building a `Service.method` string). */
+const SAFE = new Map<string, ReadonlySet<string>>([
+  ['KV', new Set(['range'])],
+  ['Lease', new Set(['leaseRevoke', 'leaseTimeToLive', 'leaseLeases'])],
+  ['Cluster', new Set(['memberList'])],
+  ['Maintenance', new Set(['status', 'alarm', 'hash', 'hashKV'])],
+  ['Auth', new Set(['authenticate', 'authStatus', 'userGet', 'userList', 'roleGet', 'roleList'])],
 ]);
 
 /** True if the call may be retried after it was sent. */
@@ -39,11 +30,10 @@ export function isSafeCall(
   if (isMarkedRetryWrites(options)) {
     return true;
   }
-  const name = `${service}.${method}`;
-  if (SAFE.has(name)) {
+  if (SAFE.get(service)?.has(method)) {
     return true;
   }
-  return name === 'KV.txn' && isReadOnlyTxn(payload);
+  return service === 'KV' && method === 'txn' && isReadOnlyTxn(payload);
 }
 
 /** A txn whose branches only read (as STM's read phase) changes nothing. */

@@ -50,6 +50,8 @@ export class HedgeBudget {
   private refusedSum = 0;
   /** Absolute number (`floor(now / slotMs)`) of the newest slot. */
   private head: number;
+  /** Index in the arrays of slot `head`. */
+  private headIndex: number;
 
   constructor(options: HedgeBudgetOptions = {}) {
     this.ratio = options.ratio ?? 0.1;
@@ -61,6 +63,7 @@ export class HedgeBudget {
     this.extras = new Float64Array(slots);
     this.refusals = new Float64Array(slots);
     this.head = Math.floor(this.now() / this.slotMs);
+    this.headIndex = this.indexOf(this.head);
   }
 
   /** Counts one call (its first attempt): it earns `ratio` extra attempts. */
@@ -99,11 +102,14 @@ export class HedgeBudget {
 
   /** Moves the window up to now, clearing the slots that fell out; returns the newest slot's index. */
   private advance(): number {
-    const slots = this.calls.length;
     const current = Math.floor(this.now() / this.slotMs);
+    if (current === this.head) {
+      return this.headIndex; // the common case: still in the newest slot
+    }
+    const slots = this.calls.length;
     const steps = Math.min(current - this.head, slots);
     for (let k = 1; k <= steps; k++) {
-      const i = (((this.head + k) % slots) + slots) % slots;
+      const i = this.indexOf(this.head + k);
       this.callSum -= this.calls[i]!;
       this.extraSum -= this.extras[i]!;
       this.refusedSum -= this.refusals[i]!;
@@ -111,7 +117,14 @@ export class HedgeBudget {
     }
     if (current > this.head) {
       this.head = current;
+      this.headIndex = this.indexOf(current);
     }
-    return ((this.head % slots) + slots) % slots;
+    return this.headIndex;
+  }
+
+  /** Index in the arrays of absolute slot `slot`. */
+  private indexOf(slot: number): number {
+    const slots = this.calls.length;
+    return ((slot % slots) + slots) % slots;
   }
 }

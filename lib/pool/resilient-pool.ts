@@ -194,11 +194,14 @@ export class ResilientPool implements ICallable<Endpoint> {
       // etcd3 resolves a stream's options inside `fn`, after we picked a connection:
       // check them first, so a bad deadline is reported (the watch or keepalive gets
       // it as an error) instead of being thrown by grpc-js.
-      callOptionsFor(undefined, this.callOptionsFactory, {
+      callOptionsFor(
+        undefined,
+        this.callOptionsFactory,
         service,
-        method: STREAM_METHODS[service] ?? service,
-        isStream: true,
-      });
+        STREAM_METHODS[service] ?? service,
+        undefined,
+        true,
+      );
     }
     const metadata = await this.auth.metadata();
     if (service === 'Watch' || service === 'Lease') {

@@ -8,27 +8,32 @@ import { resolveCallOptions, type CallOptionsFactory } from '../internals/etcd3'
 import { readCallOptions } from '../policy/call-options';
 import { deadlineMs } from '../policy/deadline';
 
-/** What a `defaultCallOptions` function is told about the call. */
-export interface CallDescription {
-  readonly service: string;
-  readonly method: string;
-  readonly params?: unknown;
-  readonly isStream: boolean;
-}
+/** Options of a call made without any (no call options, no `defaultCallOptions`). */
+const NONE: { callOptions: CallOptions; deadlineAt?: number } = Object.freeze({
+  callOptions: Object.freeze({}),
+});
 
 /**
  * Throws `InvalidOptionError` for options that cannot be read or a `signal` that is
  * not an `AbortSignal`, and naming `callOptions.deadline` or
  * `defaultCallOptions.deadline` for a deadline that is not a valid time. `deadlineAt`
  * is the deadline in epoch ms: `undefined` when none is set (the pool's
- * `callTimeoutMs` applies), `Infinity` when the caller asked for none.
+ * `callTimeoutMs` applies), `Infinity` when the caller asked for none. `service`,
+ * `method`, `params` and `isStream` are what a `defaultCallOptions` function is told.
  */
 export function callOptionsFor(
   options: CallOptions | undefined,
   defaults: CallOptionsFactory | undefined,
-  context: CallDescription,
+  service: string,
+  method: string,
+  params?: unknown,
+  isStream = false,
 ): { callOptions: CallOptions; deadlineAt?: number } {
+  if (options === undefined && defaults === undefined) {
+    return NONE;
+  }
   const own = readCallOptions(options, 'callOptions'); // read once; hostile shapes throw typed
+  const context = typeof defaults === 'function' ? { service, method, params, isStream } : {};
   const callOptions: CallOptions = resolveCallOptions(own, defaults, context as any) ?? {};
   const field =
     own?.deadline !== undefined ? 'callOptions.deadline' : 'defaultCallOptions.deadline';

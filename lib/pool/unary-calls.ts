@@ -54,50 +54,85 @@ export class UnaryCalls {
   }
 
   /** Runs a unary call to the end: its result, or etcd3's typed error (or ours). */
-  async exec<T>(
+  exec<T>(
     service: ServiceName,
     method: string,
     payload: unknown,
     options: CallOptions | undefined,
   ): Promise<T> {
-    const { callOptions, deadlineAt } = callOptionsFor(options, this.config.defaults, {
-      service,
-      method,
-      params: payload,
-      isStream: false,
-    });
     const start = Date.now();
+    let call: CallState;
+    try {
+      call = this.newCall(service, method, payload, options, start);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const global = this.config.globalPolicy;
+    const signal = call.abort.signal;
+    const work = global ? global.execute(() => this.rounds<T>(call), signal) : this.rounds<T>(call);
+    return call.abort.race(work).then(
+      result => {
+        this.emitCall(call, start, 'OK');
+        call.trace.end(undefined, Status.OK, call.endpoint?.url);
+        return result;
+      },
+      err => {
+        const final = this.finalError(call, err);
+        this.emitCall(call, start, codeOf(final));
+        call.trace.end(final, marksOf(final)?.grpcCode, call.endpoint?.url);
+        throw final;
+      },
+    );
+  }
+
+  /**
+   * The state of a new call; throws `InvalidOptionError` for bad options and the
+   * call's `AbortError` if its signal has already aborted (nothing is sent).
+   */
+  private newCall(
+    service: ServiceName,
+    method: string,
+    payload: unknown,
+    options: CallOptions | undefined,
+    start: number,
+  ): CallState {
+    const { defaults, tracer } = this.config;
+    const { callOptions, deadlineAt } = callOptionsFor(options, defaults, service, method, payload);
     const deadline = deadlineAt ?? start + this.pool.options.callTimeoutMs;
     const safe = isSafeCall(service, method, payload, callOptions);
     const { signal, rest } = takeSignal(callOptions);
-    const abort = new CallAbort(signal, `${service}.${method}`, safe);
+    const abort = signal ? new CallAbort(signal, `${service}.${method}`, safe) : CallAbort.NONE;
     abort.check(); // an aborted signal sends nothing
     this.hedgeBudget.deposit();
-    const call: CallState = {
+    return {
       service,
       method,
       payload,
-      callOptions: rest ?? callOptions,
+      callOptions: withoutDeadline(rest ?? callOptions),
       deadline,
       timeoutMs: deadline - start,
       safe,
       abort,
-      trace: traceEtcdCall(this.config.tracer, service, method),
+      trace: traceEtcdCall(tracer, service, method),
     };
-    try {
-      const rounds = () => this.retryPolicy.execute(() => this.round<T>(call), signal);
-      const global = this.config.globalPolicy;
-      const work = global ? global.execute(rounds, signal) : rounds();
-      const result = await abort.race(work);
-      this.emitCall(call, start, 'OK');
-      call.trace.end(undefined, Status.OK, call.endpoint?.url);
-      return result;
-    } catch (err) {
-      const final = this.finalError(call, err);
-      this.emitCall(call, start, codeOf(final));
-      call.trace.end(final, marksOf(final)?.grpcCode, call.endpoint?.url);
-      throw final;
-    }
+  }
+
+  /**
+   * All rounds of `call`. The first runs outside the retry policy (most calls end
+   * there); its failure is handed to the policy as the outcome of the policy's first
+   * attempt, so that retries, backoff and `onRetry` are exactly the policy's.
+   */
+  private rounds<T>(call: CallState): Promise<T> {
+    return this.round<T>(call).catch(err => {
+      let first = true;
+      return this.retryPolicy.execute(() => {
+        if (first) {
+          first = false;
+          throw err;
+        }
+        return this.round<T>(call);
+      }, call.abort.signal);
+    });
   }
 
   close(): void {
@@ -139,6 +174,18 @@ export class UnaryCalls {
       });
     }
   }
+}
+
+/**
+ * What grpc-js is given of the call's options: everything but `deadline`, which the
+ * attempt keeps with its own timer (`call-attempt.ts`). The same object when it has none.
+ */
+function withoutDeadline(options: CallOptions): CallOptions {
+  if (options.deadline === undefined) {
+    return options;
+  }
+  const { deadline: _, ...rest } = options;
+  return rest;
 }
 
 /** The `code` of a {@link CallEvent}: a gRPC status name, our error's code, or `UNKNOWN`. */

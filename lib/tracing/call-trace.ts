@@ -72,6 +72,9 @@ export const NOOP_TRACE: CallTrace = Object.freeze({
  * faulty tracer yields {@link NOOP_TRACE}).
  */
 export class RpcTracer {
+  /** Span name and options per service and method, made once (they never change). */
+  private readonly starts = new Map<string, Map<string, SpanStart>>();
+
   constructor(
     private readonly tracer: TracerLike,
     private readonly api: OtelApi | undefined,
@@ -84,14 +87,8 @@ export class RpcTracer {
   startCall(service: string, method: string): CallTrace {
     try {
       const parent = this.api?.context.active();
-      const span = this.tracer.startSpan(
-        `${service}/${method}`,
-        {
-          kind: SPAN_KIND_CLIENT,
-          attributes: { 'rpc.system': 'grpc', 'rpc.service': service, 'rpc.method': method },
-        },
-        parent,
-      );
+      const start = this.spanStart(service, method);
+      const span = this.tracer.startSpan(start.name, start.options, parent);
       if (!span.isRecording()) {
         span.end();
         return NOOP_TRACE;
@@ -101,6 +98,39 @@ export class RpcTracer {
       return NOOP_TRACE;
     }
   }
+
+  private spanStart(service: string, method: string): SpanStart {
+    let methods = this.starts.get(service);
+    if (!methods) {
+      methods = new Map();
+      this.starts.set(service, methods);
+    }
+    let start = methods.get(method);
+    if (!start) {
+      start = Object.freeze({
+        name: `${service}/${method}`,
+        options: Object.freeze({
+          kind: SPAN_KIND_CLIENT,
+          attributes: Object.freeze({
+            'rpc.system': 'grpc',
+            'rpc.service': service,
+            'rpc.method': method,
+          }),
+        }),
+      });
+      methods.set(method, start);
+    }
+    return start;
+  }
+}
+
+/** The name and options a call's span starts with. */
+interface SpanStart {
+  readonly name: string;
+  readonly options: {
+    readonly kind: number;
+    readonly attributes: Readonly<Record<string, AttributeValue>>;
+  };
 }
 
 class SpanCallTrace implements CallTrace {

@@ -58,6 +58,18 @@ export function traceEtcdCall(
   if (!tracer) {
     return NOOP_TRACE;
   }
-  const name = etcdRpcName(service, method);
+  let names = ETCD_NAMES.get(service);
+  if (!names) {
+    names = new Map();
+    ETCD_NAMES.set(service, names);
+  }
+  let name = names.get(method);
+  if (!name) {
+    name = etcdRpcName(service, method);
+    names.set(method, name);
+  }
   return tracer.startCall(name.service, name.method);
 }
+
+/** {@link etcdRpcName} of each etcd3 service and method called so far (a fixed, small set). */
+const ETCD_NAMES = new Map<string, Map<string, { service: string; method: string }>>();
