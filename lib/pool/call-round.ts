@@ -32,7 +32,7 @@ export async function runRound<T>(
   call: CallState,
   attemptOn: AttemptOn,
 ): Promise<T> {
-  const candidates = pool.order(!call.safe).filter(ep => ep.available);
+  const candidates = available(pool.order(!call.safe));
   if (call.trace.recording && candidates.length < pool.endpoints.length) {
     pool.endpoints.filter(ep => !ep.available).forEach(ep => call.trace.breakerRejected(ep.url));
   }
@@ -96,6 +96,16 @@ export async function runRound<T>(
     }
     throw withCall(err, call);
   }
+}
+
+/** The endpoints of `ranked` whose breaker lets a call through; `ranked` itself if all do. */
+function available(ranked: Endpoint[]): Endpoint[] {
+  for (const ep of ranked) {
+    if (!ep.available) {
+      return ranked.filter(e => e.available);
+    }
+  }
+  return ranked;
 }
 
 /** A safe call over two or more endpoints: see `hedged-race.ts`. */
