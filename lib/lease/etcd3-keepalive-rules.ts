@@ -15,6 +15,7 @@
  * same error.
  */
 import { EtcdLeaseInvalidError, GRPCCancelledError } from 'etcd3';
+import { timerDelay } from '../policy/timer-delay';
 
 /** Delay before re-opening a keepalive stream after a failure, ms (etcd3's). */
 export const RECONNECT_DELAY_MS = 100;
@@ -45,11 +46,22 @@ export class SilenceTimer {
 
   /** (Re)starts the countdown. */
   arm(ms: number): void {
+    this.armUntil(Date.now() + ms);
+  }
+
+  private armUntil(due: number): void {
     clearTimeout(this.timer);
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      this.onSilent();
-    }, ms);
+    this.timer = setTimeout(
+      () => {
+        this.timer = undefined;
+        if (Date.now() < due) {
+          this.armUntil(due); // longer than one timer can wait (a TTL of years)
+        } else {
+          this.onSilent();
+        }
+      },
+      timerDelay(due - Date.now()),
+    );
     this.timer.unref?.();
   }
 

@@ -32,6 +32,7 @@ import {
   silentTooLong,
   streamTimedOutError,
 } from './etcd3-keepalive-rules';
+import { timerDelay } from '../policy/timer-delay';
 import { ExpiryBound, monotonicNow, safetyMarginMs } from './expiry-bound';
 import {
   dropStream,
@@ -223,7 +224,7 @@ export class KeepaliveLoop {
 
   private schedule(): void {
     clearTimeout(this.tickTimer);
-    this.tickTimer = setTimeout(() => this.tick(), this.intervalMs);
+    this.tickTimer = setTimeout(() => this.tick(), timerDelay(this.intervalMs));
   }
 
   private send(t: Tracked): void {
@@ -246,7 +247,7 @@ export class KeepaliveLoop {
     const timer = setTimeout(() => {
       this.hedgeTimers.delete(timer);
       this.checkAnswered(t, sentAt);
-    }, this.hedgeDelayMs);
+    }, timerDelay(this.hedgeDelayMs));
     timer.unref?.();
     this.hedgeTimers.add(timer);
   }
@@ -399,19 +400,16 @@ export class KeepaliveLoop {
   private armExpiry(): void {
     clearTimeout(this.expiryTimer);
     const delay = this.bound.lostAt - this.now();
-    this.expiryTimer = setTimeout(
-      () => {
-        if (this.stopped) {
-          return;
-        }
-        if (this.now() >= this.bound.lostAt) {
-          this.expired();
-        } else {
-          this.armExpiry(); // a timer fired early, or timers are faked (the clock is real)
-        }
-      },
-      Math.max(0, delay),
-    );
+    this.expiryTimer = setTimeout(() => {
+      if (this.stopped) {
+        return;
+      }
+      if (this.now() >= this.bound.lostAt) {
+        this.expired();
+      } else {
+        this.armExpiry(); // a timer fired early, or timers are faked (the clock is real)
+      }
+    }, timerDelay(delay));
     this.expiryTimer.unref?.();
   }
 

@@ -162,6 +162,18 @@ describe('KeepaliveLoop', () => {
     expect(lost).toEqual([]);
   });
 
+  it("etcd's longest TTL (9e9 s) sends one keepalive, not a storm (timers past 2^31-1 ms fire at once)", async () => {
+    const { l, streams, lost, events } = loop(['a', 'b'], { answerAfterMs: 5, ttl: '9000000000' });
+    l.granted('1', Date.now(), 9_000_000_000, 10);
+    l.start();
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(streams).toHaveLength(1);
+    expect(streams[0]!.writes).toHaveLength(1);
+    expect(events.filter(e => e === 'keepaliveFailed')).toEqual([]);
+    expect(lost).toEqual([]);
+    expect(l.remainingMs).toBeGreaterThanOrEqual(0.95 * 9e12 - 1000); // TTL less the 5 % margin
+  });
+
   it('re-opens at once when the stream fails, and says lost when etcd answers TTL 0', async () => {
     const { l, streams, lost, events } = loop();
     l.granted('1', Date.now(), 3, 10);
