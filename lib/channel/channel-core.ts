@@ -5,7 +5,10 @@
  * connect limit (grpc-node#2785) or in TRANSIENT_FAILURE past `transientFailureMs`,
  * spaces rebuilds with `RebuildScheduler` (backoff reset, and a waiting rebuild
  * cancelled, when a channel comes back READY), counts generations and publishes
- * `onStateChange` / `onRebuild` through the library's `Emitter`.
+ * `onStateChange` / `onRebuild` through the library's `Emitter`. Given a `probe`, it
+ * also overtakes a stuck attempt of the primary channel (`connect-overtake.ts`): a
+ * handshake started into a dead path is rebuilt as soon as a fresh connection gets
+ * through, instead of at its (stretched) connect limit.
  *
  * What a rebuild does is the owner's: the core calls `replace()`, which makes the new
  * generation's channels, follows them with {@link ChannelCore.follow}, asks them to
@@ -15,6 +18,7 @@
 import { Emitter, type Event } from '../events';
 import type { Logger } from '../logger';
 import type { RebuildOptions } from '../policy/option-groups';
+import { ConnectOvertaker, type PathProbe } from './connect-overtake';
 import { RebuildScheduler } from './rebuild-scheduler';
 import type { ChannelState } from './state';
 import {
@@ -33,6 +37,9 @@ export interface CoreStateChange {
   readonly to: ChannelState;
 }
 
+/** Why a followed channel is unhealthy: the watcher's reasons, or an attempt overtaken. */
+export type CoreUnhealthyReason = UnhealthyReason | 'connect-overtaken';
+
 /** A rebuild that happened. */
 export interface CoreRebuild {
   readonly reason: string;
@@ -49,6 +56,12 @@ export interface ChannelCoreOptions {
    * false to refuse (the owner was closed meanwhile): no rebuild is counted then.
    */
   replace(reason: string): boolean;
+  /**
+   * Tries a fresh, throwaway connection to the peer (see `connect-overtake.ts`); with
+   * it, a primary channel followed with `overtakeEveryMs` has its stuck connection
+   * attempts overtaken. Defaults to none (attempts wait for their connect limit).
+   */
+  readonly probe?: PathProbe;
 }
 
 /** How one channel of the current generation is followed. */
@@ -62,14 +75,25 @@ export interface FollowOptions {
   readonly primary?: boolean;
   /** Prefix of the rebuild reason, e.g. `KV` gives `KV connect-timeout`. Defaults to none. */
   readonly label?: string;
+  /**
+   * With `primary` and the core's `probe`: while an attempt is CONNECTING, test the
+   * path with a fresh connection after this long and then every this long (one in
+   * flight), and rebuild as soon as one gets through (`connect-overtaken`). Defaults
+   * to no probing.
+   */
+  readonly overtakeEveryMs?: number;
   /** Every state change of this channel, before the core's own handling. */
   onStateChange?(from: ChannelState, to: ChannelState): void;
   /** This channel is unhealthy; runs just before the rebuild is asked for. */
-  onUnhealthy?(reason: UnhealthyReason, state: ChannelState): void;
+  onUnhealthy?(reason: CoreUnhealthyReason, state: ChannelState): void;
 }
 
 export class ChannelCore {
   private readonly scheduler: RebuildScheduler;
+  /** Probes stuck attempts of the primary channel; defined iff the owner gave a `probe`. */
+  private readonly overtaker: ConnectOvertaker | undefined;
+  /** What an overtaken attempt of the current primary channel does; set by its follow. */
+  private overtaken: (() => void) | undefined;
   /** Watches of the current generation's channels; all stopped at a rebuild. */
   private watches: ChannelWatch[] = [];
   /** The current generation's primary channel watch, once followed. */
@@ -93,6 +117,13 @@ export class ChannelCore {
       reason => this.replace(reason),
       (reason, generation) => this.rebuildEmitter.emit({ reason, generation }),
     );
+    this.overtaker =
+      options.probe && new ConnectOvertaker(options.probe, options.log, () => this.overtaken?.());
+  }
+
+  /** Fresh-connection probes started to overtake stuck attempts (0 without a `probe`). */
+  get overtakeProbes(): number {
+    return this.overtaker?.probes ?? 0;
   }
 
   /** Channel generation: 0 at first, one more per rebuild. */
@@ -116,6 +147,8 @@ export class ChannelCore {
   follow(channel: WatchableChannel, follow: FollowOptions): ChannelWatch {
     const generation = this.generation;
     const current = () => !this.stopped && generation === this.generation;
+    const reason = (r: string) => (follow.label ? `${follow.label} ${r}` : r);
+    const overtaker = follow.primary && follow.overtakeEveryMs ? this.overtaker : undefined;
     const watch = watchChannel(channel, {
       log: this.options.log,
       connectTimeoutMs: follow.connectTimeoutMs,
@@ -125,6 +158,11 @@ export class ChannelCore {
           return;
         }
         follow.onStateChange?.(from, to);
+        if (to === 'CONNECTING') {
+          overtaker?.connecting(follow.overtakeEveryMs!);
+        } else {
+          overtaker?.settled();
+        }
         if (to === 'READY') {
           this.scheduler.ready();
         }
@@ -133,16 +171,29 @@ export class ChannelCore {
           this.stateEmitter.emit({ from, to });
         }
       },
-      onUnhealthy: (reason, state) => {
+      onUnhealthy: (why, state) => {
         if (current()) {
-          follow.onUnhealthy?.(reason, state);
-          this.requestRebuild(follow.label ? `${follow.label} ${reason}` : reason);
+          follow.onUnhealthy?.(why, state);
+          this.requestRebuild(reason(why));
         }
       },
     });
     this.watches.push(watch);
     if (follow.primary) {
       this.primaryWatch = watch;
+    }
+    if (overtaker) {
+      this.overtaken = () => {
+        if (current()) {
+          follow.onUnhealthy?.('connect-overtaken', watch.state);
+          this.requestRebuild(reason('connect-overtaken'));
+        }
+      };
+      if (watch.state === 'CONNECTING') {
+        overtaker.connecting(follow.overtakeEveryMs!);
+      } else {
+        overtaker.settled();
+      }
     }
     return watch;
   }
@@ -156,6 +207,7 @@ export class ChannelCore {
   stop(): void {
     this.stopped = true;
     this.scheduler.stop();
+    this.overtaker?.stop();
     this.stopWatches();
   }
 
@@ -171,6 +223,8 @@ export class ChannelCore {
     }
     this.watches = [];
     this.primaryWatch = undefined;
+    this.overtaker?.settled();
+    this.overtaken = undefined;
   }
 }
 

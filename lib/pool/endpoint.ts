@@ -12,9 +12,9 @@
  */
 import type { ChannelCredentials, ChannelInterface, ChannelOptions, Client } from '@grpc/grpc-js';
 import type { CircuitBreakerPolicy } from 'cockatiel';
-import { ChannelCore, mapEvent } from '../channel/channel-core';
+import { ChannelCore, mapEvent, type CoreUnhealthyReason } from '../channel/channel-core';
 import type { ChannelState } from '../channel/state';
-import type { ChannelWatch, UnhealthyReason } from '../channel/state-watcher';
+import type { ChannelWatch } from '../channel/state-watcher';
 import type { Event } from '../events';
 import { Host } from '../internals/etcd3';
 import type { Logger } from '../logger';
@@ -113,6 +113,10 @@ export class Endpoint implements ReadyTarget {
       rebuild: options.rebuild,
       log: this.log,
       replace: () => this.replace(),
+      // A stuck handshake is overtaken when a fresh connection gets through (see
+      // channel/connect-overtake.ts): the stretched connect limit is for slow links,
+      // not for an attempt started into a path that has healed since.
+      probe: timeoutMs => this.freshConnection(timeoutMs),
     });
     this.breakerRules = new EndpointBreaker(
       options.breaker,
@@ -241,6 +245,17 @@ export class Endpoint implements ReadyTarget {
   }
 
   /**
+   * How often a connection attempt that is still CONNECTING is checked against a fresh
+   * connection (and how long each check waits): a quarter of `connectTimeoutMs`, or two
+   * recent round trips if that is longer (a fresh connection needs about that to be
+   * answered). On a link slower than this the checks stay silent and change nothing.
+   */
+  overtakeEveryMs(): number {
+    const rtt = this.latency.quantile(0.99) ?? 0;
+    return Math.max(this.options.connectTimeoutMs / 4, 2 * rtt);
+  }
+
+  /**
    * Whether a fresh, throwaway connection to this endpoint answers a status call within
    * `timeoutMs`, is refused, or stays silent (see `fresh-probe.ts`). Never rejects.
    */
@@ -342,6 +357,7 @@ export class Endpoint implements ReadyTarget {
     const generation = this.generation;
     const watch = this.core.follow(client.getChannel(), {
       connectTimeoutMs: this.connectLimitMs(),
+      overtakeEveryMs: this.overtakeEveryMs(),
       primary: service === 'KV',
       label: service,
       onStateChange: (from, to) => this.stateChanged(service, client, generation, from, to),
@@ -391,12 +407,14 @@ export class Endpoint implements ReadyTarget {
     }
   }
 
-  private unhealthy(reason: UnhealthyReason, state: ChannelState): void {
+  private unhealthy(reason: CoreUnhealthyReason, state: ChannelState): void {
     if (reason === 'connect-timeout') {
       this.connectTimeouts++;
     }
-    this.recordFailure(
-      new NotConnectedError(this.url, `channel ${state} too long`, this.failureReason),
-    );
+    const why =
+      reason === 'connect-overtaken'
+        ? 'connection attempt silent while a fresh connection got through'
+        : `channel ${state} too long`;
+    this.recordFailure(new NotConnectedError(this.url, why, this.failureReason));
   }
 }

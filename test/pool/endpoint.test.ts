@@ -239,3 +239,97 @@ describe('Endpoint breaker and fresh connections (fake channels, fake time)', ()
     expect(ep.available).toBe(true);
   });
 });
+
+describe('Endpoint overtakes a stuck connection attempt (fake channels, fake time)', () => {
+  /**
+   * A fake endpoint whose fresh connections see `path`: `silent` ones wait out their
+   * timeout (a blackhole, or a link slower than the timeout), others settle in 5 ms.
+   */
+  function withPath() {
+    const setup = fakeEndpoint(); // connectTimeoutMs 2000: probes every 500 ms
+    const path = { answer: 'silent' as 'answered' | 'refused' | 'silent' };
+    const probes = { started: 0, inFlight: 0, maxInFlight: 0 };
+    vi.spyOn(setup.ep, 'freshConnection').mockImplementation(timeoutMs => {
+      probes.started++;
+      probes.maxInFlight = Math.max(probes.maxInFlight, ++probes.inFlight);
+      const answer = path.answer;
+      return new Promise(resolve =>
+        setTimeout(
+          () => {
+            probes.inFlight--;
+            resolve(answer);
+          },
+          answer === 'silent' ? timeoutMs : 5,
+        ),
+      );
+    });
+    const at: Array<[number, string]> = [];
+    const t0 = Date.now();
+    setup.ep.onRebuild(e => at.push([Date.now() - t0, e.reason]));
+    return { ...setup, path, probes, at };
+  }
+
+  test('a handshake started into a dead path is rebuilt once a fresh connection gets through, not at its doubled limit', async () => {
+    const { ep, kv, path, at } = withPath();
+    kv(0).transitionToState(S.READY);
+    // The path dies; the hang probe rebuilds (generation 1 dials into the blackhole).
+    ep.requestRebuild('hang');
+    await vi.advanceTimersByTimeAsync(2000); // connect timeout: generation 2, limit 4 s
+    expect(at).toEqual([
+      [0, 'hang'],
+      [2000, 'KV connect-timeout'],
+    ]);
+    await vi.advanceTimersByTimeAsync(1100);
+    path.answer = 'answered'; // healed at 3100; generation 2's handshake stays silent
+    await vi.advanceTimersByTimeAsync(600);
+    // The probe of 3000 is silent until 3500; the one of 3500 is answered at 3505.
+    expect(at[2]).toEqual([3505, 'KV connect-overtaken']);
+    expect(ep.health().lastError).toMatch(/silent while a fresh connection got through/);
+    kv(3).transitionToState(S.READY);
+    expect(ep.ready).toBe(true);
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(at).toHaveLength(3);
+  });
+
+  test('a slow link (fresh connections silent too) keeps its stretched limit: the slow handshake completes', async () => {
+    const { ep, kv, at } = withPath();
+    kv(0).transitionToState(S.READY);
+    ep.requestRebuild('hang');
+    await vi.advanceTimersByTimeAsync(2000); // a 3 s handshake misses the first 2 s limit
+    await vi.advanceTimersByTimeAsync(3000); // ...and makes the doubled one
+    kv(2).transitionToState(S.READY);
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(at).toEqual([
+      [0, 'hang'],
+      [2000, 'KV connect-timeout'],
+    ]);
+    expect(ep.ready).toBe(true);
+  });
+
+  test('no probe storm: during a 10 s outage at most one probe per 500 ms, one at a time', async () => {
+    const { ep, probes, at } = withPath();
+    await vi.advanceTimersByTimeAsync(10_000); // never READY; every generation hangs
+    expect(probes.started).toBeGreaterThan(0);
+    expect(probes.started).toBeLessThanOrEqual(10_000 / 500);
+    expect(probes.maxInFlight).toBe(1);
+    // Only the connect limits (2 s, then 4 s) rebuild: silent probes change nothing.
+    expect(at).toEqual([
+      [2000, 'KV connect-timeout'],
+      [6000, 'KV connect-timeout'],
+    ]);
+    ep.close();
+    const after = probes.started;
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(probes.started).toBe(after);
+  });
+
+  test('a healthy handshake is never probed', async () => {
+    const { ep, kv, probes } = withPath();
+    await vi.advanceTimersByTimeAsync(499);
+    kv(0).transitionToState(S.READY);
+    ep.requestRebuild('hang');
+    kv(1).transitionToState(S.READY);
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(probes.started).toBe(0);
+  });
+});
