@@ -3,6 +3,7 @@
  * timer, not after the previous one ends, as a busy service issues them), per-call
  * records, and the numbers each test prints as a `[measure]` line.
  */
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { Etcd3 } from 'etcd3';
 import { memberStatus } from '../../lib/testing/etcd-http';
 import type { EtcdCluster, EtcdMember } from '../../lib/testing';
@@ -111,4 +112,23 @@ export async function newLeaderAt(
     await sleep(everyMs);
   }
   throw new Error(`no new leader within ${timeoutMs} ms`);
+}
+
+/** Latency budget of the tail tests: what the client may add, ms. */
+export const TAIL_BUDGET_MS = 300;
+
+/**
+ * Starts watching this process's event loop; the returned function stops and gives the
+ * longest stall seen, ms. A stall is time the test process could not run at all (a
+ * loaded 2-core CI machine running etcd members beside it): the client cannot answer
+ * faster than it is scheduled, so latency budgets add it, and the measure line prints it.
+ */
+export function watchLoopStalls(): () => number {
+  const resolutionMs = 10;
+  const h = monitorEventLoopDelay({ resolution: resolutionMs });
+  h.enable();
+  return () => {
+    h.disable();
+    return Math.max(0, Math.round(h.max / 1e6 - resolutionMs));
+  };
 }
