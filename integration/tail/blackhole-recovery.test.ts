@@ -37,9 +37,12 @@ describe('blackhole, then heal (one member)', () => {
     proxy.blackhole('both');
     proxy.blackholeNew(true);
     await sleep(OUTAGE_MS);
+    // TCP connections the client opened through the proxy and still holds.
+    const connectionsAtHeal = proxy.connectionCount;
     proxy.pass();
     const healedAt = Date.now();
     await sleep(3000);
+    const connectionsAfter = proxy.connectionCount;
     await load.stop(6000);
     await watcher.cancel();
 
@@ -52,6 +55,8 @@ describe('blackhole, then heal (one member)', () => {
     const s = summarize(load.records);
     measure('blackhole 10 s then heal', {
       recoveredMs,
+      connectionsAtHeal,
+      connectionsAfter,
       failedAfterHeal: after
         .filter(r => r.ok !== true)
         .map(

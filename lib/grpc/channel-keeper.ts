@@ -9,17 +9,10 @@
  * the application holds, tells it to connect at once (grpc-js only connects while a
  * call is pending, grpc-node#2218) and then closes the old one; calls still queued on
  * the old one fail UNAVAILABLE and are retried.
- *
- * A connection attempt stuck CONNECTING (a handshake started into a path that was
- * dead and has healed since) is overtaken once a throwaway channel to the same target
- * gets through (`channel/connect-overtake.ts`, `channel/fresh-channel.ts`), checked
- * every quarter of `connectTimeoutMs`, instead of being waited out to the limit.
  */
 import type { Event } from 'cockatiel';
-import { Channel, type ChannelCredentials, type ChannelOptions } from '@grpc/grpc-js';
+import type { ChannelCredentials, ChannelOptions } from '@grpc/grpc-js';
 import { ChannelCore, mapEvent, type RebuildSettings } from '../channel/channel-core';
-import type { PathProbe } from '../channel/connect-overtake';
-import { freshChannelProbe } from '../channel/fresh-channel';
 import type { ChannelState } from '../channel/state';
 import type { Logger } from '../logger';
 import { SwappableChannel } from './swappable-channel';
@@ -45,9 +38,6 @@ export interface KeeperTiming extends RebuildSettings {
   readonly connectTimeoutMs: number;
 }
 
-/** Numbers the probe channels, so that no two share a subchannel. */
-let probes = 0;
-
 export class ChannelKeeper {
   readonly channel: SwappableChannel;
   private readonly core: ChannelCore;
@@ -64,29 +54,9 @@ export class ChannelKeeper {
     log: Logger,
     /** Makes each inner channel; grpc-js's `Channel` by default (tests pass fakes). */
     channelFactory?: ConstructorParameters<typeof SwappableChannel>[3],
-    /**
-     * Tests the path with a fresh connection to overtake a stuck attempt. Defaults to a
-     * throwaway grpc-js channel to `target`, or to none with a `channelFactory` (fake
-     * channels have no path to test).
-     */
-    probe: PathProbe | undefined = channelFactory
-      ? undefined
-      : freshChannelProbe(
-          () =>
-            new Channel(target, credentials, {
-              ...channelOptions,
-              'grpc.use_local_subchannel_pool': 1, // its own connection
-              'etcd3-resilient.fresh-probe': ++probes,
-            }),
-        ),
   ) {
     this.channel = new SwappableChannel(target, credentials, channelOptions, channelFactory);
-    this.core = new ChannelCore({
-      rebuild: timing,
-      log,
-      replace: () => this.replace(),
-      probe,
-    });
+    this.core = new ChannelCore({ rebuild: timing, log, replace: () => this.replace() });
     this.onStateChange = mapEvent(this.core.onStateChange, e => ({ target, ...e }));
     this.onRebuild = mapEvent(this.core.onRebuild, e => ({ target, ...e }));
     this.follow();
@@ -134,7 +104,6 @@ export class ChannelKeeper {
   private follow(): void {
     this.core.follow(this.channel.inner, {
       connectTimeoutMs: this.timing.connectTimeoutMs,
-      overtakeEveryMs: this.timing.connectTimeoutMs / 4,
       primary: true,
     });
   }

@@ -30,7 +30,7 @@ import type {
   RebuildEvent,
   ServiceName,
 } from './endpoint-types';
-import { freshConnection, type FreshAnswer } from './fresh-probe';
+import { freshConnection, freshHandshake, type FreshAnswer } from './fresh-probe';
 import { LatencyTracker } from './latency';
 import { NotConnectedError } from './not-connected';
 import { waitReady, type ReadyTarget } from './wait-ready';
@@ -116,7 +116,7 @@ export class Endpoint implements ReadyTarget {
       // A stuck handshake is overtaken when a fresh connection gets through (see
       // channel/connect-overtake.ts): the stretched connect limit is for slow links,
       // not for an attempt started into a path that has healed since.
-      probe: timeoutMs => this.freshConnection(timeoutMs),
+      probe: timeoutMs => this.freshHandshake(timeoutMs),
     });
     this.breakerRules = new EndpointBreaker(
       options.breaker,
@@ -263,6 +263,17 @@ export class Endpoint implements ReadyTarget {
     return this.closed
       ? Promise.resolve('silent')
       : freshConnection(this.address, this.credentials, this.channelOptions, timeoutMs);
+  }
+
+  /**
+   * Whether a fresh connection to this endpoint completes its handshake within
+   * `timeoutMs`, is refused, or stays silent; its socket is destroyed either way (see
+   * `fresh-probe.ts`). Never rejects.
+   */
+  freshHandshake(timeoutMs: number): Promise<FreshAnswer> {
+    return this.closed
+      ? Promise.resolve('silent')
+      : freshHandshake(this.address, this.credentials, this.channelOptions, timeoutMs);
   }
 
   /** Records a failure seen on this endpoint (already counted by the breaker if it ran under it). */

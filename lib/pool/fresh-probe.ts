@@ -20,6 +20,8 @@ import {
   type ChannelCredentials,
   type ChannelOptions,
 } from '@grpc/grpc-js';
+import * as http2 from 'node:http2';
+import * as net from 'node:net';
 import { Host } from '../internals/etcd3';
 import { fromServer, type StatusLike } from '../policy/never-sent';
 
@@ -80,4 +82,100 @@ export function freshConnection(
       done('silent');
     }
   });
+}
+
+/** The part of grpc-js's `ChannelCredentials` a handshake probe uses (grpc-js 1.14). */
+interface SecureConnecting {
+  _createSecureConnector(
+    target: { scheme?: string; authority?: string; path: string },
+    options: ChannelOptions,
+  ): {
+    connect(socket: net.Socket): Promise<{ socket: net.Socket; secure: boolean }>;
+    destroy(): void;
+  };
+}
+
+/**
+ * Whether a fresh connection to `address` completes its handshake (TCP, TLS if the
+ * credentials are secure, then the server's HTTP/2 SETTINGS) within `timeoutMs`:
+ * `answered`; fails outright (refused, reset, TLS rejected): `refused`; or neither:
+ * `silent`. Never rejects.
+ *
+ * Unlike {@link freshConnection}, it owns its socket and destroys it when it resolves.
+ * A grpc-js channel closed while its connection attempt is still in progress leaves
+ * that socket open until the peer answers or the OS gives up (grpc-js 1.14 does not
+ * abort a connect when the subchannel shuts down), so a probe repeated into a silent
+ * path on grpc-js channels would pile up connections; this one holds none afterwards.
+ * Falls back to {@link freshConnection} if the credentials lack grpc-js's connector.
+ */
+export function freshHandshake(
+  address: string,
+  credentials: ChannelCredentials,
+  channelOptions: ChannelOptions,
+  timeoutMs: number,
+): Promise<FreshAnswer> {
+  const creds = credentials as unknown as Partial<SecureConnecting>;
+  if (typeof creds._createSecureConnector !== 'function') {
+    return freshConnection(address, credentials, channelOptions, timeoutMs);
+  }
+  return new Promise(resolve => {
+    const held: Array<{ destroy(): void }> = [];
+    let settled = false;
+    const done = (answer: FreshAnswer) => {
+      if (settled) {
+        return;
+      }
+      settled = true;
+      clearTimeout(timer);
+      for (const h of held.reverse()) {
+        try {
+          h.destroy();
+        } catch {
+          // Already gone.
+        }
+      }
+      resolve(answer);
+    };
+    const timer = setTimeout(() => done('silent'), timeoutMs);
+    timer.unref();
+    try {
+      const connector = creds._createSecureConnector!(
+        { scheme: 'dns', path: address },
+        channelOptions,
+      );
+      held.push(connector);
+      const { host, port } = splitAddress(address);
+      const socket = net.connect({ host, port });
+      held.push(socket);
+      const failed = () => done('refused');
+      socket.once('error', failed);
+      socket.once('close', failed);
+      socket.once('connect', () => {
+        connector.connect(socket).then(({ socket: secured, secure }) => {
+          held.push(secured);
+          if (settled) {
+            return done('silent'); // destroys it
+          }
+          secured.once('error', failed);
+          secured.once('close', failed);
+          const session = http2.connect(`${secure ? 'https' : 'http'}://${address}`, {
+            createConnection: () => secured,
+          });
+          held.push(session);
+          session.once('remoteSettings', () => done('answered'));
+          session.once('error', failed);
+          session.once('close', failed);
+        }, failed);
+      });
+    } catch {
+      done('silent');
+    }
+  });
+}
+
+/** `host:port` or `[v6]:port` into its parts. */
+function splitAddress(address: string): { host: string; port: number } {
+  const at = address.lastIndexOf(':');
+  const host = address.slice(0, at).replace(/^\[(.*)\]$/, '$1');
+  return { host, port: Number(address.slice(at + 1)) };
 }

@@ -1,12 +1,11 @@
 /**
- * ChannelCore's overtaking of stuck attempts, on FakeChannels under fake time, and its
- * wiring in the keeper (`createGrpcClient`); the endpoint's is in test/pool/endpoint.
+ * ChannelCore's overtaking of stuck attempts, on FakeChannels under fake time; the
+ * endpoint's wiring is tested in test/pool/endpoint.
  */
-import { connectivityState as S, credentials } from '@grpc/grpc-js';
+import { connectivityState as S } from '@grpc/grpc-js';
 import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
 import { ChannelCore, type FollowOptions } from '../../lib/channel/channel-core';
 import type { PathAnswer } from '../../lib/channel/connect-overtake';
-import { ChannelKeeper } from '../../lib/grpc/channel-keeper';
 import { noopLogger } from '../../lib/logger';
 import { FakeChannel } from '../fakes/fake-channel';
 
@@ -104,36 +103,5 @@ describe('ChannelCore overtakes a stuck attempt', () => {
     await vi.advanceTimersByTimeAsync(10_000);
     expect(path.probes).toBe(1);
     expect(rebuilds).toEqual([]);
-  });
-});
-
-describe('ChannelKeeper overtakes a stuck attempt', () => {
-  afterEach(() => {
-    vi.useRealTimers();
-  });
-
-  test('checks every connectTimeoutMs / 4 and rebuilds once a fresh connection gets through', async () => {
-    vi.useFakeTimers();
-    vi.setSystemTime(0);
-    const { path, probe } = scriptedPath();
-    const channels: FakeChannel[] = [];
-    const keeper = new ChannelKeeper(
-      'fake:///target',
-      credentials.createInsecure(),
-      {},
-      { connectTimeoutMs: 1000, ...REBUILD },
-      noopLogger,
-      FakeChannel.factory(channels),
-      probe,
-    );
-    const rebuilds: string[] = [];
-    keeper.onRebuild(e => rebuilds.push(`${Date.now()} ${e.reason}`));
-    channels[0]!.transitionToState(S.CONNECTING);
-    await vi.advanceTimersByTimeAsync(300); // the probe of 250 stays silent until 500
-    path.answer = 'answered';
-    await vi.advanceTimersByTimeAsync(300);
-    expect(rebuilds).toEqual(['505 connect-overtaken']);
-    expect(channels[0]!.closed).toBe(true);
-    keeper.stop();
   });
 });

@@ -249,7 +249,7 @@ describe('Endpoint overtakes a stuck connection attempt (fake channels, fake tim
     const setup = fakeEndpoint(); // connectTimeoutMs 2000: probes every 500 ms
     const path = { answer: 'silent' as 'answered' | 'refused' | 'silent' };
     const probes = { started: 0, inFlight: 0, maxInFlight: 0 };
-    vi.spyOn(setup.ep, 'freshConnection').mockImplementation(timeoutMs => {
+    vi.spyOn(setup.ep, 'freshHandshake').mockImplementation(timeoutMs => {
       probes.started++;
       probes.maxInFlight = Math.max(probes.maxInFlight, ++probes.inFlight);
       const answer = path.answer;
