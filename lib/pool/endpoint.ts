@@ -2,7 +2,8 @@
  * One etcd endpoint: its gRPC channels (one generation at a time, followed and rebuilt
  * by the channel core, `channel/channel-core.ts`), its circuit breaker
  * (`endpoint-breaker.ts`), the calls and streams in flight on it (`call-tracker.ts`),
- * readiness waits (`wait-ready.ts`) and its recent round trips (`latency.ts`).
+ * readiness waits (`wait-ready.ts`), its recent round trips (`latency.ts`), and what
+ * its channels' state changes do, with the connect timing (`channel-hooks.ts`).
  *
  * A rebuild closes every channel of the current generation, cancels the streams
  * opened on them (so a watch stuck on a half-open connection errors and resumes
@@ -12,7 +13,7 @@
  */
 import type { ChannelCredentials, ChannelInterface, ChannelOptions, Client } from '@grpc/grpc-js';
 import type { CircuitBreakerPolicy } from 'cockatiel';
-import { ChannelCore, mapEvent, type CoreUnhealthyReason } from '../channel/channel-core';
+import { ChannelCore, mapEvent } from '../channel/channel-core';
 import type { ChannelState } from '../channel/state';
 import type { ChannelWatch } from '../channel/state-watcher';
 import type { Event } from '../events';
@@ -21,7 +22,7 @@ import type { Logger } from '../logger';
 import type { ResolvedOptions } from '../options';
 import { describeError } from '../policy/describe-error';
 import { CallTracker } from './call-tracker';
-import { connectFailure } from './connect-failure';
+import { ChannelHooks } from './channel-hooks';
 import { EndpointBreaker } from './endpoint-breaker';
 import type {
   BreakerState,
@@ -32,7 +33,6 @@ import type {
 } from './endpoint-types';
 import { freshConnection, freshHandshake, type FreshAnswer } from './fresh-probe';
 import { LatencyTracker } from './latency';
-import { NotConnectedError } from './not-connected';
 import { waitReady, type ReadyTarget } from './wait-ready';
 
 export type { BreakerState, EndpointHealth, RebuildEvent, ServiceName } from './endpoint-types';
@@ -74,9 +74,8 @@ export class Endpoint implements ReadyTarget {
   private readonly breakerRules: EndpointBreaker;
   private readonly core: ChannelCore;
   private readonly inFlight = new CallTracker();
-  private connectingAt = 0;
-  /** Connect timeouts in a row since the last READY; each doubles the next limit (at most 4x). */
-  private connectTimeouts = 0;
+  /** State changes, unhealthy channels and the connect timing they drive. */
+  private readonly hooks: ChannelHooks;
   private host: Host;
   /** `Date.now()` of the last rebuild (0: none). */
   private rebuiltAt = 0;
@@ -104,7 +103,7 @@ export class Endpoint implements ReadyTarget {
     public readonly url: string,
     private readonly credentials: ChannelCredentials,
     private readonly channelOptions: ChannelOptions,
-    private readonly options: ResolvedOptions,
+    options: ResolvedOptions,
     private readonly channelFactory?: ChannelFactory,
   ) {
     this.address = url.replace(/^https?:\/\//, '');
@@ -126,6 +125,10 @@ export class Endpoint implements ReadyTarget {
       () => this.lastError,
     );
     this.breaker = this.breakerRules.policy;
+    this.hooks = new ChannelHooks(this, options.connectTimeoutMs, {
+      connectionReady: generation => this.breakerRules.connectionReady(generation),
+      dial: () => this.dial(),
+    });
     this.onRebuild = mapEvent(this.core.onRebuild, e => ({ endpoint: url, ...e }));
     this.onStateChange = this.core.onStateChange;
     this.onBreakerStateChange = this.breakerRules.onStateChange;
@@ -229,30 +232,6 @@ export class Endpoint implements ReadyTarget {
    */
   oldestCallAgeMs(now = Date.now()): number {
     return this.inFlight.oldestCallAgeMs(now);
-  }
-
-  /**
-   * The longest a connection attempt may stay CONNECTING before the channel is rebuilt:
-   * `connectTimeoutMs`, or two recent round trips if that is longer (an HTTP/2 handshake
-   * takes at least one), doubled for each connect timeout in a row (at most 4x), so a
-   * link slower than the limit still gets a connection up on the second or third try.
-   */
-  connectLimitMs(): number {
-    const rtt = this.latency.quantile(0.99) ?? 0;
-    return (
-      Math.max(this.options.connectTimeoutMs, 2 * rtt) * 2 ** Math.min(this.connectTimeouts, 2)
-    );
-  }
-
-  /**
-   * How often a connection attempt that is still CONNECTING is checked against a fresh
-   * connection (and how long each check waits): a quarter of `connectTimeoutMs`, or two
-   * recent round trips if that is longer (a fresh connection needs about that to be
-   * answered). On a link slower than this the checks stay silent and change nothing.
-   */
-  overtakeEveryMs(): number {
-    const rtt = this.latency.quantile(0.99) ?? 0;
-    return Math.max(this.options.connectTimeoutMs / 4, 2 * rtt);
   }
 
   /**
@@ -367,65 +346,13 @@ export class Endpoint implements ReadyTarget {
   private watch(service: ServiceName, client: Client): void {
     const generation = this.generation;
     const watch = this.core.follow(client.getChannel(), {
-      connectTimeoutMs: this.connectLimitMs(),
-      overtakeEveryMs: this.overtakeEveryMs(),
+      connectTimeoutMs: this.hooks.connectLimitMs(),
+      overtakeEveryMs: this.hooks.overtakeEveryMs(),
       primary: service === 'KV',
       label: service,
-      onStateChange: (from, to) => this.stateChanged(service, client, generation, from, to),
-      onUnhealthy: (reason, state) => this.unhealthy(reason, state),
+      onStateChange: (from, to) => this.hooks.stateChanged(service, client, generation, from, to),
+      onUnhealthy: (reason, state) => this.hooks.unhealthy(reason, state),
     });
     this.watches.set(service, Object.assign(watch, { client }));
-  }
-
-  private stateChanged(
-    service: ServiceName,
-    client: Client,
-    generation: number,
-    from: ChannelState,
-    to: ChannelState,
-  ): void {
-    if (to === 'TRANSIENT_FAILURE') {
-      // Learn why (a TLS failure must say so, not just "TRANSIENT_FAILURE").
-      void connectFailure(client).then(reason => {
-        if (this.noteConnectError(reason, generation)) {
-          this.recordFailure(`connection failed: ${reason}`);
-        }
-      });
-    }
-    if (service === 'KV' && to === 'CONNECTING') {
-      this.connectingAt = Date.now();
-    }
-    if (service === 'KV' && to === 'READY' && from === 'CONNECTING' && this.connectingAt > 0) {
-      // The TCP and HTTP/2 handshakes take about a round trip.
-      this.latency.record(Date.now() - this.connectingAt);
-    }
-    if (to === 'READY') {
-      this.connectError = undefined;
-      this.connectTimeouts = 0;
-      if (service === 'KV') {
-        // A fresh handshake on the calls' channel. (Another service's channel turns
-        // READY at once on the shared connection, even to a frozen member: no news.)
-        this.suspect = false;
-      }
-      this.breakerRules.connectionReady(generation);
-    }
-    if (service === 'KV' && to === 'IDLE') {
-      setImmediate(() => {
-        if (generation === this.generation) {
-          this.dial();
-        }
-      });
-    }
-  }
-
-  private unhealthy(reason: CoreUnhealthyReason, state: ChannelState): void {
-    if (reason === 'connect-timeout') {
-      this.connectTimeouts++;
-    }
-    const why =
-      reason === 'connect-overtaken'
-        ? 'connection attempt silent while a fresh connection got through'
-        : `channel ${state} too long`;
-    this.recordFailure(new NotConnectedError(this.url, why, this.failureReason));
   }
 }
