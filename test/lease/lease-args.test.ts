@@ -43,10 +43,14 @@ describe('lease TTL arguments', () => {
     },
   );
 
-  it.each([['10'], [Infinity], [9_000_000_001], [Symbol('x')], [{ valueOf: () => 5 }], [5n]])(
-    'etcd3 would send %s: ours refuses it',
-    ttl => {
-      expect(() => client.lease(ttl as number)).toThrow(InvalidTtlError);
-    },
-  );
+  it.each([
+    ['10'],
+    [Infinity],
+    [9_000_000_001],
+    [Symbol('x')],
+    [{ valueOf: (): number => 5 }],
+    [5n],
+  ])('etcd3 would send %s: ours refuses it', ttl => {
+    expect(() => client.lease(ttl as number)).toThrow(InvalidTtlError);
+  });
 });
