@@ -37,7 +37,6 @@ import {
   type RetryEvent,
   type StateChangeEvent,
 } from './pool/resilient-pool';
-import { installGrpcJsFixes as installOrphanSubchannelFix } from './internals/grpc-js';
 
 export type { BreakerEvent, StateChangeEvent } from './pool/resilient-pool';
 
@@ -119,8 +118,6 @@ export class Etcd3 extends BaseEtcd3 {
         'auth is configured over plaintext http://: the password and tokens cross the network in clear',
       );
     }
-    // grpc-js would otherwise keep connections of channels closed during an outage forever.
-    installOrphanSubchannelFix();
     const creds = channelCredentials(settings);
     const channelOptions = keepaliveChannelOptions(settings.keepalive, settings.etcd3.grpcOptions);
     this.resilient = new ResilientPool(

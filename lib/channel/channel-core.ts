@@ -27,6 +27,7 @@ import {
   type UnhealthyReason,
   type WatchableChannel,
 } from './state-watcher';
+import { installGrpcJsFixes } from '../internals/grpc-js';
 
 /** Rebuild timing, in ms: the `rebuild` option group of both clients, resolved. */
 export type RebuildSettings = Readonly<Required<RebuildOptions>>;
@@ -107,6 +108,9 @@ export class ChannelCore {
   readonly onRebuild: Event<CoreRebuild>;
 
   constructor(private readonly options: ChannelCoreOptions) {
+    // Every channel the library keeps goes through a core: grpc-js's fixes go in first
+    // (lib/internals/grpc-js.ts; once per process, cheap after that).
+    installGrpcJsFixes();
     this.stateEmitter = new Emitter('onStateChange', options.log);
     this.rebuildEmitter = new Emitter('onRebuild', options.log);
     this.onStateChange = this.stateEmitter.event;

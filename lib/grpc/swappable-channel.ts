@@ -6,9 +6,6 @@
  * Every inner channel uses a local subchannel pool: grpc-js otherwise shares
  * subchannels (and so TCP connections) between channels with equal options, and a
  * "new" channel would inherit the stuck connection it is meant to replace.
- *
- * Creating one installs the library's grpc-js fixes (lib/internals/grpc-js.ts), as
- * every channel the library creates does.
  */
 import {
   Channel,
@@ -17,7 +14,6 @@ import {
   type ChannelOptions,
   type connectivityState,
 } from '@grpc/grpc-js';
-import { installGrpcJsFixes } from '../internals/grpc-js';
 
 type CreateCallArgs = Parameters<ChannelInterface['createCall']>;
 
@@ -37,7 +33,6 @@ export class SwappableChannel implements ChannelInterface {
       options: ChannelOptions,
     ) => ChannelInterface = (t, c, o) => new Channel(t, c, o),
   ) {
-    installGrpcJsFixes();
     this.current = this.make();
   }
 

@@ -1,7 +1,8 @@
 /**
  * The one file that touches grpc-js's private parts (tested against the installed
- * grpc-js, 1.14). Today that is one fix, installed by every channel the library
- * creates (`Etcd3`'s pool and `createGrpcClient`'s {@link SwappableChannel}):
+ * grpc-js, 1.14): one fix, installed by the channel core (lib/channel/channel-core.ts)
+ * that every channel the library keeps goes through (`Etcd3`'s pool and
+ * `createGrpcClient`), and one borrowed part, {@link secureConnector}.
  *
  * **Orphaned subchannels leak connections.** When the last user of a grpc-js
  * subchannel lets go (its refcount drops to 0), grpc-js shuts it down by moving it
@@ -25,7 +26,13 @@
  *
  * @see integration/security/connection-leak.test.ts
  */
-import { connectivityState } from '@grpc/grpc-js';
+import {
+  connectivityState,
+  credentials as grpcCredentials,
+  type ChannelCredentials,
+  type ChannelOptions,
+} from '@grpc/grpc-js';
+import type * as net from 'node:net';
 import * as path from 'node:path';
 
 const PATCHED = Symbol.for('etcd3-resilient.orphan-subchannel-fix');
@@ -97,14 +104,8 @@ function loadedSubchannels(): Array<[string, SubchannelProto | undefined]> {
   return subchannelModules().map(f => [path.relative(process.cwd(), f), subchannelProto(f)]);
 }
 
-/**
- * Checks every grpc-js internal this file relies on, in every grpc-js copy the
- * library and etcd3 load. Returns the shapes that differ (empty = all as expected).
- * Changes nothing.
- */
-export function checkGrpcJsShapes(
-  subchannels: Array<[string, object | undefined]> = loadedSubchannels(),
-): string[] {
+/** The subchannel shapes the orphan fix needs that differ. */
+function subchannelProblems(subchannels: Array<[string, object | undefined]>): string[] {
   if (subchannels.length === 0) {
     return ['@grpc/grpc-js/build/src/subchannel module'];
   }
@@ -112,6 +113,68 @@ export function checkGrpcJsShapes(
     protoProblems(proto as SubchannelProto | undefined, where),
   );
 }
+
+/**
+ * Checks every grpc-js internal this file relies on, in every grpc-js copy the
+ * library and etcd3 load (and the connector of `credentials`). Returns the shapes that
+ * differ (empty = all as expected). Changes nothing.
+ */
+export function checkGrpcJsShapes(
+  subchannels: Array<[string, object | undefined]> = loadedSubchannels(),
+  credentials: object = grpcCredentials.createInsecure(),
+): string[] {
+  const problems = subchannelProblems(subchannels);
+  if (typeof (credentials as Partial<ConnectorSource>)._createSecureConnector !== 'function') {
+    problems.push('ChannelCredentials.prototype._createSecureConnector');
+  }
+  return problems;
+}
+
+/**
+ * What grpc-js 1.14's channel credentials use to make a connected socket ready for
+ * HTTP/2: a TLS handshake with ALPN `h2` and the credentials' CA, client certificate and
+ * checks for secure ones, nothing for insecure ones.
+ */
+export interface SecureConnector {
+  connect(socket: net.Socket): Promise<{ socket: net.Socket; secure: boolean }>;
+  destroy(): void;
+}
+
+interface ConnectorSource {
+  _createSecureConnector(
+    target: { scheme?: string; authority?: string; path: string },
+    options: ChannelOptions,
+  ): SecureConnector;
+}
+
+/**
+ * The connector grpc-js would use for `credentials` to `address` (`host:port`), so a
+ * probe can handshake exactly as a channel would while owning its socket; `undefined`
+ * if these credentials lack grpc-js 1.14's `_createSecureConnector` (declared in its
+ * public typings, underscore-named), after one `ERESILIENT_GRPC_JS_SHAPE` warning.
+ */
+export function secureConnector(
+  credentials: ChannelCredentials,
+  address: string,
+  options: ChannelOptions,
+): SecureConnector | undefined {
+  const source = credentials as unknown as Partial<ConnectorSource>;
+  if (typeof source._createSecureConnector !== 'function') {
+    if (!connectorWarned) {
+      connectorWarned = true;
+      process.emitWarning(
+        'etcd3-resilient: grpc-js ChannelCredentials has no _createSecureConnector; ' +
+          'connection probes fall back to whole grpc-js channels. ' +
+          'Use the @grpc/grpc-js version etcd3-resilient is tested with (1.14).',
+        { code: 'ERESILIENT_GRPC_JS_SHAPE' },
+      );
+    }
+    return undefined;
+  }
+  return source._createSecureConnector({ scheme: 'dns', path: address }, options);
+}
+
+let connectorWarned = false;
 
 function patch(proto: SubchannelProto): void {
   if (proto[PATCHED]) {
@@ -154,7 +217,7 @@ export function installGrpcJsFixes(): boolean {
  * All or nothing: patches only if every prototype has the expected shape.
  */
 export function installInto(subchannels: Array<[string, object | undefined]>): boolean {
-  const problems = checkGrpcJsShapes(subchannels);
+  const problems = subchannelProblems(subchannels);
   if (problems.length > 0) {
     if (!warned) {
       warned = true;

@@ -23,6 +23,7 @@ import {
 import * as http2 from 'node:http2';
 import * as net from 'node:net';
 import { Host } from '../internals/etcd3';
+import { secureConnector, type SecureConnector } from '../internals/grpc-js';
 import { fromServer, type StatusLike } from '../policy/never-sent';
 
 /** Channel option that gives the probe its own subchannel (its own TCP connection). */
@@ -84,17 +85,6 @@ export function freshConnection(
   });
 }
 
-/** The part of grpc-js's `ChannelCredentials` a handshake probe uses (grpc-js 1.14). */
-interface SecureConnecting {
-  _createSecureConnector(
-    target: { scheme?: string; authority?: string; path: string },
-    options: ChannelOptions,
-  ): {
-    connect(socket: net.Socket): Promise<{ socket: net.Socket; secure: boolean }>;
-    destroy(): void;
-  };
-}
-
 /**
  * Whether a fresh connection to `address` completes its handshake (TCP, TLS if the
  * credentials are secure, then the server's HTTP/2 SETTINGS) within `timeoutMs`:
@@ -106,7 +96,8 @@ interface SecureConnecting {
  * that socket open until the peer answers or the OS gives up (grpc-js 1.14 does not
  * abort a connect when the subchannel shuts down), so a probe repeated into a silent
  * path on grpc-js channels would pile up connections; this one holds none afterwards.
- * Falls back to {@link freshConnection} if the credentials lack grpc-js's connector.
+ * Falls back to {@link freshConnection} if the credentials lack grpc-js's connector
+ * (`secureConnector` in lib/internals/grpc-js.ts).
  */
 export function freshHandshake(
   address: string,
@@ -114,10 +105,16 @@ export function freshHandshake(
   channelOptions: ChannelOptions,
   timeoutMs: number,
 ): Promise<FreshAnswer> {
-  const creds = credentials as unknown as Partial<SecureConnecting>;
-  if (typeof creds._createSecureConnector !== 'function') {
+  let connector: SecureConnector | undefined;
+  try {
+    connector = secureConnector(credentials, address, channelOptions);
+  } catch {
+    return Promise.resolve('silent');
+  }
+  if (!connector) {
     return freshConnection(address, credentials, channelOptions, timeoutMs);
   }
+  const secure = connector;
   return new Promise(resolve => {
     const held: Array<{ destroy(): void }> = [];
     let settled = false;
@@ -139,11 +136,7 @@ export function freshHandshake(
     const timer = setTimeout(() => done('silent'), timeoutMs);
     timer.unref();
     try {
-      const connector = creds._createSecureConnector!(
-        { scheme: 'dns', path: address },
-        channelOptions,
-      );
-      held.push(connector);
+      held.push(secure);
       const { host, port } = splitAddress(address);
       const socket = net.connect({ host, port });
       held.push(socket);
@@ -151,14 +144,14 @@ export function freshHandshake(
       socket.once('error', failed);
       socket.once('close', failed);
       socket.once('connect', () => {
-        connector.connect(socket).then(({ socket: secured, secure }) => {
+        secure.connect(socket).then(({ socket: secured, secure: tls }) => {
           held.push(secured);
           if (settled) {
             return done('silent'); // destroys it
           }
           secured.once('error', failed);
           secured.once('close', failed);
-          const session = http2.connect(`${secure ? 'https' : 'http'}://${address}`, {
+          const session = http2.connect(`${tls ? 'https' : 'http'}://${address}`, {
             createConnection: () => secured,
           });
           held.push(session);

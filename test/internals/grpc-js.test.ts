@@ -22,6 +22,11 @@ describe('grpc-js internals', () => {
 
   it('every shape the fixes rely on is as expected in the installed grpc-js', () => {
     expect(checkGrpcJsShapes()).toEqual([]);
+    // TLS credentials have the connector too (the probe handshakes as a channel would).
+    expect(checkGrpcJsShapes(undefined, grpc.credentials.createSsl())).toEqual([]);
+    expect(checkGrpcJsShapes(undefined, {})).toEqual([
+      'ChannelCredentials.prototype._createSecureConnector',
+    ]);
   });
 
   it('installs the orphaned-subchannel fix into grpc-js, idempotently', () => {
