@@ -78,7 +78,18 @@ export class RpcTracer {
   constructor(
     private readonly tracer: TracerLike,
     private readonly api: OtelApi | undefined,
+    /** True while spans would record nothing for sure (the global provider without an SDK). */
+    private readonly noSdk?: () => boolean,
   ) {}
+
+  /** Whether a span started now would record nothing for sure; cheap, never throws. */
+  idle(): boolean {
+    try {
+      return this.noSdk?.() === true;
+    } catch {
+      return false;
+    }
+  }
 
   /**
    * Starts the span of a call to `service` (full name, e.g. `etcdserverpb.KV`) and

@@ -38,7 +38,27 @@ export function createRpcTracer(
   if (!source) {
     return undefined;
   }
-  return new RpcTracer(source.getTracer(TRACER_NAME), api);
+  return new RpcTracer(source.getTracer(TRACER_NAME), api, provider ? undefined : noSdk(api));
+}
+
+/**
+ * For the global provider: a check, cheap enough per call, that no SDK is registered
+ * yet (the global `ProxyTracerProvider` still delegates to the API's no-op provider),
+ * so an etcd call need not start a span that records nothing. `undefined` if the API
+ * does not look like that.
+ */
+function noSdk(api: OtelApi | undefined): (() => boolean) | undefined {
+  const proxy = api?.trace.getTracerProvider() as { getDelegate?(): unknown } | undefined;
+  const Proxy = api?.ProxyTracerProvider;
+  if (typeof proxy?.getDelegate !== 'function' || typeof Proxy !== 'function') {
+    return undefined;
+  }
+  try {
+    const noop = new Proxy().getDelegate(); // the API's own no-op provider
+    return () => proxy.getDelegate!() === noop;
+  } catch {
+    return undefined;
+  }
 }
 
 /** `etcdserverpb.KV` and `Range` for etcd3's service `KV` and method `range`. */
@@ -49,13 +69,17 @@ export function etcdRpcName(service: string, method: string): { service: string;
   };
 }
 
-/** The trace of an etcd call (`KV`, `range`): a span, or {@link NOOP_TRACE} without a tracer. */
+/**
+ * The trace of an etcd call (`KV`, `range`): a span, or {@link NOOP_TRACE} without a
+ * tracer or while the global provider has no SDK behind it (nothing would be recorded,
+ * and etcd is sent no trace context).
+ */
 export function traceEtcdCall(
   tracer: RpcTracer | undefined,
   service: string,
   method: string,
 ): CallTrace {
-  if (!tracer) {
+  if (!tracer || tracer.idle()) {
     return NOOP_TRACE;
   }
   let names = ETCD_NAMES.get(service);

@@ -45,6 +45,8 @@ export interface OtelApi {
     setSpan(context: unknown, span: SpanLike): unknown;
   };
   context: { active(): unknown };
+  /** The global provider's class; `new ProxyTracerProvider().getDelegate()` is the no-op provider. */
+  ProxyTracerProvider?: new () => { getDelegate(): unknown };
   propagation: {
     inject(
       context: unknown,

@@ -11,7 +11,7 @@ import {
 } from '../../lib/errors';
 import { AbortError } from '../../lib/policy/abort';
 import { NOOP_TRACE } from '../../lib/tracing/call-trace';
-import { createRpcTracer, etcdRpcName } from '../../lib/tracing/create-tracer';
+import { createRpcTracer, etcdRpcName, traceEtcdCall } from '../../lib/tracing/create-tracer';
 import { loadOtelApi, type OtelApi, type TracerProviderLike } from '../../lib/tracing/otel';
 import { serverAttributes } from '../../lib/tracing/server-address';
 import { grpcStatusCodeOf } from '../../lib/tracing/status-code';
@@ -28,6 +28,35 @@ describe('createRpcTracer', () => {
     api.trace = { ...api.trace, getTracerProvider: () => t.provider };
     createRpcTracer(undefined, api)!.startCall('etcdserverpb.KV', 'Range').end();
     expect(t.spans().map(s => s.name)).toEqual(['etcdserverpb.KV/Range']);
+  });
+
+  it('starts no span for an etcd call while the global provider has no SDK; does once one is registered', () => {
+    const api = loadOtelApi() as OtelApi;
+    const { ProxyTracerProvider } = require('@opentelemetry/api');
+    // A global provider as the API has it before any SDK is registered, watched for spans.
+    const proxy = new ProxyTracerProvider();
+    let started = 0;
+    const counting = {
+      getTracer: (...a: [string]) => {
+        const tracer = proxy.getTracer(...a); // follows a delegate set later
+        return {
+          startSpan: (...s: unknown[]) => (started++, tracer.startSpan(...(s as [string]))),
+        };
+      },
+    };
+    const global = { ...api, trace: { ...api.trace, getTracerProvider: () => proxy } };
+    const viaProxy = { getDelegate: () => proxy.getDelegate(), getTracer: counting.getTracer };
+    global.trace.getTracerProvider = () => viaProxy as never;
+    const tracer = createRpcTracer(undefined, global)!;
+    expect(traceEtcdCall(tracer, 'KV', 'range')).toBe(NOOP_TRACE);
+    expect(started).toBe(0); // nothing started at all, not even a no-op span
+    const t = memoryTracing();
+    proxy.setDelegate(t.provider); // an SDK registered after the client was made
+    expect(traceEtcdCall(tracer, 'KV', 'range').recording).toBe(true);
+    expect(started).toBe(1);
+    // A provider given explicitly is always used.
+    const given = createRpcTracer(t.provider, global)!;
+    expect(given.idle()).toBe(false);
   });
 
   it('accepts an SDK TracerProvider without the API module', () => {
