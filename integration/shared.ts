@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, expect } from 'vitest';
 import { createClient, type Etcd3 } from '../lib/client';
-import { etcdctl, startEtcd, type EtcdCluster } from '../lib/testing';
+import { etcdctl, startEtcd, startProxy, type EtcdCluster, type FaultProxy } from '../lib/testing';
 
 export const sleep = (ms: number) => new Promise<void>(r => setTimeout(r, ms));
 
@@ -89,6 +89,37 @@ export function withEtcdClient(): {
     },
     get client() {
       return started(client);
+    },
+  };
+}
+
+/**
+ * A single etcd member, our client reaching it through a fault proxy, and an observer
+ * client connected directly (unaffected by the proxy's faults).
+ */
+export interface ProxiedNode {
+  cluster: EtcdCluster;
+  proxy: FaultProxy;
+  client: Etcd3;
+  observer: Etcd3;
+  close(): Promise<void>;
+}
+
+export async function startProxiedNode(): Promise<ProxiedNode> {
+  const cluster = await startEtcd({ members: 1 });
+  const proxy = await startProxy({ target: cluster.endpoints[0] });
+  const client = createClient({ hosts: proxy.endpoint });
+  const observer = createClient({ hosts: cluster.endpoints });
+  return {
+    cluster,
+    proxy,
+    client,
+    observer,
+    async close() {
+      await client.close();
+      await observer.close();
+      await proxy.close();
+      await cluster.stop();
     },
   };
 }

@@ -1,7 +1,4 @@
 /** Small helpers shared by the client's integration tests. */
-import { createClient, type Etcd3 } from '../../lib';
-import { startEtcd, startProxy, type EtcdCluster, type FaultProxy } from '../../lib/testing';
-
 import { sleep, waitFor as pollUntil } from '../shared';
 
 export { sleep };
@@ -37,33 +34,4 @@ export function settledWithin<T>(p: Promise<T>, ms: number): Promise<'settled' |
   ]);
 }
 
-/**
- * A single etcd member, our client reaching it through a fault proxy, and an observer
- * client connected directly (unaffected by the proxy's faults).
- */
-export interface ProxiedNode {
-  cluster: EtcdCluster;
-  proxy: FaultProxy;
-  client: Etcd3;
-  observer: Etcd3;
-  close(): Promise<void>;
-}
-
-export async function startProxiedNode(): Promise<ProxiedNode> {
-  const cluster = await startEtcd({ members: 1 });
-  const proxy = await startProxy({ target: cluster.endpoints[0] });
-  const client = createClient({ hosts: proxy.endpoint });
-  const observer = createClient({ hosts: cluster.endpoints });
-  return {
-    cluster,
-    proxy,
-    client,
-    observer,
-    async close() {
-      await client.close();
-      await observer.close();
-      await proxy.close();
-      await cluster.stop();
-    },
-  };
-}
+export { startProxiedNode, type ProxiedNode } from '../shared';

@@ -7,27 +7,21 @@
  * handshake is abandoned or overtaken, never waited for to its doubled limit).
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { createClient, type Etcd3 } from '../../lib';
-import { startEtcd, startProxy, type EtcdCluster, type FaultProxy } from '../../lib/testing';
+import { startProxiedNode, type ProxiedNode } from '../shared';
 import { measure, sleep, startTailLoad, summarize } from './helpers';
 
 const OUTAGE_MS = 10_000;
 
 describe('blackhole, then heal (one member)', () => {
-  let cluster: EtcdCluster | undefined;
-  let proxy: FaultProxy | undefined;
-  let client: Etcd3 | undefined;
+  let node: ProxiedNode | undefined;
   afterEach(async () => {
-    await client?.close();
-    await proxy?.close();
-    await cluster?.stop();
-    client = proxy = cluster = undefined;
+    await node?.close();
+    node = undefined;
   });
 
   it('a call started after the heal succeeds within 1 s', async () => {
-    cluster = await startEtcd({ members: 1 });
-    proxy = await startProxy({ target: cluster.endpoints[0]! });
-    client = createClient({ hosts: proxy.endpoint });
+    node = await startProxiedNode();
+    const { proxy, client } = node;
     await client.put('tail/bh/r').value('v');
     // A running service: a watch open beside the calls.
     const watcher = await client.watch().prefix('tail/bh/events/').create();

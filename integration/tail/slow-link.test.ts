@@ -7,28 +7,22 @@
  * keepalive timeout shorter than the round trip would show.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { createClient, type Etcd3 } from '../../lib';
-import { startEtcd, startProxy, type EtcdCluster, type FaultProxy } from '../../lib/testing';
+import { startProxiedNode, type ProxiedNode } from '../shared';
 import { measure, sleep, startTailLoad, summarize } from './helpers';
 
 const SLOW_SPELL_MS = 12_000;
 
 describe('a slow link is not a dead one (one member)', () => {
-  let cluster: EtcdCluster | undefined;
-  let proxy: FaultProxy | undefined;
-  let client: Etcd3 | undefined;
+  let node: ProxiedNode | undefined;
   afterEach(async () => {
-    await client?.close();
-    await proxy?.close();
-    await cluster?.stop();
-    client = proxy = cluster = undefined;
+    await node?.close();
+    node = undefined;
   });
 
   for (const msEachWay of [800, 2000]) {
     it(`+${msEachWay} ms each way for 12 s: no call fails`, async () => {
-      cluster = await startEtcd({ members: 1 });
-      proxy = await startProxy({ target: cluster.endpoints[0]! });
-      client = createClient({ hosts: proxy.endpoint });
+      node = await startProxiedNode();
+      const { proxy, client } = node;
       await client.put('tail/slow/r').value('v');
       // A normal start: the client has seen fast round trips before the link turns slow.
       const warm = startTailLoad(client, { prefix: 'tail/slow/w/warm/', readKey: 'tail/slow/r' });
