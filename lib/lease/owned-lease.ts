@@ -2,7 +2,12 @@
  * etcd3's `Lease` with a keepalive that knows, from its own clock, when etcd may
  * expire the lease, and says so before (see {@link KeepaliveLoop}).
  */
-import { Lease, type ILeaseKeepAliveResponse, type ILeaseOptions } from 'etcd3';
+import {
+  EtcdLeaseInvalidError,
+  Lease,
+  type ILeaseKeepAliveResponse,
+  type ILeaseOptions,
+} from 'etcd3';
 import type { Event } from '../events';
 import type { Logger } from '../logger';
 import { leaseHooks } from './etcd3-lease-hooks';
@@ -136,12 +141,25 @@ export class OwnedLease extends Lease {
     super.release();
   }
 
-  /** etcd3's `keepaliveOnce()`; an answer also extends the expiry bound. */
+  /**
+   * etcd3's `keepaliveOnce()`; an answer also extends the expiry bound. If the lease
+   * was already lost and etcd says so again (TTL 0), it rejects with the error `lost`
+   * carried: `lost` fires once, and the rejection is that loss (etcd3 would emit
+   * `lost` a second time with a new error and throw that one).
+   */
   override async keepaliveOnce(
     options?: Parameters<Lease['keepaliveOnce']>[0],
   ): Promise<ILeaseKeepAliveResponse> {
     const sentAt = monotonicNow();
-    const res = await super.keepaliveOnce(options);
+    let res: ILeaseKeepAliveResponse;
+    try {
+      res = await super.keepaliveOnce(options);
+    } catch (err) {
+      const lost = this.ownership.lost;
+      throw err instanceof EtcdLeaseInvalidError && lost instanceof EtcdLeaseInvalidError
+        ? lost
+        : err;
+    }
     this.loop.acknowledged(sentAt, Number(res.TTL));
     return res;
   }

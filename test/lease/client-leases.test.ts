@@ -61,4 +61,31 @@ describe('client leases', () => {
     }
     expect(events).toEqual([]);
   });
+
+  it('keepaliveOnce() on a lease already lost to TTL 0 rejects with the error `lost` carried (etcd3 suite: "emits a lost event if the lease is invalidated")', async () => {
+    const client = createClient({ hosts: cluster.endpoints });
+    const other = createClient({ hosts: cluster.endpoints });
+    try {
+      const lease = client.lease(3);
+      const id = await lease.grant();
+      const lost: Error[] = [];
+      lease.on('lost', err => lost.push(err));
+      // Revoked behind its back: the loop's next keepalive is answered TTL 0 (lost).
+      await (other as any).leaseClient.leaseRevoke({ ID: id });
+      for (let i = 0; i < 60 && lost.length === 0; i++) {
+        await new Promise(r => setTimeout(r, 50));
+      }
+      expect(lost).toHaveLength(1);
+      // etcd answers TTL 0 here too: the rejection is the loss already reported.
+      const err = await lease.keepaliveOnce().then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(err).toBe(lost[0]);
+      expect(lost).toHaveLength(1); // `lost` fires once
+    } finally {
+      await other.close();
+      await client.close();
+    }
+  });
 });
