@@ -166,7 +166,7 @@ export class Etcd3 extends BaseEtcd3 {
 
   /**
    * etcd3's `lease()`, returning an {@link OwnedLease} (an etcd3 `Lease`): keepalives
-   * every TTL/3 (more often for TTLs under ~5.6 s, to ride out a leader election), moved to another member when one is slow or fails, and `lost` fired no
+   * every TTL/3 (more often for TTLs under ~4 s, to ride out a leader election), moved to another member when one is slow or fails, and `lost` fired no
    * later than the send time of the last acknowledged keepalive + TTL − max(100 ms,
    * 5 % of TTL), even on a silent network. Adds `signal`, `onLost(listener)` and
    * `remainingMs()`. Its keepalive stops when the client closes; the client holds it

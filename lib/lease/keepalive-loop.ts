@@ -3,7 +3,7 @@
  * etcd's expiry (see {@link ExpiryBound}), even when the network is silent.
  *
  * - A keepalive is sent every TTL/3 on the primary stream, more often for short TTLs
- *   (at most every TTL/6) so that the last acknowledged one leaves room for an etcd
+ *   (down to every TTL/10) so that the last acknowledged one leaves room for an etcd
  *   leader election (see {@link ELECTION_ALLOWANCE_MS}): while a cluster has no leader
  *   no keepalive is answered, yet the lease must not be declared lost.
  * - A keepalive not answered within the hedge delay (`max(TTL/6, 2 × the slowest of the
@@ -195,13 +195,13 @@ export class KeepaliveLoop {
 
   /**
    * Keepalive interval: a third of the smaller of the requested and granted TTLs, or
-   * less (down to a sixth) when that leaves under {@link ELECTION_ALLOWANCE_MS} between
-   * the last acknowledged keepalive and the loss bound (TTLs under ~5.6 s).
+   * less (down to a tenth) when that leaves under {@link ELECTION_ALLOWANCE_MS} between
+   * the last acknowledged keepalive and the loss bound (TTLs under ~4 s; 350 ms for 3 s).
    */
   private get intervalMs(): number {
     const ttl = Math.min(this.requestedTtlMs || this.ttlMs, this.ttlMs || this.requestedTtlMs);
     const rideOutElection = ttl - safetyMarginMs(ttl) - ELECTION_ALLOWANCE_MS;
-    return Math.min(ttl / 3, Math.max(ttl / 6, rideOutElection));
+    return Math.min(ttl / 3, Math.max(ttl / 10, rideOutElection));
   }
 
   private get hedgeDelayMs(): number {

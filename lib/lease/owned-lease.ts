@@ -22,7 +22,7 @@ import type { OwnershipEnd } from './ownership-ended-error';
  * An etcd3 `Lease` (same events, methods and errors) whose loss is bounded by etcd's
  * expiry instead of noticed after 2×TTL:
  *
- * - keepalives every TTL/3 (down to TTL/6 for TTLs under ~5.6 s, so the lease rides out
+ * - keepalives every TTL/3 (down to TTL/10 for TTLs under ~4 s, so the lease rides out
  *   an etcd leader election); one not answered within `max(TTL/6, 2 × recent round trip)`
  *   is sent again on another member, and a failed stream is re-opened elsewhere at once;
  * - `lost` fires no later than

@@ -107,23 +107,27 @@ describe('KeepaliveLoop', () => {
     expect(lost[0]!.constructor.name).toBe('EtcdLeaseInvalidError');
   });
 
-  it('sends every TTL/6 for a 3 s TTL and re-sends on another member when one does not answer', async () => {
+  it('sends every 350 ms for a 3 s TTL and re-sends on another member when one does not answer', async () => {
     const { l, pool, streams, lost } = loop();
     l.granted('1', Date.now(), 3, 10);
     l.start();
     await vi.advanceTimersByTimeAsync(0);
     expect(streams).toHaveLength(1);
-    await vi.advanceTimersByTimeAsync(500); // TTL/6: unanswered -> hedge on "b"
+    await vi.advanceTimersByTimeAsync(349);
+    expect(streams[0]!.writes).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(1); // 3 s − 150 ms margin − 350 ms leaves 2.5 s for an election
+    expect(streams[0]!.writes).toHaveLength(2);
+    await vi.advanceTimersByTimeAsync(150); // TTL/6 after the first send: unanswered -> hedge on "b"
     expect(pool.slow).toEqual(['a']);
     expect(streams).toHaveLength(2);
     expect(streams[1]!.resource.url).toBe('b');
     streams[1]!.answer();
     expect(streams[0]!.ended).toBe(true); // the hedge won and became the primary
     expect(l.resource).toBe(streams[1]!.resource);
-    await vi.advanceTimersByTimeAsync(499);
+    await vi.advanceTimersByTimeAsync(199);
     expect(streams[1]!.writes).toHaveLength(1);
     await vi.advanceTimersByTimeAsync(1);
-    expect(streams[1]!.writes).toHaveLength(2); // next tick TTL/6 after the new primary opened
+    expect(streams[1]!.writes).toHaveLength(2); // the next tick (700 ms) goes to the new primary
     expect(lost).toEqual([]);
   });
 
@@ -194,7 +198,7 @@ describe('KeepaliveLoop', () => {
     l.start();
     await vi.advanceTimersByTimeAsync(9000);
     expect(streams).toHaveLength(1);
-    expect(streams[0]!.writes.length).toBeGreaterThanOrEqual(17); // every 500 ms for 9 s
+    expect(streams[0]!.writes.length).toBeGreaterThanOrEqual(25); // every 350 ms for 9 s
     expect(lost).toEqual([]);
   });
 
