@@ -11,8 +11,11 @@ export {
   OwnedLock,
   OwnedElection,
   OwnedCampaign,
+  OwnedElectionObserver,
   OwnershipEndedError,
   type CampaignOptions,
+  type ElectionGap,
+  type ElectionLeader,
   type OwnershipEnd,
 } from './lease';
 export type { BreakerEvent, HealthSnapshot, StateChangeEvent, WatchRewind } from './client';

@@ -5,6 +5,7 @@
 import { Campaign, Election, type Namespace } from 'etcd3';
 import type { Event } from '../events';
 import type { Logger } from '../logger';
+import { OwnedElectionObserver } from './election-observer';
 import { namespaceParts } from './etcd3-lease-hooks';
 import { keyArgument, leaseTtl } from './lease-args';
 import { OwnedLease } from './owned-lease';
@@ -157,7 +158,10 @@ export class OwnedCampaign extends Campaign {
   }
 }
 
-/** etcd3's `Election` whose campaigns are {@link OwnedCampaign}s. */
+/**
+ * etcd3's `Election` whose campaigns are {@link OwnedCampaign}s and whose observers are
+ * {@link OwnedElectionObserver}s.
+ */
 export class OwnedElection extends Election {
   /** @internal Use `client.election(name, ttl)`. */
   constructor(
@@ -184,5 +188,22 @@ export class OwnedElection extends Election {
   ): OwnedCampaign {
     const ns = (this as unknown as { namespace: Namespace }).namespace;
     return new OwnedCampaign(ns, value, this.electionTtl, options, this.log);
+  }
+
+  /**
+   * etcd3's `observe()`, returning an {@link OwnedElectionObserver}: every leadership
+   * change is reported in revision order (a new term with the same value too), with
+   * the term's create revision on `onLeader`, and `onGap` if etcd compacted history
+   * the observer needed. Resolves once the first `change` was emitted (with the
+   * current leader, or undefined); rejects if the first read fails. Call `cancel()`
+   * when done.
+   */
+  override observe(): Promise<OwnedElectionObserver> {
+    const ns = (this as unknown as { namespace: Namespace }).namespace;
+    const observer = new OwnedElectionObserver(ns, this.log);
+    return new Promise((resolve, reject) => {
+      observer.once('change', () => resolve(observer));
+      observer.once('error', reject);
+    });
   }
 }
