@@ -5,6 +5,7 @@
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { redactUrl } from './escape';
+import { MAX_TIMER_DELAY_MS } from '../policy/timer-delay';
 
 /** Option table of a command, as `parseArgs` takes it. */
 export type OptionTable = NonNullable<ParseArgsConfig['options']>;
@@ -24,7 +25,7 @@ export class UsageError extends Error {
 }
 
 /** Largest delay a Node timer honours (2^31 - 1 ms, ~24.8 days); above it fires after 1 ms. */
-export const MAX_TIMER_MS = 2 ** 31 - 1;
+export const MAX_TIMER_MS = MAX_TIMER_DELAY_MS;
 
 /** Options every command accepts: connection, `--timeout`, `-h`. */
 const CONNECTION_OPTIONS = {

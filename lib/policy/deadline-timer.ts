@@ -6,9 +6,7 @@
  * caller, and the RST_STREAM tells etcd to stop.
  */
 import { status as Status, type StatusObject } from '@grpc/grpc-js';
-
-/** Node's largest timer delay (about 24.8 days); grpc-js sets no timer beyond it either. */
-const MAX_DELAY_MS = 2 ** 31 - 1;
+import { MAX_TIMER_DELAY_MS } from './timer-delay';
 
 /**
  * Calls `onExpire` at `deadline` (epoch ms) unless the returned timer is cleared first;
@@ -18,7 +16,8 @@ const MAX_DELAY_MS = 2 ** 31 - 1;
  */
 export function deadlineTimer(deadline: number, onExpire: () => void): NodeJS.Timeout | undefined {
   const ms = deadline - Date.now();
-  if (!(ms <= MAX_DELAY_MS)) {
+  if (!(ms <= MAX_TIMER_DELAY_MS)) {
+    // Beyond Node's longest timer (about 24.8 days); grpc-js sets no timer there either.
     return undefined;
   }
   return setTimeout(onExpire, Math.max(0, ms)).unref();
