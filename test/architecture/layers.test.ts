@@ -25,9 +25,10 @@ const LAYER: Record<string, number> = {
   // The channel core publishes its events through events.ts' Emitter.
   channel: 4,
   options: 4,
-  lease: 4,
   watch: 4,
   'client-watchers': 4,
+  // Owned leases, locks and elections; the election observer follows the watch hub.
+  lease: 5,
   pool: 5,
   client: 6,
   discovery: 7,
