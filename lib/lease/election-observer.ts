@@ -17,6 +17,7 @@ import { ClientClosedError, ElectionObserver, type IWatchResponse, type Namespac
 import { Emitter, type Event } from '../events';
 import { noopLogger, type Logger } from '../logger';
 import { Backoff } from '../policy/backoff';
+import { describeError } from '../policy/describe-error';
 import { namespacePrefixOf, poolOf, prefixEnd } from '../internals/etcd3';
 import { watchHubFor } from '../watch/hub-registry';
 import { DEFAULT_WATCH_TIMING, type HubWatch, type WatchHub } from '../watch/watch-hub';
@@ -69,6 +70,7 @@ const RETRY_MAX_MS = 5_000;
  *
  * `error` is emitted only if the first read fails (then `observe()` rejects) or the
  * client is closed, and only if someone listens. Nothing is emitted after `cancel()`.
+ * A listener that throws is logged and ignored (the library's one listener rule).
  */
 export class OwnedElectionObserver extends ElectionObserver {
   /** Fires with each leader (or none) in revision order, with its term; see {@link ElectionLeader}. */
@@ -318,17 +320,29 @@ export class OwnedElectionObserver extends ElectionObserver {
     }
   }
 
-  /** etcd3's string events; a listener that throws is rethrown outside our state updates, as etcd3's watcher does. */
+  /**
+   * etcd3's string events, under the library's one listener rule (lib/events.ts): each
+   * listener runs in its own try/catch; one that throws is logged at error and
+   * dropped, and neither stops the other listeners nor reaches the observer's state
+   * or the host (etcd3 turns it into an `error` event, fatal without a listener).
+   */
   private emitSafely(event: string, ...args: unknown[]): void {
     if (this.stopped && event !== 'error') {
       return;
     }
-    try {
-      this.emit(event, ...args);
-    } catch (err) {
-      setImmediate(() => {
-        throw err;
-      });
+    for (const listener of this.rawListeners(event)) {
+      try {
+        (listener as (...a: unknown[]) => void).apply(this, args);
+      } catch (err) {
+        try {
+          this.log.error(
+            { event: `election.${event}`, err: describeError(err) },
+            'event listener threw; ignored',
+          );
+        } catch {
+          // A broken logger must not break the observer either.
+        }
+      }
     }
   }
 }

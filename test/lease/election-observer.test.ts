@@ -63,6 +63,35 @@ describe('election observer', () => {
     await observer.cancel();
   });
 
+  it('a listener that throws is logged and ignored: the others still hear every change, nothing crashes', async () => {
+    const prefix = `election/${name()}/`;
+    const election = client.election(prefix.slice('election/'.length, -1), 5);
+    await client.put(`${prefix}a`).value('A');
+    const observer = await election.observe();
+    const uncaught: unknown[] = [];
+    const onUncaught = (err: unknown) => uncaught.push(err);
+    process.on('uncaughtException', onUncaught);
+    try {
+      observer.on('change', () => {
+        throw new Error('a listener bug');
+      });
+      const changes: Array<string | undefined> = [];
+      observer.on('change', v => changes.push(v));
+      await client.put(`${prefix}b`).value('B');
+      await client.delete().key(`${prefix}a`);
+      await waitFor(() => changes.length >= 1, 2000);
+      await client.delete().key(`${prefix}b`);
+      await waitFor(() => changes.length >= 2, 2000);
+      await sleep(50); // a rethrow in setImmediate would have happened by now
+      expect(changes).toEqual(['B', undefined]);
+      expect(observer.leader()).toBeUndefined();
+      expect(uncaught).toEqual([]);
+    } finally {
+      process.off('uncaughtException', onUncaught);
+      await observer.cancel();
+    }
+  });
+
   it('reports every leader of a rapid sequence A -> B -> C, in order', async () => {
     const prefix = `election/${name()}/`;
     const election = client.election(prefix.slice('election/'.length, -1), 5);
