@@ -33,6 +33,8 @@ export interface CallPool {
   hedgeDelayMs(ep: Endpoint): number;
   /** ms after which a call unanswered on `ep` probes it and a read is hedged anyway. */
   forceDelayMs(ep: Endpoint): number;
+  /** A call in flight on `ep` has gone unanswered for longer than its round trips explain. */
+  stalled(ep: Endpoint): boolean;
 }
 
 /** One unary call, from `exec` to its result. */

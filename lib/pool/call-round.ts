@@ -134,7 +134,11 @@ function hedgedRound<T>(
     },
     hedgeDelayMs: ep => pool.hedgeDelayMs(ep),
     forceDelayMs: ep => pool.forceDelayMs(ep),
-    tryHedge: () => budget.tryWithdraw(),
+    // From a member with a call stalled beyond its round trips (frozen, or the old leader
+    // after an election that spent the budget) to one without, a hedge needs no budget:
+    // the copy left there is not served. When every member is slow, all are stalled and
+    // the budget applies.
+    tryHedge: (from, to) => (pool.stalled(from) && !pool.stalled(to)) || budget.tryWithdraw(),
     worthAnotherTry: err => worthAnotherTry(pool, call, err),
     allSlowError: () =>
       mark(

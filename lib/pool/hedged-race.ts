@@ -32,8 +32,12 @@ export interface RaceOptions<E, T> {
   hedgeDelayMs(ep: E): number;
   /** ms after which an attempt on `ep` that has not answered is hedged even without budget. */
   forceDelayMs(ep: E): number;
-  /** Takes one hedge from the budget; false when spent. */
-  tryHedge(): boolean;
+  /**
+   * May an attempt on `from` be hedged to `to` now? Takes one hedge from the budget
+   * (false when spent), unless `from` is known not to answer while `to` is not (then the
+   * hedge adds no load that is served).
+   */
+  tryHedge(from: E, to: E): boolean;
   /** After a failed attempt: may the round go on to the next endpoint? */
   worthAnotherTry(err: unknown): boolean;
   /**
@@ -166,7 +170,7 @@ export function hedgedRace<E, T>(options: RaceOptions<E, T>): Promise<T> {
       if (done || r.handedOver || next >= candidates.length) {
         return;
       }
-      if (!forced && !options.tryHedge()) {
+      if (!forced && !options.tryHedge(r.ep, candidates[next]!)) {
         return; // the force timer may still hand over later
       }
       r.handedOver = true;

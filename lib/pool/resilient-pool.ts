@@ -321,7 +321,7 @@ export class ResilientPool implements ICallable<Endpoint> {
       {
         recentFailureMs: this.options.breaker.halfOpenAfterMs,
         freshAnswerMs: this.options.attemptTimeoutMs,
-        stalled: ep => ep.oldestCallAgeMs(now) > 2 * this.hedgeDelayMs(ep),
+        stalled: ep => this.stalled(ep, now),
       },
       forWrite,
     );
@@ -349,6 +349,7 @@ export class ResilientPool implements ICallable<Endpoint> {
       probe: ep => this.probe(ep),
       hedgeDelayMs: ep => this.hedgeDelayMs(ep),
       forceDelayMs: ep => this.forceDelayMs(ep),
+      stalled: ep => this.stalled(ep),
     };
   }
 
@@ -359,6 +360,14 @@ export class ResilientPool implements ICallable<Endpoint> {
    */
   private hedgeDelayMs(ep: Endpoint): number {
     return delayFrom(ep.latency, HEDGE_DELAY);
+  }
+
+  /**
+   * Whether a call in flight on `ep` has gone unanswered for more than twice its hedge
+   * delay: a member that froze, before any probe told.
+   */
+  private stalled(ep: Endpoint, now = Date.now()): boolean {
+    return ep.oldestCallAgeMs(now) > 2 * this.hedgeDelayMs(ep);
   }
 
   /**

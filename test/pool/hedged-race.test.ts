@@ -8,7 +8,10 @@ interface Script {
   error?: Error;
 }
 
-function harness(scripts: Record<string, Script>, opts: { budget?: number; worth?: boolean } = {}) {
+function harness(
+  scripts: Record<string, Script>,
+  opts: { budget?: number; worth?: boolean; stalled?: string[] } = {},
+) {
   const started: string[] = [];
   const cancelled: string[] = [];
   const hedges: string[] = [];
@@ -37,7 +40,10 @@ function harness(scripts: Record<string, Script>, opts: { budget?: number; worth
       attempt,
       hedgeDelayMs: () => 20,
       forceDelayMs: () => 1000,
-      tryHedge: () => (budget > 0 ? (budget--, true) : false),
+      // As the pool: from a stalled endpoint to one that is not, for free; else the budget.
+      tryHedge: (from, to) =>
+        ((opts.stalled ?? []).includes(from) && !(opts.stalled ?? []).includes(to)) ||
+        (budget > 0 ? (budget--, true) : false),
       worthAnotherTry: () => opts.worth ?? true,
       onHedge: (from, to, forced) => hedges.push(`${from}->${to}${forced ? ' (forced)' : ''}`),
       onLose: (ep, ms) => lost.push([ep, ms]),
@@ -96,6 +102,21 @@ describe('hedgedRace', () => {
     const out = await settle(h.run(), 5000);
     expect(out).toMatchObject({ value: 'a', at: 4000 });
     expect(h.hedges).toEqual([]);
+  });
+
+  test('no budget, but the slow endpoint is known stalled: hedged at the hedge delay, not the force delay', async () => {
+    const h = harness({ a: {}, b: { ms: 3 } }, { budget: 0, stalled: ['a'] });
+    const out = await settle(h.run(), 100);
+    expect(out.value).toBe('b');
+    expect(out.at).toBe(23); // 20 ms hedge delay + b's 3 ms
+    expect(h.hedges).toEqual(['a->b']);
+  });
+
+  test('no budget and every endpoint stalled (all slow): no free hedge, the force delay', async () => {
+    const h = harness({ a: {}, b: { ms: 3 } }, { budget: 0, stalled: ['a', 'b'] });
+    const out = await settle(h.run(), 2000);
+    expect(out.at).toBe(1003);
+    expect(h.hedges).toEqual(['a->b (forced)']);
   });
 
   test('a failure worth another try hands over at once, without budget', async () => {
