@@ -13,10 +13,9 @@
  * finding B), lease/lock/election arguments (finding D).
  */
 import { describe, expect, it } from 'vitest';
-import type { Etcd3 } from '../../lib/client';
 import { InvalidOptionError } from '../../lib/errors';
 import { cyclic, throwingGetter, throwingProxy } from '../../test/property/arbitraries';
-import { expectTypedRefusal, hostileTargets, run } from './hostile-targets';
+import { callsWithOptions, expectTypedRefusal, hostileTargets, run } from './hostile-targets';
 
 /**
  * An HTTP/2 server on 127.0.0.1 that counts accepted TCP connections and gRPC calls
@@ -54,19 +53,7 @@ describe('builders, hostile call options', () => {
   it('call options whose getters/traps throw or whose signal is not an AbortSignal are InvalidOptionError, before any connection or write', async () => {
     const rev = await revision();
     for (const [i, options] of badCallOptionShapes().entries()) {
-      for (const call of [
-        (c: Etcd3) => c.get('hostile/k').options(options as never),
-        (c: Etcd3) =>
-          c
-            .put('hostile/k')
-            .value('v')
-            .options(options as never),
-        (c: Etcd3) =>
-          c
-            .delete()
-            .key('hostile/seed')
-            .options(options as never),
-      ]) {
+      for (const call of callsWithOptions(options)) {
         const { out, connections } = await atCounter(call);
         expectTypedRefusal(out, `call options #${i}`);
         expect(out.value, `call options #${i}`).toBeInstanceOf(InvalidOptionError);

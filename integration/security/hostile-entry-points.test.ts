@@ -24,7 +24,7 @@ import {
   throwingGetter,
   throwingProxy,
 } from '../../test/property/arbitraries';
-import { expectTypedRefusal, hostileTargets, run } from './hostile-targets';
+import { callsWithOptions, expectTypedRefusal, hostileTargets, run } from './hostile-targets';
 
 /**
  * An HTTP/2 server on 127.0.0.1 that counts accepted TCP connections and gRPC calls
@@ -115,19 +115,7 @@ describe('builders: get().options(...), put().options(...), deadlines', () => {
     const rev = await revision();
     const cc = await counterClient();
     for (const [i, options] of badDeadlines().entries()) {
-      for (const call of [
-        (c: Etcd3) => c.get('hostile/k').options(options as never),
-        (c: Etcd3) =>
-          c
-            .put('hostile/k')
-            .value('v')
-            .options(options as never),
-        (c: Etcd3) =>
-          c
-            .delete()
-            .key('hostile/seed')
-            .options(options as never),
-      ]) {
+      for (const call of callsWithOptions(options)) {
         const { out, connections } = await cc.measure(call);
         expectTypedRefusal(out, `call options #${i}`);
         expect(out.value, `call options #${i}`).toBeInstanceOf(InvalidOptionError);

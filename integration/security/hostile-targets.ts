@@ -153,3 +153,23 @@ export function hostileTargets() {
     atCounter,
   };
 }
+
+/**
+ * The builder calls that take call options: a read, a put and a delete, each given
+ * `options` (hostile in the tests: bad deadlines, throwing getters, a fake signal).
+ */
+export function callsWithOptions(options: unknown): Array<(c: Etcd3) => unknown> {
+  return [
+    c => c.get('hostile/k').options(options as never),
+    c =>
+      c
+        .put('hostile/k')
+        .value('v')
+        .options(options as never),
+    c =>
+      c
+        .delete()
+        .key('hostile/seed')
+        .options(options as never),
+  ];
+}

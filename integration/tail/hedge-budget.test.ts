@@ -43,25 +43,23 @@ describe('hedging budget', () => {
       0,
     );
 
+  /** Reads only, one every 20 ms (open loop). */
+  const READS_EVERY_20_MS = {
+    prefix: '',
+    readKey: 'tail/budget/r',
+    intervalMs: 20,
+    ops: 'get',
+  } as const;
+
   it('every endpoint slow: extra requests stay within 10 % + 5 per 10 s window', async () => {
     // Fast first: every endpoint's recent round trips are a few ms.
-    const warm = startTailLoad(client, {
-      prefix: '',
-      readKey: 'tail/budget/r',
-      intervalMs: 20,
-      ops: 'get',
-    });
+    const warm = startTailLoad(client, READS_EVERY_20_MS);
     await sleep(3000);
     await warm.stop();
     await sleep(11_000); // a fresh budget window: the warm-up's calls and hedges are gone
     const before = await ranges();
     for (const p of proxies) p.delay(150); // round trips of 300 ms everywhere
-    const load = startTailLoad(client, {
-      prefix: '',
-      readKey: 'tail/budget/r',
-      intervalMs: 20,
-      ops: 'get',
-    });
+    const load = startTailLoad(client, READS_EVERY_20_MS);
     await sleep(8000);
     await load.stop(5000);
     for (const p of proxies) p.pass();
